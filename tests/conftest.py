@@ -1,0 +1,34 @@
+"""Shared fixtures: real MNIST (loaded once) and a tiny trained run."""
+
+from __future__ import annotations
+
+import pytest
+
+from vae_core.config import Config
+from vae_core.data import MNISTTensors, load_mnist
+from vae_core.train import TrainState, fit, new_state
+
+
+@pytest.fixture(scope="session")
+def mnist() -> MNISTTensors:
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def small_mnist(mnist: MNISTTensors) -> MNISTTensors:
+    """1,024 training and 1,024 test images: real digits, cheap epochs."""
+    return MNISTTensors(mnist.train_images[:1024], mnist.train_labels[:1024],
+                        mnist.test_images[:1024], mnist.test_labels[:1024])
+
+
+def tiny_config(**overrides) -> Config:
+    """The tutorial's model, trained briefly with small batches."""
+    return Config(**{"epochs": 2, "batch_size": 128, "test_every": 1, **overrides})
+
+
+@pytest.fixture(scope="session")
+def trained(small_mnist: MNISTTensors) -> TrainState:
+    """A run of 3 short epochs on 1,024 real digits."""
+    state = new_state(tiny_config(epochs=3))
+    fit(state, small_mnist)
+    return state

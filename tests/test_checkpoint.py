@@ -1,0 +1,171 @@
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae_core import checkpoint as ckpt
+from vae_core.checkpoint import CheckpointError, RunNameError
+from vae_core.train import fit, new_state
+
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_round_trip_restores_config_history_epoch_weights_and_optimizer(trained, tmp_path, mnist):
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    back = ckpt.load_state(path)
+    assert back.config == trained.config and back.epoch == trained.epoch
+    assert back.history == trained.history
+    for (name, a), b in zip(trained.vae.state_dict().items(), back.vae.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert back.optimizer.state_dict()["state"][0]["exp_avg"].equal(trained.optimizer.state_dict()["state"][0]["exp_avg"])
+    z_loc, _ = back.vae.encoder(mnist.test_images[:3])
+    assert torch.equal(z_loc, trained.vae.encoder(mnist.test_images[:3])[0])
+
+
+def test_weights_on_disk_hold_only_cpu_tensors(trained, tmp_path):
+    path = tmp_path / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    assert {t.device.type for t in raw["model"].values()} == {"cpu"}
+
+
+def test_a_failing_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(trained, tmp_path, monkeypatch):
+    path = tmp_path / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    before = path.read_bytes()
+
+    def crash_midway(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_state(trained, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.CHECKPOINT_FILE]
+
+
+def test_a_process_killed_while_saving_leaves_a_readable_checkpoint(trained, tmp_path):
+    path = tmp_path / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    saver = ("import sys; from vae_core import checkpoint as c\n"
+             "s = c.load_state(sys.argv[1])\n"
+             "print('ready', flush=True)\n"
+             "while True: c.save_state(s, sys.argv[1])\n")
+    proc = subprocess.Popen([sys.executable, "-c", saver, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.7)  # dozens of saves are under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.load_state(path).epoch == trained.epoch
+    assert ckpt.list_runs(tmp_path.parent) is not None
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_truncated_file_is_refused_with_its_name(trained, tmp_path):
+    good = tmp_path / "good.pt"
+    ckpt.save_state(trained, good)
+    bad = _write(tmp_path / "trunc.pt", good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"trunc\.pt is truncated or not a checkpoint"):
+        ckpt.load_state(bad)
+
+
+def test_random_bytes_are_refused(tmp_path):
+    bad = _write(tmp_path / "noise.pt", os.urandom(4096))
+    with pytest.raises(CheckpointError, match=r"noise\.pt"):
+        ckpt.load_state(bad)
+
+
+def test_pickle_payload_is_refused_and_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt holds pickled Python objects \(posix\.system\).*refused"):
+        ckpt.load_state(path)
+    legacy = tmp_path / "legacy.pt"
+    legacy.write_bytes(pickle.dumps({"model": Evil()}))
+    with pytest.raises(CheckpointError, match=r"legacy\.pt is truncated or not a checkpoint file.*nothing was loaded"):
+        ckpt.load_state(legacy)
+    assert not marker.exists()
+
+
+def test_wrong_shape_weights_are_refused(trained, tmp_path):
+    path = tmp_path / "shape.pt"
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    raw["model"]["decoder.img.weight"] = torch.zeros(10, 10)
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=r"shape\.pt does not fit the model.*decoder\.img\.weight"):
+        ckpt.load_state(path)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda raw: raw.pop("history"), "lacks history"),
+    (lambda raw: raw.update(format="other"), "is not a vae_core.checkpoint/1 file"),
+    (lambda raw: raw["config"].update(z_dim=-1), "invalid config: z_dim"),
+    (lambda raw: raw.update(epoch=9), "history of 3 epochs but claims 9"),
+    (lambda raw: raw["rng"].pop("torch"), "invalid RNG state"),
+])
+def test_inconsistent_contents_are_refused(trained, tmp_path, mutate, message):
+    path = tmp_path / "odd.pt"
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    mutate(raw)
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.load_state(path)
+
+
+def test_missing_checkpoint_says_how_to_make_it(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at .*python -m vae_core train --run ghost"):
+        ckpt.load_state(tmp_path / "ghost" / ckpt.CHECKPOINT_FILE)
+
+
+@pytest.mark.parametrize("name", ["demo", "run-1", "a.b_c", "X" * 64, "tutorial"])
+def test_valid_run_names_are_accepted(name):
+    assert ckpt.run_dir("checkpoints", name) == Path("checkpoints") / name
+
+
+@pytest.mark.parametrize("name", ["", "..", ".", "../x", "a/b", "a\\b", "/abs", ".hidden", "a..b",
+                                  "x" * 65, "sp ace", "nul\0", "é"])
+def test_run_names_that_could_escape_or_confuse_are_refused(name):
+    with pytest.raises(RunNameError, match="invalid run name"):
+        ckpt.run_dir("checkpoints", name)
+
+
+def test_list_runs_is_newest_first_and_skips_unreadable_runs(trained, tmp_path):
+    for name in ("old", "new"):
+        ckpt.save_state(trained, ckpt.checkpoint_path(tmp_path, name))
+        time.sleep(0.02)
+    (tmp_path / "broken").mkdir()
+    _write(tmp_path / "broken" / ckpt.CHECKPOINT_FILE, b"junk")
+    runs = ckpt.list_runs(tmp_path)
+    assert [r.name for r in runs] == ["new", "old"]
+    assert runs[0].epoch == 3 and runs[0].test_loss == trained.history.test_loss[-1]
+
+
+def test_file_digest_changes_with_content(trained, tmp_path):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    ckpt.save_state(trained, a)
+    state = new_state(tiny_config(epochs=1))
+    ckpt.save_state(state, b)
+    assert ckpt.file_digest(a) != ckpt.file_digest(b)
+    assert ckpt.file_digest(a) == ckpt.file_digest(a)

@@ -1,0 +1,84 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vae_core import checkpoint as ckpt
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vae_core", *args, "--checkpoints", str(checkpoints)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_train_prints_the_tutorial_lines_and_saves_every_epoch(tmp_path):
+    out = cli("train", "--run", "t", "--epochs", "2", "--limit", "512", "--test-every", "5", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("[epoch 000]  average training loss: ")
+    assert lines[1].startswith("[epoch 000] average test loss: ")
+    assert lines[2].startswith("[epoch 001]  average training loss: ")
+    assert lines[3].startswith("[epoch 001] average test loss: ")  # the last epoch is always tested
+    state = ckpt.load_state(tmp_path / "t" / ckpt.CHECKPOINT_FILE)
+    assert state.epoch == 2 and state.config.limit == 512
+    assert f"{state.history.train_loss[1]:.4f}" in lines[2]
+
+
+def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
+    assert cli("train", "--run", "r", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
+    out = cli("train", "--run", "r", "--epochs", "2", "--resume", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("[epoch 001]  average training loss: ")
+    ev = cli("evaluate", "r", checkpoints=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert ev.stdout.startswith("[run r, epoch 2] average test loss: ")
+    assert 0 < float(ev.stdout.split(":")[-1]) < 600
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--run", "../escape"], "invalid run name '../escape'"),
+    (["train", "--run", "x", "--epochs", "0"], "epochs must be between 1"),
+    (["train", "--run", "x", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+    (["train", "--run", "x", "--lr", "-1"], "lr must be in \\(0, 1\\]"),
+    (["train", "--run", "x", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["train", "--run", "x", "--threads", "0"], "--threads must be at least 1"),
+    (["train", "--run", "x", "--resume"], "cannot resume run 'x': .* does not exist"),
+    (["train"], "the following arguments are required: --run"),
+    (["evaluate", "ghost"], "no run 'ghost'"),
+    (["fly"], "invalid choice: 'fly'"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
+    out = cli(*args, checkpoints=tmp_path)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "error:" in out.stderr
+    import re
+    assert re.search(message, out.stderr), out.stderr
+
+
+def test_an_existing_run_is_never_silently_overwritten(tmp_path):
+    assert cli("train", "--run", "keep", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
+    before = (tmp_path / "keep" / ckpt.CHECKPOINT_FILE).read_bytes()
+    out = cli("train", "--run", "keep", "--epochs", "1", "--limit", "256", checkpoints=tmp_path)
+    assert out.returncode == 2 and "already exists" in out.stderr and "--resume" in out.stderr
+    assert (tmp_path / "keep" / ckpt.CHECKPOINT_FILE).read_bytes() == before
+    clash = cli("train", "--run", "keep", "--epochs", "3", "--resume", "--z-dim", "8", checkpoints=tmp_path)
+    assert clash.returncode == 2 and "z_dim=8 (the run has 50)" in clash.stderr
+
+
+def test_an_unreadable_checkpoint_exits_1_naming_the_file(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / ckpt.CHECKPOINT_FILE).write_bytes(b"garbage")
+    out = cli("evaluate", "bad", checkpoints=tmp_path)
+    assert out.returncode == 1 and "bad/checkpoint.pt is truncated or not a checkpoint" in out.stderr
+
+
+def test_help_documents_every_training_option(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "vae_core", "train", "--help"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    for option in ("--run", "--epochs", "--device", "--jit", "--resume", "--limit", "--lr", "--batch-size",
+                   "--z-dim", "--hidden-dim", "--test-every", "--seed", "--checkpoints", "--data", "--threads"):
+        assert option in out.stdout

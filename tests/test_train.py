@@ -1,0 +1,120 @@
+import math
+
+import pytest
+import torch
+
+from vae_core.config import Config, ConfigError
+from vae_core.train import Callbacks, DeviceError, fit, is_test_epoch, new_state, resolve_device
+
+from tests.conftest import tiny_config
+
+
+def test_a_short_run_lowers_the_train_and_test_loss(trained):
+    h = trained.history
+    assert len(h.train_loss) == 3 and all(math.isfinite(x) for x in h.train_loss)
+    assert h.train_loss[-1] < h.train_loss[0] - 20
+    assert h.test_epochs == [0, 1, 2] and h.test_loss[-1] < h.test_loss[0]
+
+
+def test_same_seed_gives_identical_losses(small_mnist):
+    runs = [fit(new_state(tiny_config()), small_mnist) for _ in range(2)]
+    assert runs[0].to_dict()["train_loss"] == runs[1].to_dict()["train_loss"]
+    assert runs[0].test_loss == runs[1].test_loss
+
+
+def test_another_seed_gives_other_losses(small_mnist):
+    a = fit(new_state(tiny_config(seed=0)), small_mnist)
+    b = fit(new_state(tiny_config(seed=1)), small_mnist)
+    assert a.train_loss != b.train_loss
+
+
+def test_resumed_run_matches_an_uninterrupted_one(small_mnist):
+    whole = new_state(tiny_config(epochs=4, test_every=2))
+    fit(whole, small_mnist)
+
+    first = new_state(tiny_config(epochs=2, test_every=2))
+    fit(first, small_mnist)
+    first.config = tiny_config(epochs=4, test_every=2)
+    fit(first, small_mnist)
+
+    assert first.history.train_loss == whole.history.train_loss
+    # The interrupted run also tested its then-last epoch 1; the shared test epochs agree.
+    resumed_tests = dict(zip(first.history.test_epochs, first.history.test_loss))
+    assert whole.history.test_epochs == [0, 2, 3]
+    assert [resumed_tests[e] for e in whole.history.test_epochs] == whole.history.test_loss
+    for a, b in zip(first.vae.parameters(), whole.vae.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_stop_flag_abandons_the_current_epoch_and_keeps_finished_ones(small_mnist):
+    state = new_state(tiny_config(epochs=3))
+    steps = []
+
+    class Count(Callbacks):
+        def on_batch(self, epoch, batch, n_batches, images, loss):
+            steps.append((epoch, batch))
+
+    fit(state, small_mnist, Count(), should_stop=lambda: len(steps) >= 10)  # 8 batches an epoch
+    assert state.epoch == 1 and len(state.history.train_loss) == 1
+    assert steps[-1] == (1, 1)
+
+
+def test_callbacks_see_every_batch_test_and_epoch(small_mnist):
+    seen = {"batch": [], "test": [], "epoch": []}
+
+    class Record(Callbacks):
+        def on_batch(self, epoch, batch, n_batches, images, loss):
+            seen["batch"].append((epoch, batch, n_batches, images))
+
+        def on_test(self, epoch, test_loss):
+            seen["test"].append(epoch)
+
+        def on_epoch_end(self, state):
+            seen["epoch"].append(state.epoch)
+
+    fit(new_state(tiny_config(epochs=2, batch_size=300, test_every=5)), small_mnist, Record())
+    assert seen["batch"][:4] == [(0, 0, 4, 300), (0, 1, 4, 600), (0, 2, 4, 900), (0, 3, 4, 1024)]
+    assert seen["test"] == [0, 1] and seen["epoch"] == [1, 2]
+
+
+def test_test_epochs_are_zero_every_test_every_and_the_last():
+    cfg = Config(epochs=12, test_every=5)
+    assert [e for e in range(12) if is_test_epoch(cfg, e)] == [0, 5, 10, 11]
+
+
+def test_jit_option_trains_too(small_mnist):
+    h = fit(new_state(tiny_config(jit=True)), small_mnist)
+    assert h.train_loss[1] < h.train_loss[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_says_so():
+    with pytest.raises(DeviceError, match="no usable CUDA GPU.*use device 'cpu'"):
+        resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_matches_the_cpu_closely(small_mnist):
+    cpu = fit(new_state(tiny_config()), small_mnist)
+    gpu = fit(new_state(tiny_config(device="cuda")), small_mnist)
+    assert gpu.train_loss[0] == pytest.approx(cpu.train_loss[0], rel=0.05)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be between 1"),
+    ("batch_size", 2.5, "batch_size must be a whole number"),
+    ("lr", float("nan"), "lr must be in"),
+    ("device", "tpu", "device must be one of cpu, cuda"),
+    ("limit", 0, "limit must be between 1"),
+    ("z_dim", True, "z_dim must be a whole number"),
+])
+def test_bad_config_values_say_what_is_allowed(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: value})
+
+
+def test_config_round_trips_and_refuses_unknown_fields():
+    cfg = Config(epochs=7, limit=100)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown config field.*z_dims"):
+        Config.from_dict({**cfg.to_dict(), "z_dims": 3})

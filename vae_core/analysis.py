@@ -1,0 +1,159 @@
+"""What a trained VAE shows: samples, reconstructions, latent means, 2-D maps.
+
+    from vae_core import analysis
+    imgs = analysis.prior_samples(vae, 64, seed=0)                 # (64, 28, 28) in [0, 1]
+    rec = analysis.reconstructions(vae, x, k=3, seed=0)            # draws (n, 3, 28, 28), at_loc (n, 28, 28)
+    means = analysis.latent_means(vae, mnist.test_images)          # (10000, 50) numpy
+    xy = analysis.tsne_2d(means, progress=print)                   # (10000, 2) numpy
+
+Every function returns arrays and draws nothing; figures belong to the app.
+Functions that sample take a seed and use their own RNG, so they are
+repeatable and never disturb a training RNG stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from pyro import poutine
+
+from vae_core.model import VAE
+
+TSNE_METHODS = ("opentsne", "sklearn")
+
+
+class Cancelled(Exception):
+    """A long computation was stopped by its caller's cancel flag."""
+
+
+@dataclass(frozen=True)
+class Reconstructions:
+    draws: torch.Tensor  # (n, k, H, W): decoder means at k draws z ~ q(z | x)
+    at_loc: torch.Tensor  # (n, H, W): decoder mean at z = z_loc
+
+
+@torch.no_grad()
+def prior_samples(vae: VAE, n: int, seed: int) -> torch.Tensor:
+    """Decoder means at `n` draws z ~ p(z) = Normal(0, I); shape (n, H, W)."""
+    cfg = vae.config
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, cfg.z_dim, generator=g).to(_device(vae))
+    return _images(vae, vae.decoder(z))
+
+
+@torch.no_grad()
+def reconstructions(vae: VAE, images: torch.Tensor, k: int, seed: int) -> Reconstructions:
+    """`k` stochastic reconstructions of each image (reconstruct_img) and the one at z_loc."""
+    x = images.reshape(images.shape[0], -1).to(_device(vae))
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    draws = torch.stack([vae.reconstruct_img(x, generator=g) for _ in range(k)], dim=1)  # (n, k, x_dim)
+    z_loc, _ = vae.encoder(x)
+    cfg = vae.config
+    return Reconstructions(draws.reshape(x.shape[0], k, cfg.image_height, cfg.image_width).cpu(),
+                           _images(vae, vae.decoder(z_loc)))
+
+
+@torch.no_grad()
+def elbo_per_image(vae: VAE, images: torch.Tensor, seed: int) -> torch.Tensor:
+    """One-sample ELBO of each image in nats, log p(x, z) - log q(z | x); shape (n,)."""
+    x = images.reshape(images.shape[0], -1).to(_device(vae))
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        guide = poutine.trace(vae.guide).get_trace(x)
+    model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
+    elbo = torch.zeros(x.shape[0], device=x.device)
+    for trace, sign in ((model, 1.0), (guide, -1.0)):
+        trace.compute_log_prob()
+        for site in trace.nodes.values():
+            if site["type"] == "sample":
+                elbo += sign * site["log_prob"]  # (n,): the plate keeps images apart
+    return elbo.cpu()
+
+
+@torch.no_grad()
+def latent_means(vae: VAE, images: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
+    """z_loc of every image, in batches; shape (n, z_dim), float32."""
+    x = images.reshape(images.shape[0], -1)
+    device = _device(vae)
+    parts = [vae.encoder(x[i:i + batch_size].to(device))[0].cpu() for i in range(0, x.shape[0], batch_size)]
+    return torch.cat(parts).numpy()
+
+
+@torch.no_grad()
+def decode(vae: VAE, z: torch.Tensor) -> torch.Tensor:
+    """Decoder means at the codes `z` of shape (n, z_dim); shape (n, H, W)."""
+    return _images(vae, vae.decoder(z.to(_device(vae))))
+
+
+def interpolate(vae: VAE, z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Decoder means along the straight line from z_a to z_b, ends included; shape (steps, H, W)."""
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
+    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)  # (steps, 1)
+    return decode(vae, (1 - t) * z_a.reshape(1, -1).cpu() + t * z_b.reshape(1, -1).cpu())
+
+
+def pca_2d(points: np.ndarray) -> np.ndarray:
+    """Projection on the two leading principal axes: an instant stand-in while T-SNE runs."""
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:2].T).astype(np.float32)
+
+
+def tsne_2d(points: np.ndarray, *, seed: int = 0, method: str = "opentsne",
+            early_exaggeration_iter: int = 250, n_iter: int = 500, perplexity: float = 30.0,
+            progress: Callable[[float], None] | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """2-D T-SNE of `points` (n, d); progress gets fractions in [0, 1]; a stop raises Cancelled.
+
+    "opentsne" (FFT-accelerated, reports progress and can be cancelled) is the
+    default; "sklearn" is scikit-learn's exact settings as Pyro's example uses,
+    kept as the reference, and reports only its start and end.
+    """
+    if method not in TSNE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(TSNE_METHODS)}, got {method!r}")
+    report = progress or (lambda fraction: None)
+    if should_stop():
+        raise Cancelled("T-SNE was cancelled before it started")
+    report(0.0)
+    if method == "sklearn":
+        from sklearn.manifold import TSNE as SkTSNE
+
+        embedding = SkTSNE(n_components=2, perplexity=perplexity, random_state=seed).fit_transform(points)
+    else:
+        embedding = _opentsne(points, seed, early_exaggeration_iter, n_iter, perplexity, report, should_stop)
+    report(1.0)
+    return np.asarray(embedding, dtype=np.float32)
+
+
+def _opentsne(points, seed, early_exaggeration_iter, n_iter, perplexity, report, should_stop):
+    from openTSNE import TSNE
+
+    every = 10
+    total = early_exaggeration_iter + n_iter
+    calls = 0
+
+    def callback(iteration: int, error: float, embedding: np.ndarray) -> bool:
+        nonlocal calls
+        calls += 1
+        if should_stop():
+            raise Cancelled("T-SNE was cancelled")
+        # The nearest-neighbour search before the first iteration is about a tenth of the work.
+        report(0.1 + 0.9 * min(1.0, calls * every / total))
+        return False
+
+    tsne = TSNE(n_components=2, perplexity=perplexity, early_exaggeration_iter=early_exaggeration_iter,
+                n_iter=n_iter, n_jobs=1, random_state=seed, callbacks=callback, callbacks_every_iters=every)
+    return tsne.fit(points)
+
+
+def _device(vae: VAE) -> torch.device:
+    return next(vae.parameters()).device
+
+
+def _images(vae: VAE, flat: torch.Tensor) -> torch.Tensor:
+    cfg = vae.config
+    return flat.reshape(flat.shape[0], cfg.image_height, cfg.image_width).cpu()

@@ -1,0 +1,229 @@
+"""Run folders, atomic checkpoint writes and safe, validated reads.
+
+    from vae_core.checkpoint import run_dir, save_state, load_state, list_runs
+    folder = run_dir("checkpoints", "demo")          # checkpoints/demo, name validated
+    save_state(state, folder / CHECKPOINT_FILE)       # temp file + fsync + os.replace
+    state = load_state(folder / CHECKPOINT_FILE)      # torch.load(weights_only=True), on the CPU
+
+A checkpoint is one file holding the config, history, epoch, RNG states and
+the model and optimizer weights (on the CPU, so it loads anywhere). It is
+never unpickled beyond plain tensors and containers, and every way it can be
+bad (truncated, random bytes, a pickle payload, wrong shapes, missing
+fields) raises a CheckpointError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vae_core.config import Config, ConfigError
+from vae_core.model import VAE
+from vae_core.train import History, TrainState, make_optimizer
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT = "vae_core.checkpoint/1"
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be used; the message names the file and why."""
+
+
+class RunNameError(ValueError):
+    """A run name that could escape its folder or is otherwise not allowed."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    path: Path  # the checkpoint file
+    epoch: int  # epochs completed
+    epochs: int  # epochs asked for
+    test_loss: float | None  # last test loss per image
+    modified: float  # mtime, seconds since the epoch
+
+
+def validate_run_name(name: str) -> str:
+    """`name` itself when it is a safe folder name, else RunNameError saying what is allowed."""
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name) or ".." in name:
+        raise RunNameError(f"invalid run name {name!r}: use 1 to 64 letters, digits, '-', '_' or '.', "
+                           f"starting with a letter or digit, with no '..' and no path separators")
+    return name
+
+
+def run_dir(root: str | Path, name: str) -> Path:
+    """The folder of run `name` under `root` (not created)."""
+    return Path(root) / validate_run_name(name)
+
+
+def checkpoint_path(root: str | Path, name: str) -> Path:
+    """The checkpoint file of run `name` under `root`."""
+    return run_dir(root, name) / CHECKPOINT_FILE
+
+
+def save_state(state: TrainState, path: str | Path) -> None:
+    """Write `state` to `path` atomically: a reader sees the old file or the new one, never half."""
+    payload = {
+        "format": FORMAT,
+        "config": state.config.to_dict(),
+        "epoch": state.epoch,
+        "history": state.history.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in state.vae.state_dict().items()},
+        "optimizer": _to_cpu(state.optimizer.state_dict()),
+        "rng": {k: v.cpu() for k, v in state.rng.items()},
+    }
+    atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def load_state(path: str | Path) -> TrainState:
+    """Rebuild the run saved at `path` (on the CPU), validating every part."""
+    path = Path(path)
+    raw = _read(path)
+    try:
+        config = Config.from_dict(raw["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}") from exc
+    vae = VAE(config)
+    problems = _weight_problems(vae, raw["model"])
+    if problems:
+        raise CheckpointError(f"checkpoint {path} does not fit the model its config describes: "
+                              f"{'; '.join(problems)}")
+    vae.load_state_dict(raw["model"])
+    optimizer = make_optimizer(vae, config)
+    try:
+        optimizer.load_state_dict(raw["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an optimizer state that does not fit the model: "
+                              f"{_first_line(exc)}") from exc
+    history = _history(path, raw["history"], raw["epoch"], config)
+    return TrainState(config, vae, optimizer, history, raw["epoch"], dict(raw["rng"]))
+
+
+def list_runs(root: str | Path = DEFAULT_ROOT) -> list[RunInfo]:
+    """Readable runs under `root`, newest first; unreadable ones are skipped."""
+    runs = []
+    for folder in Path(root).glob("*/"):
+        path = folder / CHECKPOINT_FILE
+        try:
+            validate_run_name(folder.name)
+            state = load_state(path)
+            modified = path.stat().st_mtime
+        except (RunNameError, CheckpointError, OSError):
+            continue
+        h = state.history
+        runs.append(RunInfo(folder.name, path, state.epoch, state.config.epochs,
+                            h.test_loss[-1] if h.test_loss else None, modified))
+    return sorted(runs, key=lambda r: r.modified, reverse=True)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, to key caches by checkpoint content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train the run first "
+                              f"(python -m vae_core train --run {path.parent.name})")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file (no torch zip archive "
+                              f"in it); nothing was loaded. Delete it, or retrain the run.")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(f"checkpoint {path} holds pickled Python objects{what}, not only tensors and "
+                              f"plain data: refused for safety, nothing in it was run") from exc
+    except Exception as exc:  # RuntimeError, EOFError, struct.error...: torch.load has many ways to fail
+        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: "
+                              f"{_first_line(exc)}. Delete it, or retrain the run.") from exc
+    expected = {"format", "config", "epoch", "history", "model", "optimizer", "rng"}
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a {FORMAT} file")
+    missing = expected - set(raw)
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(sorted(missing))}")
+    if not isinstance(raw["epoch"], int) or raw["epoch"] < 0:
+        raise CheckpointError(f"checkpoint {path} has an invalid epoch {raw['epoch']!r}")
+    rng = raw["rng"]
+    if not (isinstance(rng, dict) and {"torch", "shuffle"} <= set(rng)
+            and all(torch.is_tensor(v) and v.dtype == torch.uint8 for v in rng.values())):
+        raise CheckpointError(f"checkpoint {path} has an invalid RNG state")
+    return raw
+
+
+def _weight_problems(vae: VAE, weights: Any) -> list[str]:
+    if not isinstance(weights, dict):
+        return ["the weights are not a name -> tensor mapping"]
+    expected = vae.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in weights]
+    problems += [f"unexpected {k}" for k in weights if k not in expected]
+    for k, want in expected.items():
+        got = weights.get(k)
+        if got is not None and not (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype):
+            shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
+            problems.append(f"{k} has shape {shape}, expected {tuple(want.shape)} ({want.dtype})")
+    return problems
+
+
+def _history(path: Path, raw: Any, epoch: int, config: Config) -> History:
+    try:
+        history = History(**{k: list(v) for k, v in raw.items()})
+    except (TypeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an invalid history: {exc}") from exc
+    if not (len(history.train_loss) == len(history.epoch_seconds) == epoch <= config.epochs
+            and len(history.test_epochs) == len(history.test_loss)):
+        raise CheckpointError(f"checkpoint {path} has a history of {len(history.train_loss)} epochs "
+                              f"but claims {epoch} completed epochs")
+    return history
+
+
+def _to_cpu(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,203 @@
+"""Command line: `python -m vae_core train|evaluate ...`; see `--help`.
+
+    python -m vae_core train --run demo --epochs 1
+    python -m vae_core train --run demo --epochs 5 --resume
+    python -m vae_core evaluate demo
+
+Usage mistakes (bad values, unknown runs, a missing GPU) print one clear
+`error:` line and exit with code 2; a checkpoint that cannot be read exits
+with code 1. Ctrl-C stops at the end of the current batch, keeping the
+checkpoint of the last finished epoch, which `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config, ConfigError
+from vae_core.data import DEFAULT_ROOT as DATA_ROOT
+from vae_core.data import DataError, load_mnist
+from vae_core.train import Callbacks, DeviceError, TrainState, evaluate, fit, new_state, resolve_device
+
+# Fields a resumed run may change: they do not alter the model or the optimisation.
+RESUMABLE_OVERRIDES = ("epochs", "device", "jit")
+# One torch thread: on 2 cores it is as fast as 2 for this model and leaves a
+# core to the app and the OS (measured by bench/threads.py).
+DEFAULT_THREADS = 1
+
+
+class UsageError(Exception):
+    """A command-line mistake: reported with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for both sub-commands."""
+    defaults = Config()
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_core",
+        description="Train and evaluate the VAE of Pyro's 'Variational Autoencoders' tutorial on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+
+    train = sub.add_parser("train", help="train a run, saving checkpoints/<run>/checkpoint.pt after every epoch",
+                           description="Train a run with SVI (Trace_ELBO, Adam). Prints the tutorial's "
+                                       "per-epoch lines and saves a checkpoint after every epoch.")
+    train.add_argument("--run", required=True, help="run name: letters, digits, '-', '_', '.' (folder under --checkpoints)")
+    train.add_argument("--epochs", type=int, help=f"total epochs to reach (default {defaults.epochs}); "
+                                                  "with --resume, may be raised to continue")
+    train.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default cpu)")
+    train.add_argument("--jit", action="store_true", default=None, help="use JitTrace_ELBO instead of Trace_ELBO")
+    train.add_argument("--resume", action="store_true", help="continue the run's checkpoint instead of starting anew")
+    train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")
+    train.add_argument("--limit", type=int, help="train on the first N training images only, for quick tries")
+    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.lr})")
+    train.add_argument("--batch-size", type=int, help=f"images per step (default {defaults.batch_size})")
+    train.add_argument("--z-dim", type=int, help=f"latent dimensions (default {defaults.z_dim})")
+    train.add_argument("--hidden-dim", type=int, help=f"hidden units of encoder and decoder (default {defaults.hidden_dim})")
+    train.add_argument("--test-every", type=int, help=f"epochs between test-loss estimates (default {defaults.test_every})")
+    train.add_argument("--seed", type=int, help=f"seed of weights, shuffling and sampling (default {defaults.seed})")
+    _add_common(train)
+
+    ev = sub.add_parser("evaluate", help="print the test loss per image of a run's checkpoint",
+                        description="Estimate the negative ELBO per image of a run on the 10,000 test images.")
+    ev.add_argument("run", help="run name (folder under --checkpoints)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the one-sample ELBO estimate (default 0)")
+    ev.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to evaluate (default cpu)")
+    _add_common(ev)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoints", type=Path, default=ckpt.DEFAULT_ROOT,
+                        help="folder holding one sub-folder per run (default: the project's checkpoints/)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding MNIST/raw (default: the project's data/)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"torch CPU threads (default {DEFAULT_THREADS})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+        return _train(args) if args.command == "train" else _evaluate(args)
+    except (UsageError, ConfigError, ckpt.RunNameError, DeviceError) as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except (ckpt.CheckpointError, DataError) as exc:
+        parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
+
+
+def _train(args: argparse.Namespace) -> int:
+    path = ckpt.checkpoint_path(args.checkpoints, args.run)
+    overrides = {name: getattr(args, name) for name in
+                 ("epochs", "device", "jit", "limit", "lr", "batch_size", "z_dim", "hidden_dim", "test_every", "seed")
+                 if getattr(args, name) is not None}
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; pass one")
+    if args.resume:
+        state = _resumed(path, args.run, overrides)
+    elif path.exists() and not args.overwrite:
+        raise UsageError(f"run {args.run!r} already exists ({path}); pass --resume to continue it, "
+                         f"--overwrite to start it anew, or choose another --run name")
+    else:
+        state = new_state(Config(**overrides))
+    resolve_device(state.config.device)
+    data = load_mnist(args.data)
+
+    stop = _StopFlag()
+    with _Progress(path) as progress:
+        fit(state, data, callbacks=progress, should_stop=stop)
+    if stop.requested:
+        print(f"stopped: {path} holds epoch {state.epoch} of {state.config.epochs}; "
+              f"continue with: python -m vae_core train --run {args.run} --resume", file=sys.stderr)
+        return 130
+    print(f"saved {path}")
+    return 0
+
+
+def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
+    if not path.exists():
+        raise UsageError(f"cannot resume run {run!r}: {path} does not exist; drop --resume to start it")
+    state = ckpt.load_state(path)
+    stored = state.config.to_dict()
+    clashes = [f"{k}={v!r} (the run has {stored[k]!r})" for k, v in overrides.items()
+               if k not in RESUMABLE_OVERRIDES and v != stored[k]]
+    if clashes:
+        raise UsageError(f"a resumed run keeps its config; these differ: {', '.join(clashes)}")
+    state.config = Config.from_dict({**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}})
+    if state.epoch >= state.config.epochs:
+        raise UsageError(f"run {run!r} has already trained {state.epoch} of {state.config.epochs} epochs; "
+                         f"pass a larger --epochs to continue it")
+    return state
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    path = ckpt.checkpoint_path(args.checkpoints, args.run)
+    if not path.exists():
+        raise UsageError(f"no run {args.run!r}: {path} does not exist (runs: "
+                         f"{', '.join(r.name for r in ckpt.list_runs(args.checkpoints)) or 'none'})")
+    state = ckpt.load_state(path)
+    device = resolve_device(args.device)
+    vae = state.vae.to(device).eval()
+    images = load_mnist(args.data).test_images.to(device)
+    loss = evaluate(vae, images, state.config.batch_size, seed=args.seed)
+    print(f"[run {args.run}, epoch {state.epoch}] average test loss: {loss:.4f}")
+    return 0
+
+
+class _StopFlag:
+    """True once SIGINT or SIGTERM arrived; the trainer then stops after its current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._request)
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+class _Progress(Callbacks):
+    """tqdm bar per epoch, the tutorial's lines, and a checkpoint after every epoch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bar: tqdm | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close_bar()
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, images: int, loss: float) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=n_batches, desc=f"epoch {epoch:03d}", unit="batch", leave=False, file=sys.stderr)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self._close_bar()
+        epoch = state.epoch - 1
+        tqdm.write(f"[epoch {epoch:03d}]  average training loss: {state.history.train_loss[-1]:.4f}")
+        if state.history.test_epochs and state.history.test_epochs[-1] == epoch:
+            tqdm.write(f"[epoch {epoch:03d}] average test loss: {state.history.test_loss[-1]:.4f}")
+        ckpt.save_state(state, self.path)

@@ -1,0 +1,121 @@
+"""MNIST from the project's `data/` folder as preloaded tensors.
+
+    from vae_core.data import load_mnist, batches
+    mnist = load_mnist()                      # train 60000 x 784, test 10000 x 784, floats in [0, 1]
+    for x in batches(mnist.train_images, 256, generator=g):
+        ...
+
+The shipped `.gz` files are extracted once, next to themselves, with
+torchvision's own utilities and checked against the published MD5s; the
+network is never used. Pixels stay grey in [0, 1], as in the tutorial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torchvision.datasets import MNIST
+from torchvision.datasets.utils import extract_archive
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
+
+# MD5 of each uncompressed file, as published with MNIST (see data/README.md).
+RAW_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+class DataError(RuntimeError):
+    """An MNIST file is missing or corrupt; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class MNISTTensors:
+    train_images: torch.Tensor  # (60000, 784) float32 in [0, 1]
+    train_labels: torch.Tensor  # (60000,) int64
+    test_images: torch.Tensor  # (10000, 784) float32 in [0, 1]
+    test_labels: torch.Tensor  # (10000,) int64
+
+    def limit(self, n: int | None) -> MNISTTensors:
+        """The first `n` training images (all when n is None); the test set is kept whole."""
+        if n is None:
+            return self
+        return MNISTTensors(self.train_images[:n], self.train_labels[:n], self.test_images, self.test_labels)
+
+    def to(self, device: torch.device | str) -> MNISTTensors:
+        """The same tensors on `device`."""
+        return MNISTTensors(*(t.to(device) for t in (self.train_images, self.train_labels,
+                                                     self.test_images, self.test_labels)))
+
+
+def load_mnist(root: str | Path = DEFAULT_ROOT) -> MNISTTensors:
+    """Both MNIST splits as float tensors, extracting and verifying the shipped files once."""
+    root = Path(root)
+    raw = root / "MNIST" / "raw"
+    for name, md5 in RAW_MD5.items():
+        _ensure_extracted(raw, name, md5)
+    train, test = (_read_split(root, raw, train) for train in (True, False))
+    return MNISTTensors(train[0], train[1], test[0], test[1])
+
+
+def batches(images: torch.Tensor, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Mini-batches by index, shuffled when a generator is given; the last partial batch is kept."""
+    n = images.shape[0]
+    if generator is None:
+        order = None
+    else:
+        order = torch.randperm(n, generator=generator).to(images.device)
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield images[start:start + batch_size]
+        else:
+            yield images[order[start:start + batch_size]]
+
+
+def _read_split(root: Path, raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        ds = MNIST(root, train=train, download=False)
+    except Exception as exc:  # torchvision raises RuntimeError/ValueError for bad IDX headers
+        raise DataError(f"cannot read MNIST from {raw}: {exc}. Restore the folder with "
+                        f"`git checkout -- data/MNIST/raw` and delete the extracted *-ubyte files.") from exc
+    images = ds.data.reshape(ds.data.shape[0], -1).float().div_(255.0)
+    return images, ds.targets.long()
+
+
+def _ensure_extracted(raw: Path, name: str, md5: str) -> None:
+    target = raw / name
+    if target.exists():
+        return
+    archive = raw / f"{name}.gz"
+    if not archive.exists():
+        raise DataError(f"missing MNIST file {archive}. Restore it with `git checkout -- {_rel(archive)}` "
+                        f"or copy the official {archive.name} into {raw}.")
+    # Extract into a temporary folder beside the target and rename, so that an
+    # interrupted extraction never leaves a half-written file to be read later.
+    with tempfile.TemporaryDirectory(dir=raw, prefix=".extract-") as tmp:
+        try:
+            extracted = Path(extract_archive(str(archive), tmp))
+        except Exception as exc:  # gzip.BadGzipFile, EOFError, zlib.error...
+            raise DataError(f"corrupt MNIST file {archive}: {exc}. Restore it with "
+                            f"`git checkout -- {_rel(archive)}` or copy the official file.") from exc
+        digest = hashlib.md5(extracted.read_bytes()).hexdigest()
+        if digest != md5:
+            raise DataError(f"corrupt MNIST file {archive}: its content has MD5 {digest}, expected {md5}. "
+                            f"Restore it with `git checkout -- {_rel(archive)}` or copy the official file.")
+        os.replace(extracted, target)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,199 @@
+"""The SVI loop: config + data + callbacks + stop flag -> history. No I/O.
+
+    from vae_core.train import new_state, fit, Callbacks
+    state = new_state(Config(epochs=3, limit=2000))
+    history = fit(state, load_mnist(), callbacks=Callbacks(), should_stop=lambda: False)
+    history.train_loss[0], history.test_loss[0]      # nats per image, as the tutorial prints
+
+Losses are the negative ELBO per image: the train loss of an epoch is the sum
+of the per-batch losses over the epoch divided by the number of images (the
+weights change during the epoch, as in the tutorial); the test loss is a
+one-sample estimate over the whole test set at epoch 0, every `test_every`
+epochs and at the last epoch. Everything a resumed run needs (weights,
+optimizer, history, epoch, RNG states) is in `TrainState`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyro
+import torch
+from pyro.infer import JitTrace_ELBO, Trace_ELBO
+
+from vae_core.config import Config
+from vae_core.data import MNISTTensors, batches
+from vae_core.model import VAE
+
+
+class DeviceError(RuntimeError):
+    """The requested device is not available here."""
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)  # one per epoch
+    test_epochs: list[int] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)  # one per entry of test_epochs
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists, for checkpoints and JSON."""
+        return {"train_loss": list(self.train_loss), "test_epochs": list(self.test_epochs),
+                "test_loss": list(self.test_loss), "epoch_seconds": list(self.epoch_seconds)}
+
+
+@dataclass
+class TrainState:
+    config: Config
+    vae: VAE
+    optimizer: torch.optim.Optimizer
+    history: History
+    epoch: int  # epochs completed; the next one to run
+    rng: dict[str, torch.Tensor]  # torch CPU RNG, shuffle generator, CUDA RNG when used
+
+
+class Callbacks:
+    """Hooks the trainer calls; subclass and override what you need."""
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, images: int, loss: float) -> None:
+        """After each step: `images` seen so far this epoch, `loss` per image of this batch."""
+
+    def on_test(self, epoch: int, test_loss: float) -> None:
+        """After each test-set evaluation."""
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        """After each completed epoch (and its test, if any); a good moment to checkpoint."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """torch.device for `name`, or a DeviceError that says what to do instead."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("device 'cuda' was asked for, but this machine has no usable CUDA GPU "
+                          "(torch.cuda.is_available() is False); use device 'cpu'.")
+    return torch.device(name)
+
+
+def new_state(config: Config) -> TrainState:
+    """A fresh run: weights initialised from `config.seed`, Adam with the config's lr."""
+    torch.manual_seed(config.seed)
+    vae = VAE(config)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    return TrainState(config, vae, make_optimizer(vae, config), History(), 0, rng)
+
+
+def make_optimizer(vae: VAE, config: Config) -> torch.optim.Optimizer:
+    """Adam over the VAE's own parameters with the config's learning rate."""
+    # pyro.optim.Adam({"lr": 1e-3}) of the tutorial is torch's Adam with default betas.
+    return torch.optim.Adam(vae.parameters(), lr=config.lr)
+
+
+def is_test_epoch(config: Config, epoch: int) -> bool:
+    """True where the tutorial (and the last epoch) reports a test loss."""
+    return epoch % config.test_every == 0 or epoch == config.epochs - 1
+
+
+def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = None,
+        should_stop: Callable[[], bool] = lambda: False) -> History:
+    """Train from `state.epoch` to `config.epochs`; a stop abandons the current epoch."""
+    cfg = state.config
+    callbacks = callbacks or Callbacks()
+    device = resolve_device(cfg.device)
+    state.vae.to(device)
+    _move_optimizer_state(state.optimizer, device)
+    data = data.limit(cfg.limit).to(device)
+    loss_fn = _loss_function(state.vae, cfg.jit)
+    n_train = data.train_images.shape[0]
+    n_batches = -(-n_train // cfg.batch_size)
+    shuffle = torch.Generator()
+    _restore_rng(state.rng, shuffle, device)
+
+    for epoch in range(state.epoch, cfg.epochs):
+        start = time.perf_counter()
+        total, seen = 0.0, 0
+        for b, x in enumerate(batches(data.train_images, cfg.batch_size, shuffle)):
+            if should_stop():
+                return state.history
+            state.optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(x)  # summed over the batch, like SVI.step
+            loss.backward()
+            state.optimizer.step()
+            value = loss.item()
+            total += value
+            seen += x.shape[0]
+            callbacks.on_batch(epoch, b, n_batches, seen, value / x.shape[0])
+        state.history.train_loss.append(total / n_train)
+        if is_test_epoch(cfg, epoch):
+            test_loss = evaluate(state.vae, data.test_images, cfg.batch_size, seed=cfg.seed + epoch)
+            state.history.test_epochs.append(epoch)
+            state.history.test_loss.append(test_loss)
+            callbacks.on_test(epoch, test_loss)
+        state.history.epoch_seconds.append(time.perf_counter() - start)
+        state.epoch = epoch + 1
+        state.rng = _capture_rng(shuffle, device)
+        callbacks.on_epoch_end(state)
+    return state.history
+
+
+@torch.no_grad()
+def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> float:
+    """One-sample estimate of the negative ELBO per image over `images`.
+
+    It draws from its own seeded RNG, so evaluating never shifts the training
+    RNG stream: a run tested at more epochs (say, resumed ones) trains the same.
+    """
+    device = images.device
+    elbo = Trace_ELBO()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        total = sum(elbo.loss(vae.model, vae.guide, x) for x in batches(images, batch_size))
+    return total / images.shape[0]
+
+
+def _loss_function(vae: VAE, jit: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    if not jit:
+        elbo = Trace_ELBO()
+        return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x)
+    # JitTrace_ELBO finds parameters through Pyro's param store; give it a store
+    # of this run's own, swapped in around each step, holding this VAE's tensors.
+    elbo = JitTrace_ELBO(ignore_jit_warnings=True)
+    store = {"params": {}, "constraints": {}}
+
+    def model(x: torch.Tensor) -> None:
+        pyro.module("decoder", vae.decoder)
+        vae.model(x)
+
+    def guide(x: torch.Tensor) -> None:
+        pyro.module("encoder", vae.encoder)
+        vae.guide(x)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        with pyro.get_param_store().scope(store):
+            return elbo.differentiable_loss(model, guide, x)
+
+    return loss
+
+
+def _capture_rng(shuffle: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _restore_rng(rng: dict[str, torch.Tensor], shuffle: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(rng["torch"])
+    shuffle.set_state(rng["shuffle"])
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for per_param in optimizer.state.values():
+        for key, value in per_param.items():
+            # Adam's `step` counter stays on the CPU unless capturable.
+            if torch.is_tensor(value) and key != "step":
+                per_param[key] = value.to(device)
