@@ -13,6 +13,7 @@ checkpoint of the last finished epoch, which `--resume` continues.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,9 +30,10 @@ from vae_core.train import Callbacks, DeviceError, TrainState, evaluate, fit, ne
 
 # Fields a resumed run may change: they do not alter the model or the optimisation.
 RESUMABLE_OVERRIDES = ("epochs", "device", "jit")
-# One torch thread: on 2 cores it is as fast as 2 for this model and leaves a
-# core to the app and the OS (measured by bench/threads.py).
-DEFAULT_THREADS = 1
+# All cores but one. Measured by bench/threads.py on 2 cores: 2 threads are 1.55x
+# faster on a quiet machine but 2.3x slower while another process keeps a core
+# busy (the app's server, a browser), which is how runs are usually trained here.
+DEFAULT_THREADS = max(1, (os.cpu_count() or 1) - 1)
 
 
 class UsageError(Exception):

@@ -1,0 +1,156 @@
+"""One training epoch: the engine vs the tutorial's pipeline vs a hand-written torch loss.
+
+    .venv/bin/python bench/epoch.py                 # full epochs (about 70 s on 2 cores)
+    .venv/bin/python bench/epoch.py --batches 40    # the first 40 steps of each, quicker
+
+All three train the same architecture on the same 60,000 images at batch 256
+with Adam lr 1e-3, one after the other in this process, with the same torch
+thread count; the last line prints the ratios.
+  engine:   vae_core.train.fit (Trace_ELBO on preloaded tensors)
+  tutorial: the tutorial's code: DataLoader over torchvision MNIST with a
+            per-item ToTensor, num_workers=1, pyro.module + SVI + pyro.optim.Adam
+  torch:    the engine's VAE with the same one-sample ELBO written by hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from pyro.optim import Adam
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from vae_core.config import Config
+from vae_core.data import DEFAULT_ROOT, batches, load_mnist
+from vae_core.model import VAE
+from vae_core.train import Callbacks, fit, new_state
+
+
+class _Budget(Callbacks):
+    def __init__(self, n: int | None) -> None:
+        self.n, self.steps = n, 0
+
+    def on_batch(self, *args) -> None:
+        self.steps += 1
+
+    def __call__(self) -> bool:
+        return self.n is not None and self.steps >= self.n
+
+
+def engine_epoch(cfg: Config, mnist, n_batches: int | None) -> float:
+    state = new_state(cfg)
+    budget = _Budget(n_batches)
+    start = time.perf_counter()
+    fit(state, _no_test(mnist), budget, should_stop=budget)
+    return time.perf_counter() - start
+
+
+def torch_epoch(cfg: Config, mnist, n_batches: int | None) -> float:
+    torch.manual_seed(cfg.seed)
+    vae = VAE(cfg)
+    opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+    prior = dist.Normal(torch.zeros(cfg.z_dim), torch.ones(cfg.z_dim))
+    start = time.perf_counter()
+    for i, x in enumerate(batches(mnist.train_images, cfg.batch_size, torch.Generator().manual_seed(0))):
+        if n_batches is not None and i >= n_batches:
+            break
+        z_loc, z_scale = vae.encoder(x)
+        q = torch.distributions.Normal(z_loc, z_scale)
+        z = q.rsample()
+        px = torch.distributions.Bernoulli(vae.decoder(z), validate_args=False)
+        elbo = px.log_prob(x).sum(-1) + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+        loss = -elbo.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()
+    return time.perf_counter() - start
+
+
+class TutorialVAE(nn.Module):
+    """The tutorial's classes, as published (fc1/fc21/fc22, pyro.module, literal 784)."""
+
+    def __init__(self, z_dim=50, hidden_dim=400):
+        super().__init__()
+        self.fc1 = nn.Linear(784, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, z_dim)
+        self.fc22 = nn.Linear(hidden_dim, z_dim)
+        self.fc3 = nn.Linear(z_dim, hidden_dim)
+        self.fc4 = nn.Linear(hidden_dim, 784)
+        self.softplus = nn.Softplus()
+        self.sigmoid = nn.Sigmoid()
+        self.z_dim = z_dim
+
+    def encode(self, x):
+        hidden = self.softplus(self.fc1(x.reshape(-1, 784)))
+        return self.fc21(hidden), torch.exp(self.fc22(hidden))
+
+    def decode(self, z):
+        return self.sigmoid(self.fc4(self.softplus(self.fc3(z))))
+
+    def model(self, x):
+        pyro.module("decoder", self)
+        with pyro.plate("data", x.shape[0]):
+            z_loc = x.new_zeros(torch.Size((x.shape[0], self.z_dim)))
+            z_scale = x.new_ones(torch.Size((x.shape[0], self.z_dim)))
+            z = pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+            loc_img = self.decode(z)
+            pyro.sample("obs", dist.Bernoulli(loc_img, validate_args=False).to_event(1), obs=x.reshape(-1, 784))
+
+    def guide(self, x):
+        pyro.module("encoder", self)
+        with pyro.plate("data", x.shape[0]):
+            z_loc, z_scale = self.encode(x)
+            pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+
+
+def tutorial_epoch(cfg: Config, n_batches: int | None) -> float:
+    pyro.clear_param_store()
+    torch.manual_seed(cfg.seed)
+    train_set = datasets.MNIST(root=str(DEFAULT_ROOT), train=True, transform=transforms.ToTensor(), download=False)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=1)
+    vae = TutorialVAE(cfg.z_dim, cfg.hidden_dim)
+    svi = SVI(vae.model, vae.guide, Adam({"lr": cfg.lr}), loss=Trace_ELBO())
+    start = time.perf_counter()
+    for i, (x, _) in enumerate(loader):
+        if n_batches is not None and i >= n_batches:
+            break
+        svi.step(x)
+    return time.perf_counter() - start
+
+
+def _no_test(mnist):
+    """The same data with a one-image test set: the epoch timing excludes the test pass."""
+    from vae_core.data import MNISTTensors
+    return MNISTTensors(mnist.train_images, mnist.train_labels, mnist.test_images[:1], mnist.test_labels[:1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, help="time only the first N steps of each pipeline")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for all three (default 1)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of engine and torch; the fastest counts")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = Config(epochs=1)
+    mnist = load_mnist()
+    steps = args.batches or "all"
+    print(f"torch {torch.__version__}, pyro {pyro.__version__}, {args.threads} thread(s), steps per epoch: {steps}")
+    engine = min(engine_epoch(cfg, mnist, args.batches) for _ in range(args.repeat))
+    print(f"engine    {engine:8.2f} s")
+    hand = min(torch_epoch(cfg, mnist, args.batches) for _ in range(args.repeat))
+    print(f"torch     {hand:8.2f} s")
+    tutorial = tutorial_epoch(cfg, args.batches)
+    print(f"tutorial  {tutorial:8.2f} s")
+    print(f"ratios: tutorial/engine {tutorial / engine:.1f}x (goal >= 10x), "
+          f"engine/torch {engine / hand:.2f}x (goal <= 1.15x)")
+
+
+if __name__ == "__main__":
+    main()
