@@ -1,8 +1,19 @@
-"""Entry point: `streamlit run streamlit_app.py`."""
+"""Entry point: `streamlit run streamlit_app.py`, navigation over the views in pages/."""
 
 import streamlit as st
 
+from ui.runs import run_picker
+
 st.set_page_config(page_title="See a VAE learn", page_icon="🧠", layout="wide")
-st.title("See a VAE learn")
-st.write("Pyro's variational autoencoder on MNIST. The views arrive with the next release; "
-         "meanwhile train from the command line: `python -m vae_core train --run demo --epochs 1`.")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/samples.py", title="Samples", icon="🎲"),
+    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔁"),
+    st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
+]
+
+page = st.navigation(PAGES)
+run_picker()
+page.run()

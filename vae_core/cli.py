@@ -26,6 +26,7 @@ from vae_core import checkpoint as ckpt
 from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
+from vae_core.monitor import RunBusyError, RunMonitor, run_lock
 from vae_core.train import Callbacks, DeviceError, TrainState, evaluate, fit, new_state, resolve_device
 
 # Fields a resumed run may change: they do not alter the model or the optimisation.
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
         return _train(args) if args.command == "train" else _evaluate(args)
-    except (UsageError, ConfigError, ckpt.RunNameError, DeviceError) as exc:
+    except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except (ckpt.CheckpointError, DataError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
@@ -106,23 +107,31 @@ def _train(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
-    if args.resume:
-        state = _resumed(path, args.run, overrides)
-    elif path.exists() and not args.overwrite:
-        raise UsageError(f"run {args.run!r} already exists ({path}); pass --resume to continue it, "
-                         f"--overwrite to start it anew, or choose another --run name")
-    else:
-        state = new_state(Config(**overrides))
-    resolve_device(state.config.device)
-    data = load_mnist(args.data)
-
-    stop = _StopFlag()
-    with _Progress(path) as progress:
-        fit(state, data, callbacks=progress, should_stop=stop)
-    if stop.requested:
-        print(f"stopped: {path} holds epoch {state.epoch} of {state.config.epochs}; "
-              f"continue with: python -m vae_core train --run {args.run} --resume", file=sys.stderr)
-        return 130
+    with run_lock(path.parent):
+        if args.resume:
+            state = _resumed(path, args.run, overrides)
+        elif path.exists() and not args.overwrite:
+            raise UsageError(f"run {args.run!r} already exists ({path}); pass --resume to continue it, "
+                             f"--overwrite to start it anew, or choose another --run name")
+        else:
+            state = new_state(Config(**overrides))
+        resolve_device(state.config.device)
+        data = load_mnist(args.data)
+        monitor = RunMonitor(path.parent, state, data.test_images)
+        stop = _StopFlag()
+        try:
+            with _Progress(path, monitor) as progress:
+                fit(state, data, callbacks=progress, should_stop=stop)
+        except BaseException as exc:
+            monitor.finish("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        if stop.requested:
+            message = (f"stopped: {path} holds epoch {state.epoch} of {state.config.epochs}; "
+                       f"continue with: python -m vae_core train --run {args.run} --resume")
+            monitor.finish("stopped", message)
+            print(message, file=sys.stderr)
+            return 130
+        monitor.finish("finished", f"trained {state.epoch} epochs")
     print(f"saved {path}")
     return 0
 
@@ -173,10 +182,11 @@ class _StopFlag:
 
 
 class _Progress(Callbacks):
-    """tqdm bar per epoch, the tutorial's lines, and a checkpoint after every epoch."""
+    """tqdm bar per epoch, the tutorial's lines, a checkpoint after every epoch, the monitor's files."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, monitor: RunMonitor) -> None:
         self.path = path
+        self.monitor = monitor
         self.bar: tqdm | None = None
 
     def __enter__(self) -> _Progress:
@@ -195,6 +205,7 @@ class _Progress(Callbacks):
             self.bar = tqdm(total=n_batches, desc=f"epoch {epoch:03d}", unit="batch", leave=False, file=sys.stderr)
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
+        self.monitor.on_batch(epoch, batch, n_batches, images, loss)
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._close_bar()
@@ -203,3 +214,4 @@ class _Progress(Callbacks):
         if state.history.test_epochs and state.history.test_epochs[-1] == epoch:
             tqdm.write(f"[epoch {epoch:03d}] average test loss: {state.history.test_loss[-1]:.4f}")
         ckpt.save_state(state, self.path)
+        self.monitor.on_epoch_end(state)

@@ -1,0 +1,27 @@
+"""Samples: decoder means at codes drawn from the prior."""
+
+import streamlit as st
+
+from ui.figures import grid, png_bytes
+from ui.runs import require_model
+from vae_core.analysis import prior_samples
+
+st.title("Samples from the prior")
+info, vae = require_model()
+
+if "samples_seed" not in st.session_state:
+    st.session_state.samples_seed = 0
+with st.sidebar:
+    n = st.slider("Images", min_value=16, max_value=400, value=64, step=1, key="samples_n")
+    st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
+    if st.button("New samples", icon="🎲", key="samples_new", width="stretch"):
+        st.session_state.samples_seed += 1
+        st.rerun()
+
+seed = st.session_state.samples_seed
+st.caption(f"z ~ Normal(0, I) in {vae.config.z_dim} dimensions, then the decoder's pixel means. "
+           f"Run {info.name}, epoch {info.epoch}, seed {seed}.")
+image = grid(prior_samples(vae, n, seed=seed).numpy(), scale=3 if n <= 100 else 2)
+st.image(image, caption=f"{n} samples", width="content")
+st.download_button("Download PNG", png_bytes(image), file_name=f"samples-{info.name}-epoch{info.epoch}-seed{seed}.png",
+                   mime="image/png", icon="⬇️", key="samples_download")

@@ -1,0 +1,1 @@
+"""Streamlit glue the views share: runs and cached loaders, figures, training jobs."""

@@ -1,0 +1,84 @@
+"""Figures and images for the views: Plotly charts, image grids, PNG bytes.
+
+    from ui.figures import elbo_figure, latent_figure, grid, png_bytes
+    st.plotly_chart(elbo_figure(history))
+    st.image(grid(images, nrow=8), width=...)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+# Ten clearly distinct colours, one per digit (d3's category10). Pyro's example
+# uses nine, so 8 and 9 share a grey there; here every digit has its own.
+DIGIT_COLOURS = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
+                 "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF")
+
+
+def elbo_figure(history: dict[str, list], title: str = "ELBO per image") -> go.Figure:
+    """Train ELBO every epoch and test ELBO at its epochs, on one epoch axis."""
+    train = [-x for x in history.get("train_loss", [])]
+    fig = go.Figure()
+    fig.add_scatter(x=list(range(len(train))), y=train, mode="lines+markers", name="train ELBO",
+                    marker={"size": 4}, hovertemplate="epoch %{x}<br>train ELBO %{y:.2f}<extra></extra>")
+    fig.add_scatter(x=history.get("test_epochs", []), y=[-x for x in history.get("test_loss", [])],
+                    mode="lines+markers", name="test ELBO", marker={"size": 8, "symbol": "diamond"},
+                    hovertemplate="epoch %{x}<br>test ELBO %{y:.2f}<extra></extra>")
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="ELBO per image (nats)",
+                      height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(rangemode="tozero", dtick=_epoch_tick(len(train)))
+    return fig
+
+
+def _epoch_tick(n: int) -> int | None:
+    return 1 if n <= 12 else None
+
+
+def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str) -> go.Figure:
+    """One WebGL scatter trace per digit; hover shows digit and test-set index."""
+    fig = go.Figure()
+    index = np.arange(len(labels))
+    for digit in range(10):
+        mask = labels == digit
+        fig.add_trace(go.Scattergl(
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=str(digit), customdata=index[mask],
+            marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8},
+            hovertemplate=f"digit {digit}<br>index %{{customdata}}<extra></extra>"))
+    fig.update_layout(title=title, height=640, legend_title_text="digit", plot_bgcolor="white",
+                      xaxis={"title": f"{method} 1", "showgrid": False, "zeroline": False},
+                      yaxis={"title": f"{method} 2", "showgrid": False, "zeroline": False,
+                             "scaleanchor": "x", "scaleratio": 1},
+                      legend={"itemsizing": "constant"}, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    return fig
+
+
+def export_config(filename: str) -> dict:
+    """Plotly modebar settings: PNG export at 2x with a telling file name."""
+    return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+            "displaylogo": False}
+
+
+def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, scale: int = 1,
+         padding: int = 2) -> np.ndarray:
+    """(n, H, W) images in [0, 1] as one uint8 grid image, each pixel repeated `scale` times."""
+    t = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)  # (n, 1, H, W)
+    nrow = nrow or math.ceil(math.sqrt(t.shape[0]))
+    g = make_grid(t, nrow=nrow, padding=padding, pad_value=1.0)[0]  # (H', W'), grey
+    if scale > 1:
+        g = g.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (g.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG file bytes of a uint8 image."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

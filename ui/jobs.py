@@ -1,0 +1,138 @@
+"""Training jobs: a `python -m vae_core train` process per run, watched through its files.
+
+    from ui.jobs import start, stop, job
+    start(root, "demo", Config(epochs=2, limit=2000))   # returns at once
+    job(root, "demo").state                             # starting, running, finished, stopped, failed, lost
+
+The process runs in its own session, so it outlives reruns, page switches and
+closed tabs (and is not killed with the Streamlit script). Its output goes to
+train.log in the run folder; status.json, history.json and preview.npz are
+written by vae_core.monitor. One process per run: the run's lock decides.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vae_core import checkpoint as ckpt
+from vae_core import monitor
+from vae_core.config import Config
+
+LOG_FILE = "train.log"
+PROJECT = Path(__file__).resolve().parent.parent
+# How long a just-launched process may take to write its first status.
+START_GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    state: str  # none, starting, running, finished, stopped, failed, lost
+    status: dict[str, Any]
+    history: dict[str, list] | None
+    message: str
+
+    @property
+    def active(self) -> bool:
+        """True while the process is starting or training."""
+        return self.state in ("starting", "running")
+
+
+def command(root: Path, run: str, config: Config, resume: bool, threads: int | None = None) -> list[str]:
+    """The CLI call that trains `run` with `config` (or resumes it up to config.epochs)."""
+    args = [sys.executable, "-m", "vae_core", "train", "--run", run, "--checkpoints", str(root),
+            "--epochs", str(config.epochs), "--device", config.device]
+    if config.jit:
+        args.append("--jit")
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    if resume:
+        return args + ["--resume"]
+    if config.limit is not None:
+        args += ["--limit", str(config.limit)]
+    return args + ["--lr", repr(config.lr), "--batch-size", str(config.batch_size), "--z-dim", str(config.z_dim),
+                   "--hidden-dim", str(config.hidden_dim), "--test-every", str(config.test_every),
+                   "--seed", str(config.seed)]
+
+
+def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
+    """Launch the training process and return; raises RunBusyError if the run is training."""
+    folder = ckpt.run_dir(root, run)
+    if monitor.is_locked(folder):
+        raise monitor.RunBusyError(f"run {run!r} is already training; stop it first or pick another name")
+    folder.mkdir(parents=True, exist_ok=True)
+    args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
+    with open(folder / LOG_FILE, "wb") as log:
+        proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # Replaces the last run's final status, so the page shows this start at once.
+    monitor.write_json(folder / monitor.STATUS_FILE,
+                       {"state": "starting", "pid": proc.pid, "started": time.time(), "epoch": 0,
+                        "epochs": config.epochs, "message": ""})
+
+
+def stop(root: Path, run: str) -> bool:
+    """Ask the run's process to stop after its current step; False if it was not running."""
+    folder = ckpt.run_dir(root, run)
+    status = monitor.read_status(folder) or {}
+    pid = status.get("pid")
+    if not monitor.is_locked(folder) or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def job(root: Path, run: str) -> Job:
+    """What the run's process is doing, or how and why it ended."""
+    folder = ckpt.run_dir(root, run)
+    status = monitor.read_status(folder) or {}
+    history = monitor.read_history(folder)
+    state = status.get("state", "none")
+    message = status.get("message", "")
+    locked = monitor.is_locked(folder)
+    if state == "starting" and not locked and not _alive(status.get("pid")):
+        if time.time() - status.get("started", 0) > 1.0:
+            state, message = "failed", _log_tail(folder) or "the training process exited before it started"
+    elif state == "starting" and time.time() - status.get("started", 0) > START_GRACE_S and not locked:
+        state, message = "failed", _log_tail(folder) or "the training process did not start"
+    elif state == "running" and not locked:
+        state = "lost"
+        message = ("the training process ended without saying why (killed, or out of memory); "
+                   "the checkpoint of its last finished epoch is kept: Resume continues from it. "
+                   + _log_tail(folder))
+    elif state == "failed":
+        message = f"{message}\n\n{_log_tail(folder)}".strip()
+    return Job(state, status, history, message)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
+        return waited == 0
+    except ChildProcessError:  # not our child (another server started it)
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+def _log_tail(folder: Path, lines: int = 6) -> str:
+    try:
+        text = (folder / LOG_FILE).read_text(errors="replace")
+    except OSError:
+        return ""
+    # tqdm redraws with carriage returns; keep the last state of each line.
+    kept = [line.split("\r")[-1] for line in text.splitlines() if line.split("\r")[-1].strip()]
+    return "\n".join(kept[-lines:])

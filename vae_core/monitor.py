@@ -1,0 +1,177 @@
+"""What a training process writes into its run folder for others to watch.
+
+    from vae_core.monitor import RunMonitor, read_status, read_history, run_lock
+    with run_lock(folder):                          # one training process per run
+        fit(state, data, callbacks=RunMonitor(folder, state))
+    read_status(folder)   # {"state": "running", "epoch": 3, "images_per_s": ..., "eta_s": ...}
+
+Files, each replaced atomically so a reader never sees half of one:
+  status.json   state (running, finished, stopped, failed), pid, progress, speed, ETA, message
+  history.json  train and test loss per image by epoch, after every epoch
+  preview.npz   16 prior samples (fixed seed) and 8 test digits with reconstructions, at every test epoch
+The lock file is held (flock) for the life of the training process, so a
+crashed or killed run is told apart from a running one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from vae_core.analysis import prior_samples, reconstructions
+from vae_core.checkpoint import atomic_write
+from vae_core.train import Callbacks, TrainState
+
+STATUS_FILE = "status.json"
+HISTORY_FILE = "history.json"
+PREVIEW_FILE = "preview.npz"
+LOCK_FILE = ".lock"
+PREVIEW_SAMPLES = 16
+PREVIEW_DIGITS = 8
+PREVIEW_SEED = 0
+
+
+class RunBusyError(RuntimeError):
+    """Another process is already training this run."""
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run's lock for the block, or raise RunBusyError at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusyError(f"run {folder.name!r} is already being trained by another process") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def is_locked(folder: Path) -> bool:
+    """True while a training process holds the run's lock."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """JSON file replaced atomically."""
+    atomic_write(path, lambda f: f.write(json.dumps(value, indent=1).encode()))
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in `path`, or None when absent or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_status(folder: Path) -> dict[str, Any] | None:
+    """The run's last written status, or None."""
+    return read_json(folder / STATUS_FILE)
+
+
+def read_history(folder: Path) -> dict[str, list] | None:
+    """The run's history as written after its last epoch, or None."""
+    return read_json(folder / HISTORY_FILE)
+
+
+def read_preview(folder: Path) -> dict[str, np.ndarray] | None:
+    """The run's latest preview arrays (samples, originals, reconstructions, epoch), or None."""
+    try:
+        with np.load(folder / PREVIEW_FILE) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class RunMonitor(Callbacks):
+    """Writes status, history and previews into `folder` as training goes."""
+
+    def __init__(self, folder: Path, state: TrainState, preview_images: torch.Tensor,
+                 every_s: float = 0.5) -> None:
+        self.folder = folder
+        self.epochs = state.config.epochs
+        self.first_epoch = state.epoch
+        self.preview_images = preview_images[:PREVIEW_DIGITS]
+        self.every_s = every_s
+        self.started = time.time()
+        self.last_write = 0.0
+        self.images_done = 0  # this session, for the speed
+        self.epoch_images = 0
+        self.status: dict[str, Any] = {"state": "running", "pid": os.getpid(), "started": self.started,
+                                       "epoch": state.epoch, "epochs": self.epochs, "batch": 0, "batches": 0,
+                                       "images_per_s": None, "eta_s": None, "message": ""}
+        self._write_status()
+        write_json(folder / HISTORY_FILE, state.history.to_dict())
+        self._write_preview(state)
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, images: int, loss: float) -> None:
+        self.epoch_images = images
+        now = time.time()
+        if now - self.last_write < self.every_s:
+            return
+        seen = self.images_done + images
+        speed = seen / max(now - self.started, 1e-9)
+        n_train = images * n_batches / (batch + 1)  # close enough before the last batch
+        left = (self.epochs - epoch) * n_train - images
+        self.status.update(epoch=epoch, batch=batch + 1, batches=n_batches, images_per_s=speed,
+                           eta_s=left / speed if speed > 0 else None, loss=loss)
+        self._write_status()
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.images_done += self.epoch_images
+        write_json(self.folder / HISTORY_FILE, state.history.to_dict())
+        if state.history.test_epochs and state.history.test_epochs[-1] == state.epoch - 1:
+            self._write_preview(state)
+        self.status.update(epoch=state.epoch, batch=0)
+        self._write_status()
+
+    def finish(self, state: str, message: str = "") -> None:
+        """Record how the run ended: finished, stopped or failed, with why."""
+        self.status.update(state=state, message=message, eta_s=None, ended=time.time())
+        self._write_status()
+
+    def _write_status(self) -> None:
+        self.last_write = time.time()
+        self.status["updated"] = self.last_write
+        write_json(self.folder / STATUS_FILE, self.status)
+
+    def _write_preview(self, state: TrainState) -> None:
+        vae = state.vae
+        was_training = vae.training
+        vae.eval()
+        rec = reconstructions(vae, self.preview_images, k=1, seed=PREVIEW_SEED)
+        arrays = {"samples": prior_samples(vae, PREVIEW_SAMPLES, seed=PREVIEW_SEED).numpy(),
+                  "originals": self.preview_images.reshape(rec.at_loc.shape).cpu().numpy(),
+                  "reconstructions": rec.draws[:, 0].numpy(),
+                  "epoch": np.array(state.epoch - 1)}
+        vae.train(was_training)
+
+        def write(f) -> None:
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            f.write(buffer.getvalue())
+
+        atomic_write(self.folder / PREVIEW_FILE, write)
