@@ -7,11 +7,11 @@ from ui.runs import run_picker
 st.set_page_config(page_title="See a VAE learn", page_icon="🧠", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/samples.py", title="Samples", icon="🎲"),
-    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔁"),
-    st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/samples.py", title="Samples", icon=":material/casino:"),
+    st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/compare:"),
+    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
 ]
 
 page = st.navigation(PAGES)

@@ -20,8 +20,8 @@ Pyro's [Variational Autoencoders tutorial](https://pyro.ai/examples/vae.html):
 )
 
 st.subheader("Explore")
-st.page_link("pages/train.py", label="**Train** a run and watch the ELBO rise and the digits sharpen", icon="🏋️")
-st.page_link("pages/samples.py", label="**Samples**: draw digits from the prior", icon="🎲")
-st.page_link("pages/reconstructions.py", label="**Reconstructions**: encode a test digit, decode it again", icon="🔁")
-st.page_link("pages/latent_map.py", label="**Latent map**: T-SNE of the 10,000 test codes, by digit", icon="🗺️")
+st.page_link("pages/train.py", label="**Train** a run and watch the ELBO rise and the digits sharpen", icon=":material/model_training:")
+st.page_link("pages/samples.py", label="**Samples**: draw digits from the prior", icon=":material/casino:")
+st.page_link("pages/reconstructions.py", label="**Reconstructions**: encode a test digit, decode it again", icon=":material/compare:")
+st.page_link("pages/latent_map.py", label="**Latent map**: T-SNE of the 10,000 test codes, by digit", icon=":material/scatter_plot:")
 st.caption("Pick the checkpoint to explore in the sidebar.")

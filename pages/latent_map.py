@@ -19,7 +19,7 @@ with st.sidebar:
 
 means = latent_means(info, vae)
 elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
-title = f"Test-set z_loc by digit · run {info.name} · epoch {info.epoch}{elbo}"
+title = f"the test-set z_loc by digit · run {info.name} · epoch {info.epoch}{elbo}"
 cache_name = f"tsne-p{perplexity}-s{seed}"
 cancelled = st.session_state.setdefault("map_cancelled", set())
 chart = st.empty()
@@ -54,14 +54,14 @@ if xy is not None:
 elif key in cancelled:
     show(analysis.pca_2d(means), "PCA", "map_pca")
     controls.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
-    if controls.button("Compute T-SNE", key="map_compute", icon="▶️"):
+    if controls.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
         cancelled.discard(key)
         st.rerun()
 else:
     show(analysis.pca_2d(means), "PCA", "map_pca")
     controls.info("Showing the PCA projection (instant) while the T-SNE map is computed, "
                   "once per checkpoint and setting.")
-    if controls.button("Cancel T-SNE", key="map_cancel", icon="⏹️"):
+    if controls.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:"):
         cancelled.add(key)
         st.rerun()
     bar = controls.progress(0.0, text="T-SNE: finding neighbours…")

@@ -14,7 +14,7 @@ if "samples_seed" not in st.session_state:
 with st.sidebar:
     n = st.slider("Images", min_value=16, max_value=400, value=64, step=1, key="samples_n")
     st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
-    if st.button("New samples", icon="🎲", key="samples_new", width="stretch"):
+    if st.button("New samples", icon=":material/casino:", key="samples_new", width="stretch"):
         st.session_state.samples_seed += 1
         st.rerun()
 
@@ -24,4 +24,4 @@ st.caption(f"z ~ Normal(0, I) in {vae.config.z_dim} dimensions, then the decoder
 image = grid(prior_samples(vae, n, seed=seed).numpy(), scale=3 if n <= 100 else 2)
 st.image(image, caption=f"{n} samples", width="content")
 st.download_button("Download PNG", png_bytes(image), file_name=f"samples-{info.name}-epoch{info.epoch}-seed{seed}.png",
-                   mime="image/png", icon="⬇️", key="samples_download")
+                   mime="image/png", icon=":material/download:", key="samples_download")

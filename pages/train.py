@@ -32,8 +32,8 @@ with st.form("train_form"):
     jit = c2.checkbox("JitTrace_ELBO", value=False, key="train_jit")
     overwrite = c3.checkbox("Overwrite an existing run", value=False, key="train_overwrite")
     b1, b2, _ = st.columns([1, 1, 4])
-    start = b1.form_submit_button("Start", type="primary", icon="▶️", width="stretch")
-    resume = b2.form_submit_button("Resume", icon="⏯️", width="stretch",
+    start = b1.form_submit_button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
+    resume = b2.form_submit_button("Resume", icon=":material/fast_forward:", width="stretch",
                                    help="Continue the run's checkpoint up to the epochs above.")
 
 
@@ -65,7 +65,7 @@ if start or resume:
         launch(resume_run=bool(resume))
     except (ConfigError, ckpt.RunNameError, DeviceError, monitor.RunBusyError,
             FileNotFoundError, FileExistsError) as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/error:")
 
 watched = st.session_state.get("watch") or st.session_state.get(RUN_KEY)
 if watched is None:
@@ -88,15 +88,15 @@ def live(run: str) -> None:
     st.progress(min(done / epochs_total, 1.0),
                 text=f"{job.state} · epoch {s.get('epoch', 0)} of {epochs_total}{speed}{eta}")
     if job.active:
-        if st.button("Stop", icon="⏹️", key="train_stop"):
+        if st.button("Stop", icon=":material/stop:", key="train_stop"):
             jobs.stop(root, run)
             st.toast(f"Stopping {run} after its current step…")
     elif job.state == "finished":
-        st.success(f"Finished: {job.message}.", icon="✅")
+        st.success(f"Finished: {job.message}.", icon=":material/check_circle:")
     elif job.state == "stopped":
-        st.warning(f"Stopped. {job.message}", icon="⏸️")
+        st.warning(f"Stopped. {job.message}", icon=":material/pause_circle:")
     elif job.state in ("failed", "lost"):
-        st.error(f"The run failed: {job.message}", icon="❌")
+        st.error(f"The run failed: {job.message}", icon=":material/error:")
 
     history = job.history or {}
     chart, panel = st.columns([3, 2])
@@ -110,7 +110,7 @@ def live(run: str) -> None:
         panel.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
     if history.get("train_loss"):
         st.download_button("Download history (CSV)", history_csv(history), file_name=f"history-{run}.csv",
-                           mime="text/csv", icon="⬇️", key="train_csv")
+                           mime="text/csv", icon=":material/download:", key="train_csv")
     if st.session_state.get("live_active") and not job.active:
         st.session_state.live_active = False
         st.rerun()  # a full rerun turns the timer off and lists the new checkpoint

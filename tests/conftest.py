@@ -32,3 +32,10 @@ def trained(small_mnist: MNISTTensors) -> TrainState:
     state = new_state(tiny_config(epochs=3))
     fit(state, small_mnist)
     return state
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.test_browser import SCREENSHOTS
+
+    if SCREENSHOTS.is_dir() and any(SCREENSHOTS.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS}")

@@ -88,7 +88,7 @@ def require_model() -> tuple[ckpt.RunInfo, VAE]:
     info = picked_run()
     if info is None:
         st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
-        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
     return info, load_model(str(info.path), digest(info.path))
 
