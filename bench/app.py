@@ -1,0 +1,62 @@
+"""Cold and warm render time of each view with a checkpoint, through Streamlit's AppTest.
+
+    .venv/bin/python -m bench.app                 # the shipped tutorial checkpoint
+    VAE_CHECKPOINTS=/some/dir .venv/bin/python -m bench.app --run demo
+
+Cold: Streamlit's caches cleared first (the model, MNIST and arrays load
+again; disk caches in the run folder are kept, as on a server restart).
+Warm: the same view rendered again at once. Each time is the best of
+`--repeat` tries. Goals: warm under 2 s, the latent map under 1 s when cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VIEWS = ["pages/home.py", "pages/train.py", "pages/samples.py", "pages/reconstructions.py", "pages/latent_map.py"]
+
+
+def render_times(view: str, run: str, repeat: int) -> tuple[float, float]:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    cold, warm = [], []
+    for _ in range(repeat):
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+        at.session_state["run"] = run
+        start = time.perf_counter()
+        at.run()
+        if view != "pages/home.py":
+            at.switch_page(view).run()
+        cold.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - start)
+        if at.exception:
+            raise SystemExit(f"{view} raised: {at.exception[0].value}")
+    return min(cold), min(warm)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="tutorial")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"checkpoints: {os.environ.get('VAE_CHECKPOINTS', ROOT / 'checkpoints')}, run {args.run}")
+    results = {}
+    for view in VIEWS:
+        results[view] = render_times(view, args.run, args.repeat)
+        print(f"{view:28s} cold {results[view][0]:6.2f} s   warm {results[view][1]:6.2f} s")
+    slowest = max(results, key=lambda v: results[v][1])
+    print(f"ratios: slowest warm view {slowest} {results[slowest][1]:.2f} s = {results[slowest][1] / 2:.2f}x the 2 s goal; "
+          f"cached map {results['pages/latent_map.py'][1]:.2f} s = {results['pages/latent_map.py'][1]:.2f}x the 1 s goal")
+
+
+if __name__ == "__main__":
+    main()
