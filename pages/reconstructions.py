@@ -1,5 +1,7 @@
 """Reconstructions: each test digit beside k stochastic reconstructions and the one at z_loc."""
 
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -30,9 +32,9 @@ elif how == "By digit":
     indices = rng.choice(pool, size=count, replace=False)
 else:
     try:
-        indices = np.array([int(part) for part in text.replace(" ", "").split(",") if part], dtype=int)
+        indices = np.array([int(part) for part in re.split(r"[,\s]+", text.strip()) if part], dtype=int)
     except ValueError:
-        st.error(f"Indices must be whole numbers separated by commas, like `0, 7, 42`; got `{text}`.")
+        st.error(f"Indices must be whole numbers separated by commas or spaces, like `0, 7, 42`; got `{text}`.")
         st.stop()
     bad = indices[(indices < 0) | (indices >= n_test)]
     if len(indices) == 0 or len(bad):

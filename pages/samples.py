@@ -14,9 +14,8 @@ if "samples_seed" not in st.session_state:
 with st.sidebar:
     n = st.slider("Images", min_value=16, max_value=400, value=64, step=1, key="samples_n")
     st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
-    if st.button("New samples", icon=":material/casino:", key="samples_new", width="stretch"):
-        st.session_state.samples_seed += 1
-        st.rerun()
+    st.button("New samples", icon=":material/casino:", key="samples_new", width="stretch",
+              on_click=lambda: st.session_state.update(samples_seed=st.session_state.samples_seed + 1))
 
 seed = st.session_state.samples_seed
 st.caption(f"z ~ Normal(0, I) in {vae.config.z_dim} dimensions, then the decoder's pixel means. "

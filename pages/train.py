@@ -39,6 +39,9 @@ with st.form("train_form"):
 
 def form_config() -> Config:
     """The form's values as a Config; ConfigError says which value is wrong and what is allowed."""
+    if int(limit) < 0:
+        raise ConfigError(f"Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, "
+                          f"got {int(limit)}")
     return Config(epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), test_every=int(test_every),
                   z_dim=int(z_dim), hidden_dim=int(hidden_dim), seed=int(seed),
                   limit=int(limit) if int(limit) != 0 else None, device=device, jit=jit)

@@ -33,7 +33,7 @@ START_GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class Job:
-    state: str  # none, starting, running, finished, stopped, failed, lost
+    state: str  # none, saved, starting, running, finished, stopped, failed, lost
     status: dict[str, Any]
     history: dict[str, list] | None
     message: str
@@ -96,6 +96,8 @@ def job(root: Path, run: str) -> Job:
     folder = ckpt.run_dir(root, run)
     status = monitor.read_status(folder) or {}
     history = monitor.read_history(folder)
+    if not status and (folder / ckpt.CHECKPOINT_FILE).exists():
+        return _saved(folder)
     state = status.get("state", "none")
     message = status.get("message", "")
     locked = monitor.is_locked(folder)
@@ -112,6 +114,16 @@ def job(root: Path, run: str) -> Job:
     elif state == "failed":
         message = f"{message}\n\n{_log_tail(folder)}".strip()
     return Job(state, status, history, message)
+
+
+def _saved(folder: Path) -> Job:
+    """A run saved without the CLI's files (say, copied in): its checkpoint tells its story."""
+    try:
+        state = ckpt.load_state(folder / ckpt.CHECKPOINT_FILE)
+    except ckpt.CheckpointError as exc:
+        return Job("failed", {}, None, str(exc))
+    status = {"epoch": state.epoch, "epochs": state.config.epochs}
+    return Job("saved", status, state.history.to_dict(), f"saved at epoch {state.epoch}")
 
 
 def _alive(pid: Any) -> bool:
