@@ -20,7 +20,7 @@ with st.sidebar:
 means = latent_means(info, vae)
 elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
 title = f"the test-set z_loc by digit · run {info.name} · epoch {info.epoch}{elbo}"
-cache_name = f"tsne-p{perplexity}-s{seed}"
+cache_name = analysis.tsne_name(perplexity, int(seed))
 cancelled = st.session_state.setdefault("map_cancelled", set())
 chart = st.empty()
 controls = st.container()

@@ -82,3 +82,14 @@ def test_help_documents_every_training_option(tmp_path):
     for option in ("--run", "--epochs", "--device", "--jit", "--resume", "--limit", "--lr", "--batch-size",
                    "--z-dim", "--hidden-dim", "--test-every", "--seed", "--checkpoints", "--data", "--threads"):
         assert option in out.stdout
+
+
+def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
+    assert cli("train", "--run", "e", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
+    out = cli("embed", "e", "--perplexity", "20", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "e" / ckpt.CHECKPOINT_FILE
+    digest = ckpt.file_digest(path)
+    from vae_core import analysis
+    assert ckpt.load_cached(path, analysis.MEANS_NAME, digest).shape == (10000, 50)
+    assert ckpt.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)

@@ -116,25 +116,14 @@ def mnist() -> MNISTTensors:
     return load_mnist()
 
 
-def _cache_path(info: ckpt.RunInfo, name: str) -> Path:
-    return info.path.parent / "cache" / f"{name}-{digest(info.path)[:16]}.npy"
-
-
 def cached_array(info: ckpt.RunInfo, name: str) -> np.ndarray | None:
     """The array stored under `name` for this checkpoint's content, or None."""
-    path = _cache_path(info, name)
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        path.unlink(missing_ok=True)  # a damaged cache is recomputed, never trusted
-        return None
+    return ckpt.load_cached(info.path, name, digest(info.path))
 
 
 def store_array(info: ckpt.RunInfo, name: str, value: np.ndarray) -> None:
-    """Keep `value` as cache/<name>-<hash>.npy in the run's folder, written atomically."""
-    ckpt.atomic_write(_cache_path(info, name), lambda f: np.save(f, np.asarray(value), allow_pickle=False))
+    """Keep `value` under `name` for this checkpoint's content, in the run's cache/ folder."""
+    ckpt.store_cached(info.path, name, digest(info.path), value)
 
 
 def disk_cached(info: ckpt.RunInfo, name: str, compute) -> np.ndarray:
@@ -148,4 +137,4 @@ def disk_cached(info: ckpt.RunInfo, name: str, compute) -> np.ndarray:
 
 def latent_means(info: ckpt.RunInfo, vae: VAE) -> np.ndarray:
     """z_loc of the 10,000 test images for this checkpoint, from the disk cache when there."""
-    return disk_cached(info, "test-means", lambda: analysis.latent_means(vae, mnist().test_images))
+    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, mnist().test_images))

@@ -1,4 +1,4 @@
-"""`python -m vae_core train|evaluate ...`: see vae_core.cli."""
+"""`python -m vae_core train|evaluate|embed ...`: see vae_core.cli."""
 
 import sys
 

@@ -27,6 +27,12 @@ TSNE_METHODS = ("opentsne", "sklearn")
 # (250, 500) keep the 10-NN preservation of scikit-learn's map at a fraction
 # of the time on these latent means (bench/tsne.py measures both).
 TSNE_FAST = (125, 250)
+MEANS_NAME = "test-means"  # cache name of the test set's latent means
+
+
+def tsne_name(perplexity: float, seed: int) -> str:
+    """Cache name of a T-SNE map of the test-set means."""
+    return f"tsne-p{perplexity:g}-s{seed}"
 
 
 class Cancelled(Exception):

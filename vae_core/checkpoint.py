@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from vae_core.config import Config, ConfigError
@@ -155,6 +156,28 @@ def file_digest(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def cache_file(path: str | Path, name: str, digest: str) -> Path:
+    """Where an array derived from the checkpoint at `path` (with content `digest`) is kept."""
+    return Path(path).parent / "cache" / f"{name}-{digest[:16]}.npy"
+
+
+def load_cached(path: str | Path, name: str, digest: str) -> np.ndarray | None:
+    """The cached array `name` of this checkpoint content, or None (a damaged one is deleted)."""
+    file = cache_file(path, name, digest)
+    try:
+        return np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        file.unlink(missing_ok=True)  # recomputed, never trusted
+        return None
+
+
+def store_cached(path: str | Path, name: str, digest: str, value: np.ndarray) -> None:
+    """Keep `value` as the cached array `name` of this checkpoint content, written atomically."""
+    atomic_write(cache_file(path, name, digest), lambda f: np.save(f, np.asarray(value), allow_pickle=False))
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Command line: `python -m vae_core train|evaluate ...`; see `--help`.
+"""Command line: `python -m vae_core train|evaluate|embed ...`; see `--help`.
 
     python -m vae_core train --run demo --epochs 1
     python -m vae_core train --run demo --epochs 5 --resume
     python -m vae_core evaluate demo
+    python -m vae_core embed demo          # the latent map's T-SNE, cached for the app
 
 Usage mistakes (bad values, unknown runs, a missing GPU) print one clear
 `error:` line and exit with code 2; a checkpoint that cannot be read exits
@@ -22,6 +23,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
+from vae_core import analysis
 from vae_core import checkpoint as ckpt
 from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vae_core",
         description="Train and evaluate the VAE of Pyro's 'Variational Autoencoders' tutorial on MNIST.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,embed}")
 
     train = sub.add_parser("train", help="train a run, saving checkpoints/<run>/checkpoint.pt after every epoch",
                            description="Train a run with SVI (Trace_ELBO, Adam). Prints the tutorial's "
@@ -74,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of the one-sample ELBO estimate (default 0)")
     ev.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to evaluate (default cpu)")
     _add_common(ev)
+
+    em = sub.add_parser("embed", help="compute a run's test-set latent means and T-SNE map into its cache/",
+                        description="Compute the latent means of the 10,000 test images and their 2-D T-SNE "
+                                    "(openTSNE, the app's settings) and keep both in the run's cache/ folder, "
+                                    "keyed by the checkpoint's content, so the app's latent map opens at once.")
+    em.add_argument("run", help="run name (folder under --checkpoints)")
+    em.add_argument("--perplexity", type=float, default=30.0, help="T-SNE perplexity (default 30, the app's default)")
+    em.add_argument("--seed", type=int, default=0, help="T-SNE seed (default 0, the app's default)")
+    _add_common(em)
     return parser
 
 
@@ -93,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-        return _train(args) if args.command == "train" else _evaluate(args)
+        return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except (ckpt.CheckpointError, DataError) as exc:
@@ -152,11 +163,33 @@ def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
     return state
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _existing(args: argparse.Namespace) -> Path:
     path = ckpt.checkpoint_path(args.checkpoints, args.run)
     if not path.exists():
         raise UsageError(f"no run {args.run!r}: {path} does not exist (runs: "
                          f"{', '.join(r.name for r in ckpt.list_runs(args.checkpoints)) or 'none'})")
+    return path
+
+
+def _embed(args: argparse.Namespace) -> int:
+    path = _existing(args)
+    if not 1 <= args.perplexity <= 1000:
+        raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
+    digest = ckpt.file_digest(path)
+    vae = ckpt.load_state(path).vae.eval()
+    means = analysis.latent_means(vae, load_mnist(args.data).test_images)
+    ckpt.store_cached(path, analysis.MEANS_NAME, digest, means)
+    name = analysis.tsne_name(args.perplexity, args.seed)
+    with tqdm(total=100, desc="T-SNE", unit="%", file=sys.stderr) as bar:
+        xy = analysis.tsne_2d(means, seed=args.seed, perplexity=args.perplexity,
+                              progress=lambda f: bar.update(round(100 * f) - bar.n))
+    ckpt.store_cached(path, name, digest, xy)
+    print(f"saved {ckpt.cache_file(path, analysis.MEANS_NAME, digest)} and {ckpt.cache_file(path, name, digest)}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    path = _existing(args)
     state = ckpt.load_state(path)
     device = resolve_device(args.device)
     vae = state.vae.to(device).eval()

@@ -1,0 +1,36 @@
+"""The shipped, fully trained tutorial run: its quality and its precomputed latent map."""
+
+import numpy as np
+import pytest
+
+from vae_core import analysis
+from vae_core import checkpoint as ckpt
+from vae_core.train import evaluate
+
+PATH = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return ckpt.load_state(PATH)
+
+
+def test_shipped_run_is_the_tutorial_config_trained_100_epochs(shipped):
+    assert shipped.epoch == 100 and shipped.config == type(shipped.config)()
+
+
+def test_shipped_run_test_loss_on_the_real_test_set_is_below_102(shipped, mnist):
+    assert evaluate(shipped.vae.eval(), mnist.test_images, 256, seed=0) < 102
+
+
+def test_shipped_latent_means_belong_to_the_shipped_weights(shipped, mnist):
+    digest = ckpt.file_digest(PATH)
+    means = ckpt.load_cached(PATH, analysis.MEANS_NAME, digest)
+    assert means is not None, "run python -m vae_core embed tutorial and commit checkpoints/tutorial/cache"
+    np.testing.assert_allclose(means, analysis.latent_means(shipped.vae.eval(), mnist.test_images),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_shipped_tsne_map_is_keyed_by_the_shipped_checkpoint_content():
+    xy = ckpt.load_cached(PATH, analysis.tsne_name(30, 0), ckpt.file_digest(PATH))
+    assert xy is not None and xy.shape == (10000, 2) and np.isfinite(xy).all()
