@@ -15,26 +15,36 @@ st.title("Train")
 root = checkpoints_root()
 defaults = Config()
 
-with st.form("train_form"):
-    st.caption("The tutorial's settings are the defaults; lower the epochs or set a subset for a quick try.")
-    name = st.text_input("Run name", value=st.session_state.get(RUN_KEY) or "demo", key="train_run",
-                         help="Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/.")
-    c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs", value=defaults.epochs, step=1, key="train_epochs")
-    lr = c2.number_input("Learning rate", value=defaults.lr, step=1e-4, format="%.4f", key="train_lr")
-    batch_size = c3.number_input("Batch size", value=defaults.batch_size, step=1, key="train_batch")
-    test_every = c4.number_input("Test every (epochs)", value=defaults.test_every, step=1, key="train_test_every")
-    z_dim = c1.number_input("z_dim", value=defaults.z_dim, step=1, key="train_z_dim")
-    hidden_dim = c2.number_input("Hidden units", value=defaults.hidden_dim, step=1, key="train_hidden")
-    seed = c3.number_input("Seed", value=defaults.seed, step=1, key="train_seed")
-    limit = c4.number_input("Subset: first N images (0 = all 60,000)", value=0, step=1000, key="train_limit")
-    device = c1.selectbox("Device", ["cpu", "cuda"], key="train_device")
-    jit = c2.checkbox("JitTrace_ELBO", value=False, key="train_jit")
-    overwrite = c3.checkbox("Overwrite an existing run", value=False, key="train_overwrite")
-    b1, b2, _ = st.columns([1, 1, 4])
-    start = b1.form_submit_button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
-    resume = b2.form_submit_button("Resume", icon=":material/fast_forward:", width="stretch",
-                                   help="Continue the run's checkpoint up to the epochs above.")
+
+def fresh_name() -> str:
+    """demo, demo-2, demo-3...: the first name no run has yet."""
+    taken = {p.name for p in root.glob("*/")}
+    return next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 10_000))) if n not in taken)
+
+
+live_slot = st.container()  # the watched run, drawn above the form once the form is handled
+with st.expander("Start or resume a run", icon=":material/tune:",
+                 expanded=not (st.session_state.get("watch") or st.session_state.get(RUN_KEY))):
+    with st.form("train_form"):
+        st.caption("The tutorial's settings are the defaults; lower the epochs or set a subset for a quick try.")
+        name = st.text_input("Run name", value=fresh_name(), key="train_run",
+                             help="Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/.")
+        c1, c2, c3, c4 = st.columns(4)
+        epochs = c1.number_input("Epochs", value=defaults.epochs, step=1, key="train_epochs")
+        lr = c2.number_input("Learning rate", value=defaults.lr, step=1e-4, format="%.4f", key="train_lr")
+        batch_size = c3.number_input("Batch size", value=defaults.batch_size, step=1, key="train_batch")
+        test_every = c4.number_input("Test every (epochs)", value=defaults.test_every, step=1, key="train_test_every")
+        z_dim = c1.number_input("z_dim", value=defaults.z_dim, step=1, key="train_z_dim")
+        hidden_dim = c2.number_input("Hidden units", value=defaults.hidden_dim, step=1, key="train_hidden")
+        seed = c3.number_input("Seed", value=defaults.seed, step=1, key="train_seed")
+        limit = c4.number_input("Subset: first N images (0 = all 60,000)", value=0, step=1000, key="train_limit")
+        device = c1.selectbox("Device", ["cpu", "cuda"], key="train_device")
+        jit = c2.checkbox("JitTrace_ELBO", value=False, key="train_jit")
+        overwrite = c3.checkbox("Overwrite an existing run", value=False, key="train_overwrite")
+        b1, b2, _ = st.columns([1, 1, 4])
+        start = b1.form_submit_button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
+        resume = b2.form_submit_button("Resume", icon=":material/fast_forward:", width="stretch",
+                                       help="Continue the run's checkpoint up to the epochs above.")
 
 
 def form_config() -> Config:
@@ -72,7 +82,7 @@ if start or resume:
 
 watched = st.session_state.get("watch") or st.session_state.get(RUN_KEY)
 if watched is None:
-    st.info("No run yet: fill in the form and press Start.")
+    live_slot.info("No run yet: fill in the form below and press Start.")
     st.stop()
 
 active = jobs.job(root, watched).active
@@ -133,4 +143,5 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-live(watched)
+with live_slot:
+    live(watched)

@@ -34,7 +34,7 @@ RUN = "small"
 SAMPLES, RECONSTRUCTIONS, LATENT_MAP, TRAIN = ("pages/samples.py", "pages/reconstructions.py",
                                                "pages/latent_map.py", "pages/train.py")
 # What pages/latent_map.py caches its T-SNE under at the default perplexity (30) and seed (0).
-TSNE_CACHE = "tsne-p30-s0"
+TSNE_CACHE = analysis.tsne_name(30, 0)
 N_TEST = 10_000
 
 
@@ -356,7 +356,7 @@ def test_train_refusals_start_no_process(root):
 def test_train_without_runs_asks_to_start_one(empty_root):
     at = view(TRAIN)
     assert not at.exception
-    assert messages(at.info) == ["No run yet: fill in the form and press Start."]
+    assert messages(at.info) == ["No run yet: fill in the form below and press Start."]
 
 
 def watching_the_picked_run() -> AppTest:

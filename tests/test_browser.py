@@ -1,9 +1,13 @@
 """End to end: the real `streamlit run streamlit_app.py` driven by Playwright in Debian's Chromium.
 
-One story, in order: open Home, train a tiny run on the Train page and watch
-its chart gain points until it finishes, then open Samples, Reconstructions
-and the Latent map. A screenshot of each view goes to the folder printed at
-the end of the test session (SCREENSHOTS, or artifacts/screenshots).
+The server sees a temporary checkpoints folder that links the shipped
+tutorial run. One story, in order: open Home, train a tiny run on the Train
+page and watch its chart gain points until it finishes, pick it in the
+sidebar, then open Samples, Reconstructions and the Latent map (its T-SNE is
+computed live, behind a PCA preview). A second session takes a screenshot of
+each view of the shipped run, as the README shows them. Screenshots go to the
+folder printed at the end of the test session (SCREENSHOTS, or
+artifacts/screenshots).
 Under CI=true a missing Chromium fails the test instead of skipping it.
 """
 
@@ -44,6 +48,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     checkpoints = tmp_path_factory.mktemp("checkpoints")
+    (checkpoints / "tutorial").symlink_to(ROOT / "checkpoints" / "tutorial")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "wb")
     proc = subprocess.Popen(
@@ -67,18 +72,26 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     executable = _chromium()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=[
+        chromium = p.chromium.launch(executable_path=executable, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
-        tab = browser.new_page(viewport={"width": 1440, "height": 1000})
-        tab.set_default_timeout(120_000)
-        yield tab
-        browser.close()
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab: a new Streamlit session."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    yield tab
+    context.close()
 
 
 def _settle(page) -> None:
@@ -89,6 +102,12 @@ def _settle(page) -> None:
 def _open(page, title: str) -> None:
     page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
     page.wait_for_selector(f"h1:has-text('{title}')")
+    _settle(page)
+
+
+def _pick_run(page, name: str) -> None:
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").click()
+    page.get_by_role("option").filter(has_text=name).first.click()
     _settle(page)
 
 
@@ -112,10 +131,12 @@ def test_a_user_trains_a_run_then_explores_it(server, page):
     _shot(page, "home")
 
     _open(page, "Train")
+    page.locator("[data-testid='stExpander'] summary", has_text="Start or resume a run").click()
     page.get_by_label("Run name", exact=True).fill("e2e")
     page.get_by_label("Epochs", exact=True).fill("3")
     page.get_by_label("Subset: first N images (0 = all 60,000)", exact=True).fill("30000")
     page.get_by_role("button", name="Start").click()
+    page.wait_for_selector("h3:has-text('Run e2e')")  # the page now watches the new run
 
     seen = []
     progress = page.locator("[data-testid='stProgress']")
@@ -129,19 +150,39 @@ def test_a_user_trains_a_run_then_explores_it(server, page):
     assert final == 3
     assert len({n for n in seen if 0 < n <= 3}) >= 2, f"the chart never gained points live: {seen}"
     assert (checkpoints / "e2e" / "checkpoint.pt").exists()
-    _shot(page, "train")
+    _pick_run(page, "e2e")
 
     _open(page, "Samples")
     image = page.locator("[data-testid='stImage'] img").first
     assert image.evaluate("img => img.complete && img.naturalWidth > 100")
-    _shot(page, "samples")
 
     _open(page, "Reconstructions")
     assert page.locator("[data-testid='stImage'] img").count() == 6
-    _shot(page, "reconstructions")
 
-    _open(page, "Latent map")
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").first.click()
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('PCA of')")  # at once, while T-SNE computes
     page.wait_for_selector(".js-plotly-plot .gtitle:has-text('T-SNE of')", timeout=300_000)
     _settle(page)
+    assert page.locator(".js-plotly-plot .legend .traces").count() == 10
+    assert "run e2e · epoch 3" in page.locator(".js-plotly-plot .gtitle").text_content()
+
+
+def test_screenshots_of_every_view_of_the_shipped_run(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_selector("h1:has-text('See a VAE learn')")
+    _settle(page)
+    _shot(page, "home")
+    _open(page, "Train")
+    page.wait_for_selector("[data-testid='stProgress']:has-text('epoch 100 of 100')")
+    _settle(page)
+    _shot(page, "train")
+    for view, name in (("Samples", "samples"), ("Reconstructions", "reconstructions")):
+        _open(page, view)
+        assert page.locator("[data-testid='stImage'] img").count() >= 1
+        _shot(page, name)
+    _open(page, "Latent map")
+    title = page.locator(".js-plotly-plot .gtitle").text_content()
+    assert title.startswith("T-SNE of") and "run tutorial · epoch 100" in title  # cached: no PCA step
     assert page.locator(".js-plotly-plot .legend .traces").count() == 10
     _shot(page, "latent_map")

@@ -27,9 +27,10 @@ def elbo_figure(history: dict[str, list], title: str = "ELBO per image") -> go.F
     train = [-x for x in history.get("train_loss", [])]
     fig = go.Figure()
     fig.add_scatter(x=list(range(len(train))), y=train, mode="lines+markers", name="train ELBO",
-                    marker={"size": 4}, hovertemplate="epoch %{x}<br>train ELBO %{y:.2f}<extra></extra>")
+                    marker={"size": 4, "color": DIGIT_COLOURS[0]}, line={"color": DIGIT_COLOURS[0]}, hovertemplate="epoch %{x}<br>train ELBO %{y:.2f}<extra></extra>")
     fig.add_scatter(x=history.get("test_epochs", []), y=[-x for x in history.get("test_loss", [])],
-                    mode="lines+markers", name="test ELBO", marker={"size": 8, "symbol": "diamond"},
+                    mode="lines+markers", name="test ELBO", line={"color": DIGIT_COLOURS[1]},
+                    marker={"size": 8, "symbol": "diamond", "color": DIGIT_COLOURS[1]},
                     hovertemplate="epoch %{x}<br>test ELBO %{y:.2f}<extra></extra>")
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="ELBO per image (nats)",
                       height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
