@@ -5,8 +5,8 @@
 
 Cold: Streamlit's caches cleared first (the model, MNIST and arrays load
 again; disk caches in the run folder are kept, as on a server restart).
-Warm: the same view rendered again at once. Each time is the best of
-`--repeat` tries. Goals: warm under 2 s, the latent map under 1 s when cached.
+Warm: the same view rendered again at once. Best of `--repeat` tries; the
+first cold render, which also pays for Python imports, is shown beside it. Goals: warm under 2 s, the latent map under 1 s when cached.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VIEWS = ["pages/home.py", "pages/train.py", "pages/samples.py", "pages/reconstructions.py", "pages/latent_map.py"]
 
 
-def render_times(view: str, run: str, repeat: int) -> tuple[float, float]:
+def render_times(view: str, run: str, repeat: int) -> tuple[float, float, float]:
+    """First cold render, best cold render, best warm render, in seconds."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -40,7 +41,7 @@ def render_times(view: str, run: str, repeat: int) -> tuple[float, float]:
         warm.append(time.perf_counter() - start)
         if at.exception:
             raise SystemExit(f"{view} raised: {at.exception[0].value}")
-    return min(cold), min(warm)
+    return cold[0], min(cold), min(warm)
 
 
 def main() -> None:
@@ -52,10 +53,12 @@ def main() -> None:
     results = {}
     for view in VIEWS:
         results[view] = render_times(view, args.run, args.repeat)
-        print(f"{view:28s} cold {results[view][0]:6.2f} s   warm {results[view][1]:6.2f} s")
-    slowest = max(results, key=lambda v: results[v][1])
-    print(f"ratios: slowest warm view {slowest} {results[slowest][1]:.2f} s = {results[slowest][1] / 2:.2f}x the 2 s goal; "
-          f"cached map {results['pages/latent_map.py'][1]:.2f} s = {results['pages/latent_map.py'][1]:.2f}x the 1 s goal")
+        first, cold, warm = results[view]
+        print(f"{view:28s} cold {cold:6.2f} s (first {first:5.2f} s)   warm {warm:6.2f} s")
+    slowest = max(results, key=lambda v: results[v][2])
+    worst, cached_map = results[slowest][2], results["pages/latent_map.py"][2]
+    print(f"ratios: slowest warm view {slowest} {worst:.2f} s = {worst / 2:.2f}x the 2 s goal; "
+          f"cached map {cached_map:.2f} s = {cached_map:.2f}x the 1 s goal")
 
 
 if __name__ == "__main__":
