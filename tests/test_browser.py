@@ -123,12 +123,15 @@ def _chart_points(page) -> int:
     }""")
 
 
-def test_a_user_trains_a_run_then_explores_it(server, page):
-    url, checkpoints = server
+def _home(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("h1:has-text('See a VAE learn')")
     _settle(page)
-    _shot(page, "home")
+
+
+def test_a_user_trains_a_run_then_explores_it(server, page):
+    url, checkpoints = server
+    _home(page, url)
 
     _open(page, "Train")
     page.locator("[data-testid='stExpander'] summary", has_text="Start or resume a run").click()
@@ -169,9 +172,7 @@ def test_a_user_trains_a_run_then_explores_it(server, page):
 
 def test_screenshots_of_every_view_of_the_shipped_run(server, page):
     url, _ = server
-    page.goto(url)
-    page.wait_for_selector("h1:has-text('See a VAE learn')")
-    _settle(page)
+    _home(page, url)
     _shot(page, "home")
     _open(page, "Train")
     page.wait_for_selector("[data-testid='stProgress']:has-text('epoch 100 of 100')")

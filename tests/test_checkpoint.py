@@ -11,7 +11,7 @@ import torch
 
 from vae_core import checkpoint as ckpt
 from vae_core.checkpoint import CheckpointError, RunNameError
-from vae_core.train import fit, new_state
+from vae_core.train import new_state
 
 from tests.conftest import tiny_config
 

@@ -1,0 +1,67 @@
+"""Fixtures of the AppTest tests: a small real run, fresh caches, a checkpoints folder per test.
+
+Each test gets its own checkpoints folder ($VAE_CHECKPOINTS) holding a copy of
+one run, "small": the tutorial's model trained 2 epochs on 1,024 real digits.
+AppTest runs the entry script only on its first run (Home); after
+`switch_page` it runs the page file alone, so the sidebar "Checkpoint" picker
+is not there and the views fall back to the default run, the only one here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+
+from tests.app.helpers import RUN
+from vae_core import analysis
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config
+from vae_core.train import fit, new_state
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory, mnist) -> Path:
+    """A real 2-epoch run on the first 1,024 training digits, saved once for the module."""
+    state = new_state(Config(epochs=2, limit=1024, batch_size=128, test_every=1))
+    fit(state, mnist)
+    path = ckpt.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
+    ckpt.save_state(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def quick_tsne(small_checkpoint, mnist) -> np.ndarray:
+    """A real but short T-SNE of the small run's 10,000 test codes, to pre-store in a run's cache."""
+    vae = ckpt.load_state(small_checkpoint).vae.eval()
+    means = analysis.latent_means(vae, mnist.test_images)
+    return analysis.tsne_2d(means, early_exaggeration_iter=10, n_iter=10)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def empty_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
+    return root
+
+
+@pytest.fixture
+def root(empty_root, small_checkpoint) -> Path:
+    """A checkpoints folder of its own (caches included) holding a copy of the small run."""
+    target = ckpt.checkpoint_path(empty_root, RUN)
+    target.parent.mkdir()
+    shutil.copy2(small_checkpoint, target)
+    return empty_root

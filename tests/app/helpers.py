@@ -1,0 +1,62 @@
+"""Constants and helpers the AppTest tests share (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from vae_core import analysis
+from vae_core import checkpoint as ckpt
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RUN = "small"
+SAMPLES, RECONSTRUCTIONS, LATENT_MAP, TRAIN = ("pages/samples.py", "pages/reconstructions.py",
+                                               "pages/latent_map.py", "pages/train.py")
+# What pages/latent_map.py caches its T-SNE under at the default perplexity (30) and seed (0).
+TSNE_CACHE = analysis.tsne_name(30, 0)
+N_TEST = 10_000
+
+
+def run_info(root: Path) -> ckpt.RunInfo:
+    return next(r for r in ckpt.list_runs(root) if r.name == RUN)
+
+
+def app() -> AppTest:
+    """The app after its first run (Home, through the entry script)."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    return at
+
+
+def view(page: str) -> AppTest:
+    at = app()
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def messages(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def plotly_values(axis) -> np.ndarray:
+    """Plotly JSON holds arrays either as lists or as typed base64 blocks."""
+    if isinstance(axis, dict):
+        return np.frombuffer(base64.b64decode(axis["bdata"]), dtype=np.dtype(axis["dtype"]))
+    return np.asarray(axis)
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
