@@ -144,3 +144,54 @@ def test_train_start_runs_a_short_job_to_the_end(root):
         assert ckpt.checkpoint_path(root, "quick").is_file()
     finally:
         jobs.stop(root, "quick")
+
+
+def wait_for(root: Path, run: str, done, polls: int = 1200):
+    """Poll the run's job until done(job) holds (no wall-clock limit, just a bounded number of polls)."""
+    for _ in range(polls):
+        job = jobs.job(root, run)
+        if done(job):
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"run {run!r} never got there; last state {jobs.job(root, run)}")
+
+
+def test_stop_keeps_the_finished_epochs_and_resume_continues_them(root):
+    at = view(TRAIN)
+    submit(at, train_run="long", train_epochs=500, train_limit=256, train_test_every=1000)
+    try:
+        wait_for(root, "long", lambda j: j.state == "running" and j.status.get("epoch", 0) >= 2)
+        again = submit(view(TRAIN), train_run="long", train_overwrite=True)
+        assert "is running already" in messages(again.error)[0]
+
+        at.run()
+        button(at, "Stop").click()
+        at.run()
+        stopped = wait_for(root, "long", lambda j: not j.active)
+        assert stopped.state == "stopped" and "--resume" in stopped.message
+        saved = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
+        assert 2 <= saved.epoch < 500 and len(saved.history.train_loss) == saved.epoch
+
+        at.run()
+        assert "Stopped." in messages(at.warning)[0]
+        submit(at, "Resume", train_run="long", train_epochs=saved.epoch + 2)
+        assert not at.error
+        finished = wait_for(root, "long", lambda j: j.state == "finished")
+        resumed = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
+        assert resumed.epoch == saved.epoch + 2 and finished.status["epoch"] == saved.epoch + 2
+        assert resumed.history.train_loss[:saved.epoch] == saved.history.train_loss
+    finally:
+        jobs.stop(root, "long")
+
+
+def test_a_run_that_fails_says_why(root):
+    path = ckpt.checkpoint_path(root, "broken")
+    path.parent.mkdir()
+    path.write_bytes(b"not a checkpoint")
+    at = view(TRAIN)
+    submit(at, "Resume", train_run="broken", train_epochs=3)
+    failed = wait_for(root, "broken", lambda j: not j.active)
+    assert failed.state == "failed" and "is truncated or not a checkpoint file" in failed.message
+    at.run()
+    (error,) = messages(at.error)
+    assert error.startswith("The run failed:") and "broken/checkpoint.pt" in error
