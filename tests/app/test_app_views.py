@@ -113,42 +113,35 @@ def test_reconstructions_by_digit_show_only_that_digit(root):
     assert all(" · digit 3 · " in c for c in captions(at))
 
 
-def test_reconstructions_by_index_show_one_image_per_index(root, mnist):
+def by_index(text: str) -> AppTest:
+    """Reconstructions of the test images whose indices the user typed."""
     at = view(RECONSTRUCTIONS)
     at.radio(key="rec_how").set_value("By index").run()
-    at.text_input(key="rec_indices").input("0, 7, 42").run()
+    at.text_input(key="rec_indices").input(text).run()
+    return at
+
+
+def test_reconstructions_by_index_show_one_image_per_index(root, mnist):
+    at = by_index("0, 7, 42")
     assert not at.error
     labels = mnist.test_labels
     assert [c.split(" · ELBO")[0] for c in captions(at)] == [
         f"test #{i} · digit {int(labels[i])}" for i in (0, 7, 42)]
 
 
-def test_reconstructions_by_index_refuse_text_and_say_what_is_allowed(root):
-    at = view(RECONSTRUCTIONS)
-    at.radio(key="rec_how").set_value("By index").run()
-    at.text_input(key="rec_indices").input("a, b").run()
-    assert not at.exception
-    assert len(at.error) == 1
-    assert "whole numbers separated by commas" in at.error[0].value
-    assert "a, b" in at.error[0].value
-    assert not at.image
-
-
-def test_reconstructions_by_index_refuse_an_index_past_the_test_set(root):
-    at = view(RECONSTRUCTIONS)
-    at.radio(key="rec_how").set_value("By index").run()
-    at.text_input(key="rec_indices").input("3, 10000").run()
-    assert not at.exception
-    assert len(at.error) == 1
-    assert f"between 0 and {N_TEST - 1}" in at.error[0].value
-    assert "these are not: 10000." in at.error[0].value
-    assert not at.image
+@pytest.mark.parametrize("text, expected", [
+    ("a, b", ["whole numbers separated by commas", "got `a, b`"]),
+    ("3, 10000", [f"between 0 and {N_TEST - 1}", "these are not: 10000."]),
+])
+def test_reconstructions_by_index_refuse_bad_indices_and_say_what_is_allowed(root, text, expected):
+    at = by_index(text)
+    assert not at.exception and not at.image
+    (error,) = messages(at.error)
+    assert all(part in error for part in expected)
 
 
 def test_reconstructions_by_index_do_not_glue_space_separated_numbers(root):
-    at = view(RECONSTRUCTIONS)
-    at.radio(key="rec_how").set_value("By index").run()
-    at.text_input(key="rec_indices").input("3 7").run()
+    at = by_index("3 7")
     assert not any(c.startswith("test #37 ") for c in captions(at))
 
 
