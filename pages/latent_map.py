@@ -4,13 +4,13 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
-from ui.runs import cached_array, latent_means, mnist, require_model, store_array
+from ui.runs import cached_array, latent_means, require_model, store_array, test_set
 from vae_core import analysis
 
 st.title("Latent map")
 info, vae = require_model()
-data = mnist()
-labels = data.test_labels.numpy()
+test_images, test_labels = test_set()
+labels = test_labels.numpy()
 
 with st.sidebar:
     perplexity = st.slider("T-SNE perplexity", 5, 100, 30, key="map_perplexity",
@@ -37,7 +37,7 @@ def show(xy: np.ndarray, method: str, key: str) -> None:
 
 def picked(point: dict) -> None:
     index = int(point["customdata"])
-    x = data.test_images[index:index + 1]
+    x = test_images[index:index + 1]
     rec = analysis.reconstructions(vae, x, k=1, seed=0)
     side = vae.config.image_height, vae.config.image_width
     images = np.concatenate([x.reshape(1, *side).numpy(), rec.draws[0].numpy(), rec.at_loc.numpy()])

@@ -6,13 +6,13 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import grid
-from ui.runs import mnist, require_model
+from ui.runs import require_model, test_set
 from vae_core.analysis import elbo_per_image, reconstructions
 
 st.title("Reconstructions")
 info, vae = require_model()
-data = mnist()
-n_test = data.test_images.shape[0]
+test_images, test_labels = test_set()
+n_test = test_images.shape[0]
 
 with st.sidebar:
     how = st.radio("Test images", ["Random", "By digit", "By index"], key="rec_how", horizontal=True)
@@ -28,7 +28,7 @@ rng = np.random.default_rng(int(seed))
 if how == "Random":
     indices = rng.choice(n_test, size=count, replace=False)
 elif how == "By digit":
-    pool = np.flatnonzero(data.test_labels.numpy() == digit)
+    pool = np.flatnonzero(test_labels.numpy() == digit)
     indices = rng.choice(pool, size=count, replace=False)
 else:
     try:
@@ -41,7 +41,7 @@ else:
         st.error(f"Each index must be between 0 and {n_test - 1}" + (f"; these are not: {', '.join(map(str, bad))}." if len(bad) else "."))
         st.stop()
 
-x = data.test_images[indices]
+x = test_images[indices]
 rec = reconstructions(vae, x, k=int(k), seed=int(seed))
 elbo = elbo_per_image(vae, x, seed=int(seed))
 side = vae.config.image_height, vae.config.image_width
@@ -51,6 +51,6 @@ st.caption(f"Left: the test image. Then {k} reconstructions, each the decoder's 
            f"Run {info.name}, epoch {info.epoch}.")
 for row, index in enumerate(indices):
     images = np.concatenate([x[row].reshape(1, *side).numpy(), rec.draws[row].numpy(), rec.at_loc[row][None].numpy()])
-    label = int(data.test_labels[index])
+    label = int(test_labels[index])
     st.image(grid(images, nrow=len(images), scale=3, padding=4),
              caption=f"test #{index} · digit {label} · ELBO {elbo[row].item():.1f} nats")

@@ -61,3 +61,10 @@ def test_archive_with_wrong_content_is_caught_by_its_checksum(tmp_path):
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: its content has MD5"):
         load_mnist(tmp_path)
     assert not (raw / "t10k-labels-idx1-ubyte").exists()  # nothing half-checked is left to be read
+
+
+
+def test_one_split_loads_on_its_own(mnist):
+    from vae_core.data import load_split
+    images, labels = load_split(train=False)
+    assert torch.equal(images, mnist.test_images) and torch.equal(labels, mnist.test_labels)

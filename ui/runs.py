@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
-from vae_core.data import MNISTTensors, load_mnist
+from vae_core.data import load_split
 from vae_core.model import VAE
 
 DEFAULT_RUN = "tutorial"
@@ -110,10 +111,10 @@ def load_model(path: str, content_digest: str) -> VAE:
     return ckpt.load_state(path).vae.eval()
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def mnist() -> MNISTTensors:
-    """Both MNIST splits, loaded once per server."""
-    return load_mnist()
+@st.cache_resource(show_spinner="Loading the MNIST test set…")
+def test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 10,000 test images (n, 784) and labels, loaded once per server (training runs elsewhere)."""
+    return load_split(train=False)
 
 
 def cached_array(info: ckpt.RunInfo, name: str) -> np.ndarray | None:
@@ -137,4 +138,4 @@ def disk_cached(info: ckpt.RunInfo, name: str, compute) -> np.ndarray:
 
 def latent_means(info: ckpt.RunInfo, vae: VAE) -> np.ndarray:
     """z_loc of the 10,000 test images for this checkpoint, from the disk cache when there."""
-    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, mnist().test_images))
+    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, test_set()[0]))

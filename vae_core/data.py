@@ -59,12 +59,16 @@ class MNISTTensors:
 
 def load_mnist(root: str | Path = DEFAULT_ROOT) -> MNISTTensors:
     """Both MNIST splits as float tensors, extracting and verifying the shipped files once."""
-    root = Path(root)
-    raw = root / "MNIST" / "raw"
-    for name, md5 in RAW_MD5.items():
-        _ensure_extracted(raw, name, md5)
-    train, test = (_read_split(root, raw, train) for train in (True, False))
+    train, test = (load_split(root, train) for train in (True, False))
     return MNISTTensors(train[0], train[1], test[0], test[1])
+
+
+def load_split(root: str | Path = DEFAULT_ROOT, train: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split's images (n, 784) in [0, 1] and labels (n,); the test split by default."""
+    raw = Path(root) / "MNIST" / "raw"
+    for name, md5 in RAW_MD5.items():  # torchvision wants all four files, whichever split it reads
+        _ensure_extracted(raw, name, md5)
+    return _read_split(Path(root), raw, train)
 
 
 def batches(images: torch.Tensor, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
