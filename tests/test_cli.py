@@ -93,3 +93,8 @@ def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
     from vae_core import analysis
     assert ckpt.load_cached(path, analysis.MEANS_NAME, digest).shape == (10000, 50)
     assert ckpt.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)
+
+
+def test_bad_values_leave_no_run_folder_behind(tmp_path):
+    assert cli("train", "--run", "typo", "--epochs", "0", checkpoints=tmp_path).returncode == 2
+    assert not (tmp_path / "typo").exists()

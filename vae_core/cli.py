@@ -118,6 +118,8 @@ def _train(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
+    if not args.resume:
+        resolve_device(Config(**overrides).device)  # bad values fail before the run folder is made
     with run_lock(path.parent):
         if args.resume:
             state = _resumed(path, args.run, overrides)
