@@ -111,6 +111,22 @@ def _pick_run(page, name: str) -> None:
     _settle(page)
 
 
+def _click_first_point(page, trace: int) -> None:
+    """Click the first point of a scatter trace where Plotly drew it."""
+    x, y = page.evaluate("""trace => {
+        const gd = document.querySelector('.js-plotly-plot'), layout = gd._fullLayout, box = gd.getBoundingClientRect();
+        const data = gd._fullData[trace];
+        return [box.left + layout._size.l + layout.xaxis.l2p(data.x[0]),
+                box.top + layout._size.t + layout.yaxis.l2p(data.y[0])];
+    }""", trace)
+    page.mouse.click(x, y)
+
+
+def _wait_loaded(page, image) -> None:
+    """Wait until an <img> has loaded a real picture."""
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
+
+
 def _shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -156,8 +172,7 @@ def test_a_user_trains_a_run_then_explores_it(server, page):
     _pick_run(page, "e2e")
 
     _open(page, "Samples")
-    image = page.locator("[data-testid='stImage'] img").first
-    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    _wait_loaded(page, page.locator("[data-testid='stImage'] img").first)
 
     _open(page, "Reconstructions")
     assert page.locator("[data-testid='stImage'] img").count() == 6
@@ -168,6 +183,10 @@ def test_a_user_trains_a_run_then_explores_it(server, page):
     _settle(page)
     assert page.locator(".js-plotly-plot .legend .traces").count() == 10
     assert "run e2e · epoch 3" in page.locator(".js-plotly-plot .gtitle").text_content()
+    _click_first_point(page, trace=3)  # a digit 3
+    caption = page.locator("[data-testid='stImage']", has_text="digit 3: the image, a reconstruction")
+    caption.wait_for()
+    _wait_loaded(page, caption.locator("img"))
 
 
 def test_screenshots_of_every_view_of_the_shipped_run(server, page):
