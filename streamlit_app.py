@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.runs import run_picker
+from ui.runs import enter, run_picker
 
 st.set_page_config(page_title="See a VAE learn", page_icon="🧠", layout="wide")
 
@@ -15,5 +15,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+enter()
 run_picker()
 page.run()

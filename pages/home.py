@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui.runs import through_entry
+
+through_entry("pages/home.py")
+
 st.title("See a VAE learn")
 st.markdown(
     """

@@ -4,8 +4,10 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
-from ui.runs import cached_array, latent_means, require_model, store_array, test_set
+from ui.runs import cached_array, latent_means, require_model, store_array, test_set, through_entry
 from vae_core import analysis
+
+through_entry("pages/latent_map.py")
 
 st.title("Latent map")
 info, vae = require_model()

@@ -6,8 +6,10 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import grid
-from ui.runs import require_model, test_set
+from ui.runs import require_model, test_set, through_entry
 from vae_core.analysis import elbo_per_image, reconstructions
+
+through_entry("pages/reconstructions.py")
 
 st.title("Reconstructions")
 info, vae = require_model()

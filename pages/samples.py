@@ -3,8 +3,10 @@
 import streamlit as st
 
 from ui.figures import grid, png_bytes
-from ui.runs import require_model
+from ui.runs import require_model, through_entry
 from vae_core.analysis import prior_samples
+
+through_entry("pages/samples.py")
 
 st.title("Samples from the prior")
 info, vae = require_model()

@@ -13,6 +13,7 @@ Under CI=true a missing Chromium fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -45,30 +46,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _serve(checkpoints: Path, log_path: Path):
+    """The real `streamlit run streamlit_app.py` on a free port; yields its URL."""
+    port = _free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VAE_CHECKPOINTS": str(checkpoints)})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail(f"streamlit did not answer on {url}; see {log_path}")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _with_tutorial(folder: Path) -> Path:
+    (folder / "tutorial").symlink_to(ROOT / "checkpoints" / "tutorial")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    checkpoints = tmp_path_factory.mktemp("checkpoints")
-    (checkpoints / "tutorial").symlink_to(ROOT / "checkpoints" / "tutorial")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VAE_CHECKPOINTS": str(checkpoints)})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not answer on {url}; see {log.name}")
-    yield url, checkpoints
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    checkpoints = _with_tutorial(tmp_path_factory.mktemp("checkpoints"))
+    with _serve(checkpoints, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url, checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +218,12 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page):
     assert title.startswith("T-SNE of") and "run tutorial · epoch 100" in title  # cached: no PCA step
     assert page.locator(".js-plotly-plot .legend .traces").count() == 10
     _shot(page, "latent_map")
+
+
+def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):
+    with _serve(_with_tutorial(tmp_path), tmp_path / "streamlit.log") as url:
+        page.goto(f"{url}/samples")  # the server's very first request
+        page.wait_for_selector("h1:has-text('Samples from the prior')")
+        _settle(page)
+        assert page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").count() == 1
+        assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1

@@ -26,6 +26,28 @@ from vae_core.model import VAE
 
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name
+_ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
+_WANTED = "_wanted"  # the page a session asked for before the entry script ran
+
+
+def enter() -> None:
+    """Called by the entry script after st.navigation: mark the session, honour a deep link."""
+    st.session_state[_ENTERED] = True
+    wanted = st.session_state.pop(_WANTED, None)
+    if wanted:
+        st.switch_page(wanted)
+
+
+def through_entry(page: str) -> None:
+    """Send a session that reached `page` without the entry script through it first.
+
+    A freshly started server serves its very first request from pages/ in
+    Streamlit's older multipage mode, skipping streamlit_app.py (no
+    navigation, no picker) until st.navigation has run once.
+    """
+    if not st.session_state.get(_ENTERED):
+        st.session_state[_WANTED] = page
+        st.switch_page("streamlit_app.py")
 
 
 def checkpoints_root() -> Path:
