@@ -4,14 +4,14 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
-from ui.runs import cached_array, latent_means, require_model, store_array, test_set, through_entry
+from ui.runs import cached_array, latent_means, mnist_test, require_model, store_array, through_entry
 from vae_core import analysis
 
 through_entry("pages/latent_map.py")
 
 st.title("Latent map")
 info, vae = require_model()
-test_images, test_labels = test_set()
+test_images, test_labels = mnist_test()
 labels = test_labels.numpy()
 
 with st.sidebar:
@@ -51,7 +51,7 @@ key = (info.name, cache_name)
 xy = cached_array(info, cache_name)
 if xy is not None:
     show(xy, "T-SNE", "map_tsne")
-    st.caption("Click a point (or drag a box) to see its test image and reconstruction. "
+    st.caption("Click a point to see its test image and reconstructions. "
                "The camera icon in the chart's toolbar saves a PNG at twice the screen resolution.")
 elif key in cancelled:
     show(analysis.pca_2d(means), "PCA", "map_pca")

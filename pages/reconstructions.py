@@ -6,14 +6,14 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import grid
-from ui.runs import require_model, test_set, through_entry
+from ui.runs import mnist_test, require_model, through_entry
 from vae_core.analysis import elbo_per_image, reconstructions
 
 through_entry("pages/reconstructions.py")
 
 st.title("Reconstructions")
 info, vae = require_model()
-test_images, test_labels = test_set()
+test_images, test_labels = mnist_test()
 n_test = test_images.shape[0]
 
 with st.sidebar:

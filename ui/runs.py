@@ -1,6 +1,6 @@
 """Runs, models and data for the views: the sidebar picker and cached loaders.
 
-    from ui.runs import run_picker, require_model, test_set
+    from ui.runs import mnist_test, require_model, run_picker
     run_picker()                        # in streamlit_app.py: shared by every view
     info, vae = require_model()         # in a view: st.info + st.stop when there is none
 
@@ -134,7 +134,7 @@ def load_model(path: str, content_digest: str) -> VAE:
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")
-def test_set() -> tuple[torch.Tensor, torch.Tensor]:
+def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     """The 10,000 test images (n, 784) and labels, loaded once per server (training runs elsewhere)."""
     return load_split(train=False)
 
@@ -160,4 +160,4 @@ def disk_cached(info: ckpt.RunInfo, name: str, compute) -> np.ndarray:
 
 def latent_means(info: ckpt.RunInfo, vae: VAE) -> np.ndarray:
     """z_loc of the 10,000 test images for this checkpoint, from the disk cache when there."""
-    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, test_set()[0]))
+    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, mnist_test()[0]))
