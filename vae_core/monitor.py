@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import time
@@ -113,7 +112,6 @@ class RunMonitor(Callbacks):
                  every_s: float = 0.5) -> None:
         self.folder = folder
         self.epochs = state.config.epochs
-        self.first_epoch = state.epoch
         self.preview_images = preview_images[:PREVIEW_DIGITS]
         self.every_s = every_s
         self.started = time.time()
@@ -168,10 +166,4 @@ class RunMonitor(Callbacks):
                   "reconstructions": rec.draws[:, 0].numpy(),
                   "epoch": np.array(state.epoch - 1)}
         vae.train(was_training)
-
-        def write(f) -> None:
-            buffer = io.BytesIO()
-            np.savez(buffer, **arrays)
-            f.write(buffer.getvalue())
-
-        atomic_write(self.folder / PREVIEW_FILE, write)
+        atomic_write(self.folder / PREVIEW_FILE, lambda f: np.savez(f, **arrays))

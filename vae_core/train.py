@@ -15,6 +15,7 @@ optimizer, history, epoch, RNG states) is in `TrainState`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -41,8 +42,7 @@ class History:
 
     def to_dict(self) -> dict[str, list]:
         """Plain lists, for checkpoints and JSON."""
-        return {"train_loss": list(self.train_loss), "test_epochs": list(self.test_epochs),
-                "test_loss": list(self.test_loss), "epoch_seconds": list(self.epoch_seconds)}
+        return dataclasses.asdict(self)
 
 
 @dataclass
