@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui.runs import through_entry
+from ui.runs import open_page
 
-through_entry("pages/home.py")
+open_page("pages/home.py")
 
 st.title("See a VAE learn")
 st.markdown(

@@ -4,10 +4,10 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
-from ui.runs import cached_array, latent_means, mnist_test, require_model, store_array, through_entry
+from ui.runs import cached_array, latent_means, mnist_test, require_model, store_array, open_page
 from vae_core import analysis
 
-through_entry("pages/latent_map.py")
+open_page("pages/latent_map.py")
 
 st.title("Latent map")
 info, vae = require_model()

@@ -6,13 +6,14 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import grid
-from ui.runs import mnist_test, require_model, through_entry
+from ui.runs import mnist_test, require_model, open_page
 from vae_core.analysis import elbo_per_image, reconstructions
 
-through_entry("pages/reconstructions.py")
+open_page("pages/reconstructions.py")
 
 st.title("Reconstructions")
-info, vae = require_model()
+model = require_model()
+vae = model.vae
 test_images, test_labels = mnist_test()
 n_test = test_images.shape[0]
 
@@ -50,7 +51,7 @@ side = vae.config.image_height, vae.config.image_width
 
 st.caption(f"Left: the test image. Then {k} reconstructions, each the decoder's mean at its own draw "
            f"z ~ q(z | x): `reconstruct_img` is stochastic. Right: the decoder's mean at z = z_loc. "
-           f"Run {info.name}, epoch {info.epoch}.")
+           f"Run {model.name}, epoch {model.epoch}.")
 for row, index in enumerate(indices):
     images = np.concatenate([x[row].reshape(1, *side).numpy(), rec.draws[row].numpy(), rec.at_loc[row][None].numpy()])
     label = int(test_labels[index])

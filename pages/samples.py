@@ -3,26 +3,23 @@
 import streamlit as st
 
 from ui.figures import grid, png_bytes
-from ui.runs import require_model, through_entry
+from ui.runs import open_page, require_model
 from vae_core.analysis import prior_samples
 
-through_entry("pages/samples.py")
+open_page("pages/samples.py")
 
 st.title("Samples from the prior")
-info, vae = require_model()
+model = require_model()
 
-if "samples_seed" not in st.session_state:
-    st.session_state.samples_seed = 0
 with st.sidebar:
-    n = st.slider("Images", min_value=16, max_value=400, value=64, step=1, key="samples_n")
-    st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
+    n = st.slider("Images", min_value=16, max_value=400, step=1, key="samples_n")
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
     st.button("New samples", icon=":material/casino:", key="samples_new", width="stretch",
               on_click=lambda: st.session_state.update(samples_seed=st.session_state.samples_seed + 1))
 
-seed = st.session_state.samples_seed
-st.caption(f"z ~ Normal(0, I) in {vae.config.z_dim} dimensions, then the decoder's pixel means. "
-           f"Run {info.name}, epoch {info.epoch}, seed {seed}.")
-image = grid(prior_samples(vae, n, seed=seed).numpy(), scale=3 if n <= 100 else 2)
+st.caption(f"z ~ Normal(0, I) in {model.vae.config.z_dim} dimensions, then the decoder's pixel means. "
+           f"Run {model.name}, epoch {model.epoch}, seed {seed}.")
+image = grid(prior_samples(model.vae, n, seed=seed).numpy(), scale=3 if n <= 100 else 2)
 st.image(image, caption=f"{n} samples", width="content")
-st.download_button("Download PNG", png_bytes(image), file_name=f"samples-{info.name}-epoch{info.epoch}-seed{seed}.png",
+st.download_button("Download PNG", png_bytes(image), file_name=f"samples-{model.name}-epoch{model.epoch}-seed{seed}.png",
                    mime="image/png", icon=":material/download:", key="samples_download")

@@ -5,13 +5,13 @@ import streamlit as st
 
 from ui import jobs
 from ui.figures import elbo_figure, grid
-from ui.runs import RUN_KEY, checkpoints_root, through_entry
+from ui.runs import RUN_KEY, checkpoints_root, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
 from vae_core.train import DeviceError, resolve_device
 
-through_entry("pages/train.py")
+open_page("pages/train.py")
 
 st.title("Train")
 root = checkpoints_root()

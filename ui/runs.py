@@ -1,24 +1,29 @@
 """Runs, models and data for the views: the sidebar picker and cached loaders.
 
-    from ui.runs import mnist_test, require_model, run_picker
+    from ui.runs import mnist_test, open_page, require_model, run_picker
     run_picker()                        # in streamlit_app.py: shared by every view
-    info, vae = require_model()         # in a view: st.info + st.stop when there is none
+    open_page("pages/samples.py")       # first line of every view
+    model = require_model()             # in a view: st.info + st.stop when there is none
+    model.vae, model.epoch, model.digest
 
-Models are cached with st.cache_resource and keyed by the checkpoint's
-content hash, so a checkpoint rewritten by a training run is reloaded;
-arrays worth keeping (latent means, T-SNE maps) go to a disk cache in the
-run's folder, keyed by the same hash.
+A view loads one version of a checkpoint: its bytes are read once, hashed, and
+the model, its epoch and every array derived from it (latent means, maps)
+come from those bytes and are cached under their hash. A training run that
+replaces the file meanwhile can never pair one epoch's title with another
+epoch's content.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
+from ui import settings
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
 from vae_core.data import load_split
@@ -26,8 +31,26 @@ from vae_core.model import VAE
 
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name
+_PICK = "_pick"  # a run to switch the picker to on the next rerun
 _ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
 _WANTED = "_wanted"  # the page a session asked for before the entry script ran
+
+
+@dataclass(frozen=True)
+class Model:
+    """One version of a run's checkpoint, loaded; everything a view shows of it comes from these bytes."""
+    name: str
+    path: Path  # the checkpoint file
+    digest: str  # SHA-256 of the bytes the model was built from
+    epoch: int  # epochs completed
+    epochs: int  # epochs asked for
+    test_loss: float | None  # last test loss per image
+    vae: VAE
+
+    @property
+    def version(self) -> str:
+        """Short id of this checkpoint version, for titles and file names."""
+        return self.digest[:8]
 
 
 def enter() -> None:
@@ -38,8 +61,8 @@ def enter() -> None:
         st.switch_page(wanted)
 
 
-def through_entry(page: str) -> None:
-    """Send a session that reached `page` without the entry script through it first.
+def open_page(page: str) -> None:
+    """First call of every view: route a stray first request through the entry, keep the settings.
 
     A freshly started server serves its very first request from pages/ in
     Streamlit's older multipage mode, skipping streamlit_app.py (no
@@ -48,6 +71,7 @@ def through_entry(page: str) -> None:
     if not st.session_state.get(_ENTERED):
         st.session_state[_WANTED] = page
         st.switch_page("streamlit_app.py")
+    settings.keep()
 
 
 def checkpoints_root() -> Path:
@@ -57,8 +81,13 @@ def checkpoints_root() -> Path:
 
 def _stamp(root: Path) -> tuple:
     """Changes whenever a checkpoint is added, replaced or removed."""
-    files = sorted(root.glob(f"*/{ckpt.CHECKPOINT_FILE}"))
-    return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
+    stamps = []
+    for f in sorted(root.glob(f"*/{ckpt.CHECKPOINT_FILE}")):
+        try:
+            stamps.append((str(f), f.stat().st_mtime_ns))
+        except FileNotFoundError:  # removed since the glob
+            pass
+    return tuple(stamps)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -73,7 +102,7 @@ def runs() -> list[ckpt.RunInfo]:
 
 
 def describe(info: ckpt.RunInfo) -> str:
-    """One line for a run: name, epoch and last test ELBO."""
+    """One line for a run: name, epochs completed and last test ELBO."""
     elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
     return f"{info.name} · epoch {info.epoch}/{info.epochs}{elbo}"
 
@@ -84,53 +113,88 @@ def default_run(available: list[ckpt.RunInfo]) -> ckpt.RunInfo | None:
     return by_name.get(DEFAULT_RUN) or (available[0] if available else None)
 
 
-def run_picker() -> ckpt.RunInfo | None:
-    """Sidebar select box over the runs; the choice is shared by every view."""
+def pick(name: str) -> None:
+    """Switch the sidebar picker (and so every view) to run `name` on the next rerun."""
+    st.session_state[_PICK] = name
+
+
+def _new_run(name: str | None) -> bool:
+    """True for a run folder that exists but has no checkpoint yet (its first epoch is under way)."""
+    if not name:
+        return False
+    try:
+        return ckpt.run_dir(checkpoints_root(), name).is_dir()
+    except ckpt.RunNameError:
+        return False
+
+
+def picked_name() -> str | None:
+    """The name of the run the session looks at: the picker's choice, else the default run."""
+    if _PICK in st.session_state:
+        st.session_state[RUN_KEY] = st.session_state.pop(_PICK)
     available = runs()
-    if not available:
+    name = st.session_state.get(RUN_KEY)
+    if name in {r.name for r in available} or _new_run(name):
+        return name
+    fallback = default_run(available)
+    return fallback.name if fallback else None
+
+
+def run_picker() -> str | None:
+    """Sidebar select box over the runs; the choice is shared by every view."""
+    name = picked_name()
+    if name is None:
         st.sidebar.caption("No trained runs yet.")
         return None
-    by_name = {r.name: r for r in available}
-    if st.session_state.get(RUN_KEY) not in by_name:
-        st.session_state[RUN_KEY] = default_run(available).name
-    name = st.sidebar.selectbox("Checkpoint", list(by_name), key=RUN_KEY,
-                                format_func=lambda n: describe(by_name[n]),
-                                help="Runs in checkpoints/, newest first.")
-    return by_name[name]
+    by_name = {r.name: r for r in runs()}
+    options = list(by_name) + ([] if name in by_name else [name])
+    st.session_state[RUN_KEY] = name
+    st.sidebar.selectbox("Checkpoint", options, key=RUN_KEY,
+                         format_func=lambda n: describe(by_name[n]) if n in by_name else f"{n} · first epoch under way",
+                         help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
+    return name
 
 
-def picked_run() -> ckpt.RunInfo | None:
-    """The run chosen in the sidebar, or the default one when none is chosen."""
-    available = runs()
-    chosen = {r.name: r for r in available}.get(st.session_state.get(RUN_KEY))
-    return chosen or default_run(available)
-
-
-def require_model() -> tuple[ckpt.RunInfo, VAE]:
-    """The picked run and its model, or an explanation with a link to Train, then stop."""
-    info = picked_run()
-    if info is None:
+def require_model() -> Model:
+    """The picked run's model, or an explanation with a link to Train, then stop."""
+    name = picked_name()
+    if name is None:
         st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
-    return info, load_model(str(info.path), digest(info.path))
+    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    if not path.exists():
+        st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has.")
+        st.page_link("pages/train.py", label=f"Watch {name} train", icon=":material/model_training:")
+        st.stop()
+    try:
+        data, digest = ckpt.read_snapshot(path)
+        return _load(name, str(path), digest, data)
+    except ckpt.CheckpointError as exc:
+        st.error(f"Run {name} cannot be shown: {exc}", icon=":material/error:")
+        st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _digest(path: str, mtime_ns: int, size: int) -> str:
-    return ckpt.file_digest(path)
-
-
-def digest(path: Path) -> str:
-    """SHA-256 of a checkpoint, recomputed only when the file changes."""
-    stat = path.stat()
-    return _digest(str(path), stat.st_mtime_ns, stat.st_size)
+def current_model() -> Model | None:
+    """The picked run's model, or None when there is none yet (or it cannot be read); never stops."""
+    name = picked_name()
+    if name is None:
+        return None
+    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    try:
+        data, digest = ckpt.read_snapshot(path)
+        return _load(name, str(path), digest, data)
+    except ckpt.CheckpointError:
+        return None
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def load_model(path: str, content_digest: str) -> VAE:
-    """The VAE of a checkpoint, in eval mode on the CPU (one per content hash)."""
-    return ckpt.load_state(path).vae.eval()
+def _load(name: str, path: str, digest: str, _data: bytes) -> Model:
+    """The model of one checkpoint version, in eval mode on the CPU (one per content hash)."""
+    state = ckpt.load_state(path, _data)
+    h = state.history
+    return Model(name, Path(path), digest, state.epoch, state.config.epochs,
+                 h.test_loss[-1] if h.test_loss else None, state.vae.eval())
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")
@@ -139,25 +203,20 @@ def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     return load_split(train=False)
 
 
-def cached_array(info: ckpt.RunInfo, name: str) -> np.ndarray | None:
-    """The array stored under `name` for this checkpoint's content, or None."""
-    return ckpt.load_cached(info.path, name, digest(info.path))
+def cached_array(model: Model, name: str) -> np.ndarray | None:
+    """The array stored under `name` for this checkpoint version, or None."""
+    return ckpt.load_cached(model.path, name, model.digest)
 
 
-def store_array(info: ckpt.RunInfo, name: str, value: np.ndarray) -> None:
-    """Keep `value` under `name` for this checkpoint's content, in the run's cache/ folder."""
-    ckpt.store_cached(info.path, name, digest(info.path), value)
+def store_array(model: Model, name: str, value: np.ndarray) -> None:
+    """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder."""
+    ckpt.store_cached(model.path, name, model.digest, value)
 
 
-def disk_cached(info: ckpt.RunInfo, name: str, compute) -> np.ndarray:
-    """The array stored under `name`, computed with `compute()` and stored the first time."""
-    value = cached_array(info, name)
+def latent_means(model: Model) -> np.ndarray:
+    """z_loc of the 10,000 test images for this checkpoint version, from the disk cache when there."""
+    value = cached_array(model, analysis.MEANS_NAME)
     if value is None:
-        value = np.asarray(compute())
-        store_array(info, name, value)
+        value = analysis.latent_means(model.vae, mnist_test()[0])
+        store_array(model, analysis.MEANS_NAME, value)
     return value
-
-
-def latent_means(info: ckpt.RunInfo, vae: VAE) -> np.ndarray:
-    """z_loc of the 10,000 test images for this checkpoint, from the disk cache when there."""
-    return disk_cached(info, analysis.MEANS_NAME, lambda: analysis.latent_means(vae, mnist_test()[0]))

@@ -15,6 +15,7 @@ fields) raises a CheckpointError naming the file and the problem.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import re
@@ -108,10 +109,26 @@ def atomic_write(path: Path, write) -> None:
         os.close(dir_fd)
 
 
-def load_state(path: str | Path) -> TrainState:
-    """Rebuild the run saved at `path` (on the CPU), validating every part."""
+def read_snapshot(path: str | Path) -> tuple[bytes, str]:
+    """The checkpoint's bytes and their SHA-256, read in one go.
+
+    A training run replaces the file while others read it; loading from these
+    bytes (`load_state(path, data)`) and keying caches by this digest ties
+    everything derived to one version of the file, whatever is on disk later.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}: train the run first") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
+    """Rebuild the run saved at `path` (or the bytes `data` read from it), on the CPU, validating every part."""
     path = Path(path)
-    raw = _read(path)
+    raw = _read(path, data)
     try:
         config = Config.from_dict(raw["config"])
     except (ConfigError, TypeError) as exc:
@@ -180,15 +197,18 @@ def store_cached(path: str | Path, name: str, digest: str, value: np.ndarray) ->
     atomic_write(cache_file(path, name, digest), lambda f: np.save(f, np.asarray(value), allow_pickle=False))
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    if data is None and not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train the run first "
                               f"(python -m vae_core train --run {path.parent.name})")
-    if not zipfile.is_zipfile(path):
+    source = path if data is None else io.BytesIO(data)
+    if not zipfile.is_zipfile(source):
         raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file (no torch zip archive "
                               f"in it); nothing was loaded. Delete it, or retrain the run.")
+    if data is not None:
+        source.seek(0)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f" ({found.group(1)})" if found else ""

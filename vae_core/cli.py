@@ -177,8 +177,8 @@ def _embed(args: argparse.Namespace) -> int:
     path = _existing(args)
     if not 1 <= args.perplexity <= 1000:
         raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
-    digest = ckpt.file_digest(path)
-    vae = ckpt.load_state(path).vae.eval()
+    data, digest = ckpt.read_snapshot(path)  # the map is keyed by the very bytes it was computed from
+    vae = ckpt.load_state(path, data).vae.eval()
     means = analysis.latent_means(vae, load_mnist(args.data).test_images)
     ckpt.store_cached(path, analysis.MEANS_NAME, digest, means)
     name = analysis.tsne_name(args.perplexity, args.seed)
