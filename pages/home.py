@@ -1,31 +1,43 @@
-"""Home: what the VAE is here, and where to look."""
+"""Home: a picture of the model and guide, and a live thumbnail of what each view shows."""
 
 import streamlit as st
 
-from ui.runs import open_page
+from ui.home import N_SAMPLES, elbo_thumbnail, model_dot, thumbnails
+from ui.runs import current_model, open_page
+from vae_core.config import Config
 
 open_page("pages/home.py")
 
 st.title("See a VAE learn")
-st.markdown(
-    """
-A **variational autoencoder** learns to draw MNIST digits from 50 numbers, as in
-Pyro's [Variational Autoencoders tutorial](https://pyro.ai/examples/vae.html):
+model = current_model()
+config = model.vae.config if model else Config()
 
-- **model** p(x, z): a code z is drawn from the prior Normal(0, I) in 50 dimensions, and the
-  **decoder** (50 → 400 softplus → 784 sigmoid) turns it into a grey value per pixel, the mean
-  of a Bernoulli that explains the image;
-- **guide** q(z | x): the **encoder** (784 → 400 softplus → `z_loc`, `exp(·)` → `z_scale`)
-  guesses, for an image, where its code lies;
-- **ELBO**: training maximises E_q[log p(x, z) − log q(z | x)], a lower bound on log p(x),
-  with stochastic variational inference (`Trace_ELBO`, Adam). Higher is better; the tutorial
-  reaches about −101 nats per image after 100 epochs.
-"""
+text, picture = st.columns([3, 2], vertical_alignment="center")
+text.markdown(
+    "A **variational autoencoder**, as in Pyro's [VAE tutorial](https://pyro.ai/examples/vae.html). "
+    "The **model** p(x, z) draws a code z from the prior and decodes it into a grey value per pixel; "
+    "the **guide** q(z | x) encodes an image into where its code lies.\n\n"
+    "Training maximises the **ELBO**, a lower bound on log p(x) in nats per image: higher is better, "
+    "and the tutorial reaches about −101 after 100 epochs. The pixels are grey values under a Bernoulli, "
+    "so this ELBO is not a log-likelihood of binarized MNIST."
 )
+picture.graphviz_chart(model_dot(config))
 
-st.subheader("Explore")
-st.page_link("pages/train.py", label="**Train** a run and watch the ELBO rise and the digits sharpen", icon=":material/model_training:")
-st.page_link("pages/samples.py", label="**Samples**: draw digits from the prior", icon=":material/casino:")
-st.page_link("pages/reconstructions.py", label="**Reconstructions**: encode a test digit, decode it again", icon=":material/compare:")
-st.page_link("pages/latent_map.py", label="**Latent map**: T-SNE of the 10,000 test codes, by digit", icon=":material/scatter_plot:")
-st.caption("Pick the checkpoint to explore in the sidebar.")
+if model is None:
+    st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+thumbs = thumbnails(model)
+elbo = f" · test ELBO {-model.test_loss:.2f}" if model.test_loss is not None else ""
+st.caption(f"Live from run {model.name}, epoch {model.epoch}/{model.epochs}{elbo}. "
+           "Pick another run in the sidebar.")
+train, samples, recs, latent = st.columns(4, vertical_alignment="bottom")  # links in one row
+train.plotly_chart(elbo_thumbnail(thumbs.history), config={"staticPlot": True}, key="home_elbo")
+train.page_link("pages/train.py", label="**Train**", icon=":material/model_training:")
+samples.image(thumbs.samples, caption=f"{N_SAMPLES} draws from the prior", width="stretch")
+samples.page_link("pages/samples.py", label="**Samples**", icon=":material/casino:")
+recs.image(thumbs.reconstructions, caption="test digits over their reconstructions", width="stretch")
+recs.page_link("pages/reconstructions.py", label="**Reconstructions**", icon=":material/compare:")
+latent.image(thumbs.latent, caption=f"{thumbs.latent_method} of the test codes, by digit", width="stretch")
+latent.page_link("pages/latent_map.py", label="**Latent map**", icon=":material/scatter_plot:")

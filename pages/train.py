@@ -1,11 +1,12 @@
-"""Train: start, stop and resume runs, and watch the ELBO rise and the digits sharpen."""
+"""Train: start a run, watch the ELBO rise and the digits sharpen; stop, resume, train longer."""
 
-import pandas as pd
+import dataclasses
+
 import streamlit as st
 
 from ui import jobs
-from ui.figures import elbo_figure, grid
-from ui.runs import RUN_KEY, checkpoints_root, open_page
+from ui.figures import elbo_figure, grid, history_frame
+from ui.runs import checkpoints_root, open_page, pick, picked_name
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
@@ -13,9 +14,24 @@ from vae_core.train import DeviceError, resolve_device
 
 open_page("pages/train.py")
 
-st.title("Train")
+# The form's widgets: session key -> (Config field, the label the user sees). Whole numbers are
+# typed into float inputs, so that "2.7" reaches the check below instead of being cut to 2.
+FIELDS = {
+    "train_epochs": ("epochs", "Epochs"),
+    "train_limit": ("limit", "Subset"),
+    "train_lr": ("lr", "Learning rate"),
+    "train_batch": ("batch_size", "Batch size"),
+    "train_test_every": ("test_every", "Test every"),
+    "train_z_dim": ("z_dim", "Latent dimensions"),
+    "train_hidden": ("hidden_dim", "Hidden units"),
+    "train_seed": ("seed", "Seed"),
+    "train_device": ("device", "Device"),
+    "train_jit": ("jit", "JitTrace_ELBO"),
+}
+WHOLE = ("epochs", "limit", "batch_size", "test_every", "z_dim", "hidden_dim", "seed")
+ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
+RUN_ERROR = "train_run_error"  # session key: why the last Resume or Continue did not start
 root = checkpoints_root()
-defaults = Config()
 
 
 def fresh_name() -> str:
@@ -24,126 +40,204 @@ def fresh_name() -> str:
     return next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 10_000))) if n not in taken)
 
 
-live_slot = st.container()  # the watched run, drawn above the form once the form is handled
-with st.expander("Start or resume a run", icon=":material/tune:",
-                 expanded=not (st.session_state.get("watch") or st.session_state.get(RUN_KEY))):
-    with st.form("train_form"):
-        st.caption("The tutorial's settings are the defaults; lower the epochs or set a subset for a quick try.")
-        name = st.text_input("Run name", value=fresh_name(), key="train_run",
-                             help="Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/.")
-        c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input("Epochs", value=defaults.epochs, step=1, key="train_epochs")
-        lr = c2.number_input("Learning rate", value=defaults.lr, step=1e-4, format="%.4f", key="train_lr")
-        batch_size = c3.number_input("Batch size", value=defaults.batch_size, step=1, key="train_batch")
-        test_every = c4.number_input("Test every (epochs)", value=defaults.test_every, step=1, key="train_test_every")
-        z_dim = c1.number_input("z_dim", value=defaults.z_dim, step=1, key="train_z_dim")
-        hidden_dim = c2.number_input("Hidden units", value=defaults.hidden_dim, step=1, key="train_hidden")
-        seed = c3.number_input("Seed", value=defaults.seed, step=1, key="train_seed")
-        limit = c4.number_input("Subset: first N images (0 = all 60,000)", value=0, step=1000, key="train_limit")
-        device = c1.selectbox("Device", ["cpu", "cuda"], key="train_device")
-        jit = c2.checkbox("JitTrace_ELBO", value=False, key="train_jit")
-        overwrite = c3.checkbox("Overwrite an existing run", value=False, key="train_overwrite")
-        b1, b2, _ = st.columns([1, 1, 4])
-        start = b1.form_submit_button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
-        resume = b2.form_submit_button("Resume", icon=":material/fast_forward:", width="stretch",
-                                       help="Continue the run's checkpoint up to the epochs above.")
+def form_config(values) -> Config:
+    """The form's values as a Config; a ConfigError names the field that is wrong."""
+    fields = {field: values[key] for key, (field, _) in FIELDS.items()}
+    for field in WHOLE:
+        if not float(fields[field]).is_integer():
+            raise ConfigError.of(field, f"must be a whole number, got {fields[field]:g}")
+        fields[field] = int(fields[field])
+    if fields["limit"] < 0:
+        raise ConfigError.of("limit", f"must be 0 (all 60,000 images) or a number of images from 1 to 60000, "
+                                      f"got {fields['limit']}")
+    fields["limit"] = fields["limit"] or None
+    return Config(**{**fields, "lr": float(fields["lr"])})
 
 
-def form_config() -> Config:
-    """The form's values as a Config; ConfigError says which value is wrong and what is allowed."""
-    if int(limit) < 0:
-        raise ConfigError(f"Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, "
-                          f"got {int(limit)}")
-    return Config(epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), test_every=int(test_every),
-                  z_dim=int(z_dim), hidden_dim=int(hidden_dim), seed=int(seed),
-                  limit=int(limit) if int(limit) != 0 else None, device=device, jit=jit)
-
-
-def launch(resume_run: bool) -> None:
-    ckpt.validate_run_name(name)
-    config = form_config()
-    resolve_device(config.device)
-    path = ckpt.checkpoint_path(root, name)
-    if monitor.is_locked(path.parent):
-        raise monitor.RunBusyError(f"Run {name!r} is running already: watch it below, or Stop it first.")
-    if resume_run and not path.exists():
-        raise FileNotFoundError(f"Run {name!r} has no checkpoint to resume yet; press Start to begin it.")
-    if not resume_run and path.exists() and not overwrite:
-        raise FileExistsError(f"Run {name!r} exists already: press Resume to continue it, tick "
-                              f"'Overwrite an existing run' to start it anew, or choose another name.")
-    jobs.start(root, name, config, resume=resume_run, overwrite=overwrite and not resume_run)
-    st.session_state.watch = name
-
-
-if start or resume:
+def start_run() -> None:
+    """The form's Start: check every value, then launch the run and switch every view to it."""
+    s = st.session_state
+    name = s.train_run.strip()
+    errors = {}
     try:
-        launch(resume_run=bool(resume))
-    except (ConfigError, ckpt.RunNameError, DeviceError, monitor.RunBusyError,
-            FileNotFoundError, FileExistsError) as exc:
-        st.error(str(exc), icon=":material/error:")
-
-watched = st.session_state.get("watch") or st.session_state.get(RUN_KEY)
-if watched is None:
-    live_slot.info("No run yet: fill in the form below and press Start.")
-    st.stop()
-
-active = jobs.job(root, watched).active
-st.session_state.live_active = active
-
-
-@st.fragment(run_every=1.0 if active else None)
-def live(run: str) -> None:
-    job = jobs.job(root, run)
-    s = job.status
-    st.subheader(f"Run {run}")
-    epochs_total = s.get("epochs") or 1
-    done = s.get("epoch", 0) + (s.get("batch", 0) / s["batches"] if s.get("batches") else 0)
-    speed = f" · {s['images_per_s']:,.0f} images/s" if s.get("images_per_s") else ""
-    eta = f" · about {_duration(s['eta_s'])} left" if s.get("eta_s") and job.active else ""
-    st.progress(min(done / epochs_total, 1.0),
-                text=f"{job.state} · epoch {s.get('epoch', 0)} of {epochs_total}{speed}{eta}")
-    if job.active:
-        if st.button("Stop", icon=":material/stop:", key="train_stop"):
-            jobs.stop(root, run)
-            st.toast(f"Stopping {run} after its current step…")
-    elif job.state == "finished":
-        st.success(f"Finished: {job.message}.", icon=":material/check_circle:")
-    elif job.state == "stopped":
-        st.warning(f"Stopped. {job.message}", icon=":material/pause_circle:")
-    elif job.state in ("failed", "lost"):
-        st.error(f"The run failed: {job.message}", icon=":material/error:")
-
-    history = job.history or {}
-    chart, panel = st.columns([3, 2])
-    chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
-    preview = monitor.read_preview(ckpt.run_dir(root, run))
-    if preview is not None:
-        epoch = int(preview["epoch"])
-        panel.image(grid(preview["samples"], nrow=4, scale=3),
-                    caption=f"16 prior samples (seed 0) after epoch {epoch}" if epoch >= 0 else "16 prior samples, untrained")
-        pairs = grid(list(preview["originals"]) + list(preview["reconstructions"]), nrow=len(preview["originals"]), scale=2)
-        panel.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
-    if history.get("train_loss"):
-        st.download_button("Download history (CSV)", history_csv(history), file_name=f"history-{run}.csv",
-                           mime="text/csv", icon=":material/download:", key="train_csv")
-    if st.session_state.get("live_active") and not job.active:
-        st.session_state.live_active = False
-        st.rerun()  # a full rerun turns the timer off and lists the new checkpoint
+        ckpt.validate_run_name(name)
+    except ckpt.RunNameError as exc:
+        errors["train_run"] = f"R{str(exc)[1:]}"
+    try:
+        config = form_config(s)
+        resolve_device(config.device)
+    except ConfigError as exc:
+        key, (_, label) = next((k, v) for k, v in FIELDS.items() if v[0] == exc.field)
+        errors[key] = f"{label} {exc.problem}."
+    except DeviceError as exc:
+        errors["train_device"] = str(exc)
+    if not errors:
+        path = ckpt.checkpoint_path(root, name)
+        if monitor.is_locked(path.parent):
+            errors["train_run"] = f"Run {name} is training already: pick it in the sidebar to watch it."
+        elif path.exists() and not s.train_overwrite:
+            errors["train_run"] = (f"A run named {name} exists already: pick it in the sidebar to resume it, "
+                                   f"tick Overwrite to start it anew, or choose another name.")
+    if not errors:
+        try:
+            jobs.start(root, name, config, overwrite=s.train_overwrite)
+        except monitor.RunBusyError:
+            errors["train_run"] = f"Run {name} is training already: pick it in the sidebar to watch it."
+    s[ERRORS] = errors
+    if errors:
+        return
+    pick(name)
+    s.train_run, s.train_overwrite = fresh_name(), False
 
 
-def history_csv(history: dict) -> bytes:
-    """Epoch, train and test loss and ELBO per image, one row per epoch."""
-    test = dict(zip(history.get("test_epochs", []), history.get("test_loss", [])))
-    frame = pd.DataFrame({"epoch": range(len(history["train_loss"])), "train_loss": history["train_loss"]})
-    frame["test_loss"] = frame["epoch"].map(test)
-    frame["train_elbo"], frame["test_elbo"] = -frame["train_loss"], -frame["test_loss"]
-    return frame.to_csv(index=False).encode()
+def continue_run(run: str, epochs: int) -> None:
+    """Resume `run` from its checkpoint up to `epochs` (its own target unless the user raised it)."""
+    st.session_state.pop(RUN_ERROR, None)
+    try:
+        config = ckpt.load_state(ckpt.checkpoint_path(root, run)).config
+        jobs.start(root, run, dataclasses.replace(config, epochs=epochs), resume=True)
+    except (ckpt.CheckpointError, ConfigError, monitor.RunBusyError) as exc:
+        st.session_state[RUN_ERROR] = str(exc)
 
 
-def _duration(seconds: float) -> str:
+def field_error(where, key: str) -> None:
+    """The problem with this widget's value, right under it."""
+    message = st.session_state.get(ERRORS, {}).get(key)
+    if message:
+        where.error(message, icon=":material/error:")
+
+
+def duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-with live_slot:
-    live(watched)
+def progress(job: jobs.Job) -> None:
+    """One bar: epochs completed of the target, with speed and time left while it trains."""
+    s, done, target = job.status, job.epochs_done, max(job.target, 1)
+    within = s.get("batch", 0) / s["batches"] if job.state == "running" and s.get("batches") else 0
+    words = {"starting": "Starting: loading PyTorch and the data", "running": "Training",
+             "stopping": "Stopping after the current step", "finished": "Finished", "stopped": "Stopped",
+             "failed": "Failed", "lost": "Ended unexpectedly", "saved": "Saved"}.get(job.state, job.state)
+    speed = f" · {s['images_per_s']:,.0f} images/s" if job.state == "running" and s.get("images_per_s") else ""
+    eta = f" · about {duration(s['eta_s'])} left" if job.state == "running" and s.get("eta_s") else ""
+    st.progress(min((done + within) / target, 1.0), text=f"{words} · {done} of {target} epochs done{speed}{eta}")
+
+
+def actions(run: str, job: jobs.Job) -> None:
+    """What can be done with the run now: Stop, Resume to its target, train longer, look at it."""
+    has_checkpoint = ckpt.checkpoint_path(root, run).exists()
+    done, target = job.epochs_done, job.target
+    if job.state in ("starting", "running"):
+        st.button("Stop", icon=":material/stop:", key="train_stop", on_click=jobs.stop, args=(root, run))
+    elif job.state == "stopping":
+        st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
+    elif job.state in ("failed", "lost"):
+        st.error(f"The run failed: {job.message}", icon=":material/error:")
+    if not job.active and not has_checkpoint and job.state != "none":
+        st.info("It stopped before its first epoch finished, so nothing was saved: "
+                "start it again from the form above.", icon=":material/info:")
+    elif not job.active and done < target:
+        if job.state == "stopped":
+            st.warning(f"Stopped after epoch {done} of {target}. Resume continues from there.",
+                       icon=":material/pause_circle:")
+        st.button(f"Resume to epoch {target}", icon=":material/play_arrow:", key="train_resume", type="primary",
+                  on_click=continue_run, args=(run, target))
+    elif not job.active and has_checkpoint:
+        if job.state == "finished":
+            st.success(f"Finished after epoch {done} of {target}.", icon=":material/check_circle:")
+        links = st.columns(3)
+        links[0].page_link("pages/samples.py", label="Its samples", icon=":material/casino:")
+        links[1].page_link("pages/reconstructions.py", label="Its reconstructions", icon=":material/compare:")
+        links[2].page_link("pages/latent_map.py", label="Its latent map", icon=":material/scatter_plot:")
+        with st.popover("Train longer", icon=":material/fast_forward:"):
+            more = st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000, value=done + 10,
+                                   step=1, key="train_more")
+            st.button("Continue", key="train_continue", on_click=continue_run, args=(run, int(more)))
+    if RUN_ERROR in st.session_state:
+        st.error(st.session_state[RUN_ERROR], icon=":material/error:")
+
+
+def preview(run: str, where) -> None:
+    """The digits the trainer drew after its last epoch."""
+    arrays = monitor.read_preview(ckpt.run_dir(root, run))
+    if arrays is None:
+        return
+    done = int(arrays["epochs_done"])
+    where.image(grid(arrays["samples"], nrow=4, scale=3),
+                caption=f"16 prior samples (seed 0) after epoch {done}" if done else "16 prior samples, untrained")
+    pairs = grid(list(arrays["originals"]) + list(arrays["reconstructions"]), nrow=len(arrays["originals"]), scale=2)
+    where.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
+
+
+def live(run: str, every: float | None) -> None:
+    """The run's state, actions, chart and digits, redrawn every second while it trains."""
+    job = jobs.job(root, run)
+    st.subheader(f"Run {run}")
+    progress(job)
+    actions(run, job)
+    history = job.history or {}
+    chart, panel = st.columns([3, 2])
+    chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+    preview(run, panel)
+    if history.get("train_loss"):
+        st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(), file_name=f"history-{run}.csv",
+                           mime="text/csv", icon=":material/download:", key="train_csv")
+    if every and not job.active:
+        st.rerun()  # a full rerun stops the timer and lists the new checkpoint
+
+
+st.title("Train")
+watched = picked_name()
+active = watched is not None and jobs.job(root, watched).active
+if "train_run" not in st.session_state:
+    st.session_state.train_run = fresh_name()
+
+with st.expander("Start a new run", icon=":material/add_circle:", expanded=not active):
+    with st.form("train_form", border=False):
+        st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
+                   "or train on a subset of the 60,000 training images.")
+        row = st.columns(3)
+        row[0].text_input("Run name", key="train_run", help="Letters, digits, '-', '_' or '.'; "
+                                                            "the run's folder under checkpoints/.")
+        field_error(row[0], "train_run")
+        row[1].number_input("Epochs", step=1.0, format="%g", key="train_epochs",
+                            help="Passes over the training images; the tutorial trains 100.")
+        field_error(row[1], "train_epochs")
+        row[2].number_input("Subset", step=1000.0, format="%g", key="train_limit",
+                            help="Train on the first N training images only; 0 means all 60,000.")
+        field_error(row[2], "train_limit")
+        row = st.columns(3)
+        row[0].number_input("Learning rate", step=1e-4, format="%.4f",
+                            key="train_lr", help="Adam's step size; the tutorial uses 0.001.")
+        field_error(row[0], "train_lr")
+        row[1].number_input("Batch size", step=1.0, format="%g", key="train_batch",
+                            help="Images per step; the tutorial uses 256.")
+        field_error(row[1], "train_batch")
+        row[2].number_input("Test every", step=1.0, format="%g", key="train_test_every",
+                            help="Epochs between estimates of the test ELBO (it is also estimated after "
+                                 "the first and the last epoch).")
+        field_error(row[2], "train_test_every")
+        row = st.columns(3)
+        row[0].number_input("Latent dimensions", step=1.0, format="%g", key="train_z_dim",
+                            help="z_dim, the size of the code z; the tutorial uses 50.")
+        field_error(row[0], "train_z_dim")
+        row[1].number_input("Hidden units", step=1.0, format="%g", key="train_hidden",
+                            help="Units of the hidden layer of encoder and decoder; the tutorial uses 400.")
+        field_error(row[1], "train_hidden")
+        row[2].number_input("Seed", step=1.0, format="%g", key="train_seed",
+                            help="Seeds the weights, the shuffling and the sampling.")
+        field_error(row[2], "train_seed")
+        row = st.columns(3)
+        row[0].selectbox("Device", ["cpu", "cuda"], key="train_device")
+        field_error(row[0], "train_device")
+        row[1].checkbox("JitTrace_ELBO", key="train_jit", help="Trace the loss with the JIT; no reliable gain here.")
+        row[2].checkbox("Overwrite", key="train_overwrite",
+                        help="Start anew under the name of an existing run, replacing it.")
+        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_run)
+
+if watched is None:
+    st.info("No run yet: fill in the form above and press Start.")
+    st.stop()
+every = 1.0 if active else None
+st.fragment(live, run_every=every)(watched, every)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from vae_core import checkpoint as ckpt
+from vae_core import monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,14 +15,14 @@ def cli(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-def test_train_prints_the_tutorial_lines_and_saves_every_epoch(tmp_path):
+def test_train_prints_the_tutorial_lines_counting_epochs_from_1_and_saves_every_epoch(tmp_path):
     out = cli("train", "--run", "t", "--epochs", "2", "--limit", "512", "--test-every", "5", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("[epoch 000]  average training loss: ")
-    assert lines[1].startswith("[epoch 000] average test loss: ")
-    assert lines[2].startswith("[epoch 001]  average training loss: ")
-    assert lines[3].startswith("[epoch 001] average test loss: ")  # the last epoch is always tested
+    assert lines[0].startswith("[epoch 1 of 2]  average training loss: ")
+    assert lines[1].startswith("[epoch 1 of 2] average test loss: ")
+    assert lines[2].startswith("[epoch 2 of 2]  average training loss: ")
+    assert lines[3].startswith("[epoch 2 of 2] average test loss: ")  # the last epoch is always tested
     state = ckpt.load_state(tmp_path / "t" / ckpt.CHECKPOINT_FILE)
     assert state.epoch == 2 and state.config.limit == 512
     assert f"{state.history.train_loss[1]:.4f}" in lines[2]
@@ -31,18 +32,18 @@ def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
     assert cli("train", "--run", "r", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
     out = cli("train", "--run", "r", "--epochs", "2", "--resume", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("[epoch 001]  average training loss: ")
+    assert out.stdout.startswith("[epoch 2 of 2]  average training loss: ")
     ev = cli("evaluate", "r", checkpoints=tmp_path)
     assert ev.returncode == 0, ev.stderr
-    assert ev.stdout.startswith("[run r, epoch 2] average test loss: ")
+    assert ev.stdout.startswith("[run r, after epoch 2] average test loss: ")
     assert 0 < float(ev.stdout.split(":")[-1]) < 600
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--run", "../escape"], "invalid run name '../escape'"),
+    (["train", "--run", "../escape"], "run name '../escape' is not allowed"),
     (["train", "--run", "x", "--epochs", "0"], "epochs must be between 1"),
     (["train", "--run", "x", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
-    (["train", "--run", "x", "--lr", "-1"], "lr must be in \\(0, 1\\]"),
+    (["train", "--run", "x", "--lr", "-1"], "lr must be more than 0 and at most 1"),
     (["train", "--run", "x", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     (["train", "--run", "x", "--threads", "0"], "--threads must be at least 1"),
     (["train", "--run", "x", "--resume"], "cannot resume run 'x': .* does not exist"),
@@ -98,3 +99,28 @@ def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
 def test_bad_values_leave_no_run_folder_behind(tmp_path):
     assert cli("train", "--run", "typo", "--epochs", "0", checkpoints=tmp_path).returncode == 2
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_stop_requested_while_the_process_starts_is_honoured(tmp_path):
+    folder = tmp_path / "early"
+    folder.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--run", "early", "--epochs", "3",
+                             "--checkpoints", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    monitor.request_stop(folder, proc.pid)  # the process is still importing torch
+    out, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert "no epoch finished, nothing saved" in err
+    status = monitor.read_status(folder)
+    assert status["state"] == "stopped" and status["epoch"] == 0
+    assert not (folder / ckpt.CHECKPOINT_FILE).exists()
+    assert not (folder / monitor.STOP_FILE).exists()  # the request is consumed
+
+
+def test_a_stale_stop_request_for_another_process_is_ignored(tmp_path):
+    folder = tmp_path / "stale"
+    folder.mkdir()
+    monitor.request_stop(folder, pid=1)  # left by some earlier process
+    out = cli("train", "--run", "stale", "--epochs", "1", "--limit", "256", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert monitor.read_status(folder)["state"] == "finished"

@@ -103,7 +103,7 @@ def test_training_on_cuda_matches_the_cpu_closely(small_mnist):
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "epochs must be between 1"),
     ("batch_size", 2.5, "batch_size must be a whole number"),
-    ("lr", float("nan"), "lr must be in"),
+    ("lr", float("nan"), "lr must be more than 0 and at most 1"),
     ("device", "tpu", "device must be one of cpu, cuda"),
     ("limit", 0, "limit must be between 1"),
     ("z_dim", True, "z_dim must be a whole number"),

@@ -11,6 +11,7 @@ import io
 import math
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import torch
 from PIL import Image
@@ -23,24 +24,33 @@ DIGIT_COLOURS = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD",
 
 
 def elbo_figure(history: dict[str, list], title: str = "ELBO per image") -> go.Figure:
-    """Train ELBO every epoch and test ELBO at its epochs, on one epoch axis."""
+    """Train ELBO after every epoch and test ELBO where it was estimated, by epochs completed."""
     train = [-x for x in history.get("train_loss", [])]
+    done = list(range(1, len(train) + 1))  # epoch n's figure is plotted at n epochs completed
+    test_done = [e + 1 for e in history.get("test_epochs", [])]  # stored as the tutorial's 0-based index
     fig = go.Figure()
-    fig.add_scatter(x=list(range(len(train))), y=train, mode="lines+markers", name="train ELBO",
-                    marker={"size": 4, "color": DIGIT_COLOURS[0]}, line={"color": DIGIT_COLOURS[0]}, hovertemplate="epoch %{x}<br>train ELBO %{y:.2f}<extra></extra>")
-    fig.add_scatter(x=history.get("test_epochs", []), y=[-x for x in history.get("test_loss", [])],
+    fig.add_scatter(x=done, y=train, mode="lines+markers", name="train ELBO",
+                    marker={"size": 4, "color": DIGIT_COLOURS[0]}, line={"color": DIGIT_COLOURS[0]},
+                    hovertemplate="epoch %{x}<br>train ELBO %{y:.2f}<extra></extra>")
+    fig.add_scatter(x=test_done, y=[-x for x in history.get("test_loss", [])],
                     mode="lines+markers", name="test ELBO", line={"color": DIGIT_COLOURS[1]},
                     marker={"size": 8, "symbol": "diamond", "color": DIGIT_COLOURS[1]},
                     hovertemplate="epoch %{x}<br>test ELBO %{y:.2f}<extra></extra>")
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="ELBO per image (nats)",
+    fig.update_layout(title=title, xaxis_title="epochs completed", yaxis_title="ELBO per image (nats)",
                       height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.2})
-    fig.update_xaxes(rangemode="tozero", dtick=_epoch_tick(len(train)))
+    fig.update_xaxes(rangemode="tozero", dtick=1 if len(train) <= 12 else None)
     return fig
 
 
-def _epoch_tick(n: int) -> int | None:
-    return 1 if n <= 12 else None
+def history_frame(history: dict[str, list]) -> pd.DataFrame:
+    """One row per epoch, counted from 1 as on the chart: train and test loss and ELBO per image."""
+    test = {e + 1: loss for e, loss in zip(history.get("test_epochs", []), history.get("test_loss", []))}
+    train = history.get("train_loss", [])
+    frame = pd.DataFrame({"epoch": range(1, len(train) + 1), "train_loss": train})
+    frame["test_loss"] = frame["epoch"].map(test)
+    frame["train_elbo"], frame["test_elbo"] = -frame["train_loss"], -frame["test_loss"]
+    return frame
 
 
 def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str) -> go.Figure:

@@ -2,7 +2,8 @@
 
     from ui.jobs import start, stop, job
     start(root, "demo", Config(epochs=2, limit=2000))   # returns at once
-    job(root, "demo").state                             # starting, running, finished, stopped, failed, lost
+    stop(root, "demo")                                  # honoured at any moment, even while starting
+    job(root, "demo").state       # starting, running, stopping, finished, stopped, failed, lost, saved, none
 
 The process runs in its own session, so it outlives reruns, page switches and
 closed tabs (and is not killed with the Streamlit script). Its output goes to
@@ -13,7 +14,6 @@ written by vae_core.monitor. One process per run: the run's lock decides.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,15 +33,25 @@ START_GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class Job:
-    state: str  # none, saved, starting, running, finished, stopped, failed, lost
-    status: dict[str, Any]
+    state: str  # none, saved, starting, running, stopping, finished, stopped, failed, lost
+    status: dict[str, Any]  # `epoch` is the number of epochs completed, `epochs` the target
     history: dict[str, list] | None
     message: str
 
     @property
     def active(self) -> bool:
-        """True while the process is starting or training."""
-        return self.state in ("starting", "running")
+        """True while the process is starting, training or stopping."""
+        return self.state in ("starting", "running", "stopping")
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs completed so far."""
+        return int(self.status.get("epoch") or 0)
+
+    @property
+    def target(self) -> int:
+        """The number of epochs the run trains to."""
+        return int(self.status.get("epochs") or 0)
 
 
 def command(root: Path, run: str, config: Config, resume: bool, threads: int | None = None) -> list[str]:
@@ -67,6 +77,7 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
     if monitor.is_locked(folder):
         raise monitor.RunBusyError(f"run {run!r} is already training; stop it first or pick another name")
     folder.mkdir(parents=True, exist_ok=True)
+    monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
     with open(folder / LOG_FILE, "wb") as log:
         proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -78,16 +89,16 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
 
 
 def stop(root: Path, run: str) -> bool:
-    """Ask the run's process to stop after its current step; False if it was not running."""
-    folder = ckpt.run_dir(root, run)
-    status = monitor.read_status(folder) or {}
-    pid = status.get("pid")
-    if not monitor.is_locked(folder) or not isinstance(pid, int):
+    """Ask the run's process to stop after its current step; False if it was not running.
+
+    The request is a file the process checks before every step, so it holds
+    whether the process is still importing, loading data, testing or saving.
+    """
+    current = job(root, run)
+    pid = current.status.get("pid")
+    if not current.active or not isinstance(pid, int):
         return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
+    monitor.request_stop(ckpt.run_dir(root, run), pid)
     return True
 
 
@@ -113,6 +124,8 @@ def job(root: Path, run: str) -> Job:
                    + _log_tail(folder))
     elif state == "failed":
         message = f"{message}\n\n{_log_tail(folder)}".strip()
+    if state in ("starting", "running") and monitor.stop_requested(folder, status.get("pid")):
+        state = "stopping"
     return Job(state, status, history, message)
 
 

@@ -30,8 +30,8 @@ from vae_core.data import load_split
 from vae_core.model import VAE
 
 DEFAULT_RUN = "tutorial"
-RUN_KEY = "run"  # session_state key of the picked run's name
-_PICK = "_pick"  # a run to switch the picker to on the next rerun
+RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
+PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
 _ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
 _WANTED = "_wanted"  # the page a session asked for before the entry script ran
 
@@ -114,8 +114,8 @@ def default_run(available: list[ckpt.RunInfo]) -> ckpt.RunInfo | None:
 
 
 def pick(name: str) -> None:
-    """Switch the sidebar picker (and so every view) to run `name` on the next rerun."""
-    st.session_state[_PICK] = name
+    """Switch every view, and the sidebar picker from its next drawing on, to run `name`."""
+    st.session_state[RUN_KEY] = name
 
 
 def _new_run(name: str | None) -> bool:
@@ -130,8 +130,6 @@ def _new_run(name: str | None) -> bool:
 
 def picked_name() -> str | None:
     """The name of the run the session looks at: the picker's choice, else the default run."""
-    if _PICK in st.session_state:
-        st.session_state[RUN_KEY] = st.session_state.pop(_PICK)
     available = runs()
     name = st.session_state.get(RUN_KEY)
     if name in {r.name for r in available} or _new_run(name):
@@ -148,8 +146,8 @@ def run_picker() -> str | None:
         return None
     by_name = {r.name: r for r in runs()}
     options = list(by_name) + ([] if name in by_name else [name])
-    st.session_state[RUN_KEY] = name
-    st.sidebar.selectbox("Checkpoint", options, key=RUN_KEY,
+    st.session_state[PICKER_KEY] = name
+    st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
                          format_func=lambda n: describe(by_name[n]) if n in by_name else f"{n} · first epoch under way",
                          help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
     return name

@@ -59,7 +59,7 @@ class RunInfo:
 def validate_run_name(name: str) -> str:
     """`name` itself when it is a safe folder name, else RunNameError saying what is allowed."""
     if not isinstance(name, str) or not _RUN_NAME.fullmatch(name) or ".." in name:
-        raise RunNameError(f"invalid run name {name!r}: use 1 to 64 letters, digits, '-', '_' or '.', "
+        raise RunNameError(f"run name {name!r} is not allowed: use 1 to 64 letters, digits, '-', '_' or '.', "
                            f"starting with a letter or digit, with no '..' and no path separators")
     return name
 

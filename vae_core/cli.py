@@ -28,7 +28,7 @@ from vae_core import checkpoint as ckpt
 from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
-from vae_core.monitor import RunBusyError, RunMonitor, run_lock
+from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import Callbacks, DeviceError, TrainState, evaluate, fit, new_state, resolve_device
 
 # Fields a resumed run may change: they do not alter the model or the optimisation.
@@ -120,6 +120,9 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
     if not args.resume:
         resolve_device(Config(**overrides).device)  # bad values fail before the run folder is made
+    stop = StopRequest(path.parent)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop.request)
     with run_lock(path.parent):
         if args.resume:
             state = _resumed(path, args.run, overrides)
@@ -131,20 +134,22 @@ def _train(args: argparse.Namespace) -> int:
         resolve_device(state.config.device)
         data = load_mnist(args.data)
         monitor = RunMonitor(path.parent, state, data.test_images)
-        stop = _StopFlag()
         try:
             with _Progress(path, monitor) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)
         except BaseException as exc:
             monitor.finish("failed", f"{type(exc).__name__}: {exc}")
             raise
-        if stop.requested:
-            message = (f"stopped: {path} holds epoch {state.epoch} of {state.config.epochs}; "
-                       f"continue with: python -m vae_core train --run {args.run} --resume")
-            monitor.finish("stopped", message)
-            print(message, file=sys.stderr)
+        finally:
+            clear_stop(path.parent)
+        done = f"{state.epoch} of {state.config.epochs} epochs done"
+        if state.epoch < state.config.epochs:
+            monitor.finish("stopped", f"stopped after {done}")
+            saved = f"{path} holds {done}" if path.exists() else "no epoch finished, nothing saved"
+            print(f"stopped: {saved}; continue with: python -m vae_core train --run {args.run} --resume",
+                  file=sys.stderr)
             return 130
-        monitor.finish("finished", f"trained {state.epoch} epochs")
+        monitor.finish("finished", f"trained {state.config.epochs} epochs")
     print(f"saved {path}")
     return 0
 
@@ -197,23 +202,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     vae = state.vae.to(device).eval()
     images = load_mnist(args.data).test_images.to(device)
     loss = evaluate(vae, images, state.config.batch_size, seed=args.seed)
-    print(f"[run {args.run}, epoch {state.epoch}] average test loss: {loss:.4f}")
+    print(f"[run {args.run}, after epoch {state.epoch}] average test loss: {loss:.4f}")
     return 0
-
-
-class _StopFlag:
-    """True once SIGINT or SIGTERM arrived; the trainer then stops after its current step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._request)
-
-    def _request(self, signum, frame) -> None:
-        self.requested = True
-
-    def __call__(self) -> bool:
-        return self.requested
 
 
 class _Progress(Callbacks):
@@ -237,16 +227,18 @@ class _Progress(Callbacks):
 
     def on_batch(self, epoch: int, batch: int, n_batches: int, images: int, loss: float) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=n_batches, desc=f"epoch {epoch:03d}", unit="batch", leave=False, file=sys.stderr)
+            self.bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False, file=sys.stderr)
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
         self.monitor.on_batch(epoch, batch, n_batches, images, loss)
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._close_bar()
-        epoch = state.epoch - 1
-        tqdm.write(f"[epoch {epoch:03d}]  average training loss: {state.history.train_loss[-1]:.4f}")
-        if state.history.test_epochs and state.history.test_epochs[-1] == epoch:
-            tqdm.write(f"[epoch {epoch:03d}] average test loss: {state.history.test_loss[-1]:.4f}")
+        # The tutorial's lines, with epochs counted from 1 as everywhere in this project
+        # (the tutorial prints its first epoch as [epoch 000]).
+        label = f"[epoch {state.epoch} of {state.config.epochs}]"
+        tqdm.write(f"{label}  average training loss: {state.history.train_loss[-1]:.4f}")
+        if state.history.test_epochs and state.history.test_epochs[-1] == state.epoch - 1:
+            tqdm.write(f"{label} average test loss: {state.history.test_loss[-1]:.4f}")
         ckpt.save_state(state, self.path)
         self.monitor.on_epoch_end(state)

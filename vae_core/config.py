@@ -16,7 +16,22 @@ from typing import Any
 
 
 class ConfigError(ValueError):
-    """A configuration value is out of range; the message says what is allowed."""
+    """A configuration value is out of range; the message says what is allowed.
+
+    `field` names the Config field and `problem` says what is wrong with it
+    ("must be between 1 and 10000, got 0"), so a form can put the problem
+    beside its own label; str() reads "epochs must be between ...".
+    """
+
+    def __init__(self, message: str, field: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.problem = problem or message
+
+    @classmethod
+    def of(cls, field: str, problem: str) -> ConfigError:
+        """The error of one field."""
+        return cls(f"{field} {problem}", field, problem)
 
 
 DEVICES = ("cpu", "cuda")
@@ -53,13 +68,13 @@ class Config:
         if self.limit is not None:
             _check_int("limit", self.limit, 1, 60000)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)):
-            raise ConfigError(f"lr must be a number, got {self.lr!r}")
+            raise ConfigError.of("lr", f"must be a number, got {self.lr!r}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise ConfigError(f"lr must be in (0, 1], got {self.lr!r} (the tutorial uses 1e-3)")
+            raise ConfigError.of("lr", f"must be more than 0 and at most 1, got {self.lr!r} (the tutorial uses 1e-3)")
         if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+            raise ConfigError.of("device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if not isinstance(self.jit, bool):
-            raise ConfigError(f"jit must be true or false, got {self.jit!r}")
+            raise ConfigError.of("jit", f"must be true or false, got {self.jit!r}")
 
     @property
     def x_dim(self) -> int:
@@ -82,6 +97,6 @@ class Config:
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        raise ConfigError.of(name, f"must be a whole number, got {value!r}")
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigError.of(name, f"must be between {low} and {high}, got {value}")

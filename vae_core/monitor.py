@@ -2,13 +2,17 @@
 
     from vae_core.monitor import RunMonitor, read_status, read_history, run_lock
     with run_lock(folder):                          # one training process per run
-        fit(state, data, callbacks=RunMonitor(folder, state))
+        fit(state, data, callbacks=RunMonitor(folder, state), should_stop=StopRequest(folder))
     read_status(folder)   # {"state": "running", "epoch": 3, "images_per_s": ..., "eta_s": ...}
+    request_stop(folder, pid)                       # from anywhere: the run stops after its current step
 
 Files, each replaced atomically so a reader never sees half of one:
-  status.json   state (running, finished, stopped, failed), pid, progress, speed, ETA, message
+  status.json   state (running, finished, stopped, failed), pid, progress, speed, ETA, message;
+                `epoch` counts the epochs completed
   history.json  train and test loss per image by epoch, after every epoch
-  preview.npz   16 prior samples (fixed seed) and 8 test digits with reconstructions, at every test epoch
+  preview.npz   16 prior samples (fixed seed) and 8 test digits with reconstructions, after every epoch
+  stop.json     a stop request for the process with that pid; it waits in the folder until the
+                process sees it, so a stop sent while the process still starts is never lost
 The lock file is held (flock) for the life of the training process, so a
 crashed or killed run is told apart from a running one.
 """
@@ -34,6 +38,7 @@ STATUS_FILE = "status.json"
 HISTORY_FILE = "history.json"
 PREVIEW_FILE = "preview.npz"
 LOCK_FILE = ".lock"
+STOP_FILE = "stop.json"
 PREVIEW_SAMPLES = 16
 PREVIEW_DIGITS = 8
 PREVIEW_SEED = 0
@@ -97,12 +102,50 @@ def read_history(folder: Path) -> dict[str, list] | None:
 
 
 def read_preview(folder: Path) -> dict[str, np.ndarray] | None:
-    """The run's latest preview arrays (samples, originals, reconstructions, epoch), or None."""
+    """The run's latest preview arrays (samples, originals, reconstructions, epochs_done), or None."""
     try:
         with np.load(folder / PREVIEW_FILE) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, KeyError):
+            preview = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, KeyError, EOFError):
         return None
+    if "epoch" in preview:  # written before epochs were counted as completed: the index of the last one
+        preview["epochs_done"] = preview.pop("epoch") + 1
+    return preview
+
+
+def request_stop(folder: Path, pid: int) -> None:
+    """Ask the training process `pid` of this run to stop after its current step, whatever it is doing now."""
+    write_json(folder / STOP_FILE, {"pid": pid, "requested": time.time()})
+
+
+def clear_stop(folder: Path) -> None:
+    """Forget any stop request (a new process is about to start, or the last one ended)."""
+    (folder / STOP_FILE).unlink(missing_ok=True)
+
+
+def stop_requested(folder: Path, pid: int) -> bool:
+    """True when a stop was requested for process `pid` (requests for other processes are stale)."""
+    if not (folder / STOP_FILE).exists():  # the common case, checked every step: one stat
+        return False
+    request = read_json(folder / STOP_FILE)
+    return isinstance(request, dict) and request.get("pid") == pid
+
+
+class StopRequest:
+    """The trainer's stop flag: a request in the run folder, or SIGINT/SIGTERM, once seen, stays seen."""
+
+    def __init__(self, folder: Path, pid: int | None = None) -> None:
+        self.folder = folder
+        self.pid = os.getpid() if pid is None else pid
+        self.requested = False
+
+    def request(self, *_) -> None:
+        """Signal handler: stop after the current step."""
+        self.requested = True
+
+    def __call__(self) -> bool:
+        self.requested = self.requested or stop_requested(self.folder, self.pid)
+        return self.requested
 
 
 class RunMonitor(Callbacks):
@@ -141,8 +184,7 @@ class RunMonitor(Callbacks):
     def on_epoch_end(self, state: TrainState) -> None:
         self.images_done += self.epoch_images
         write_json(self.folder / HISTORY_FILE, state.history.to_dict())
-        if state.history.test_epochs and state.history.test_epochs[-1] == state.epoch - 1:
-            self._write_preview(state)
+        self._write_preview(state)  # 16 samples and 8 reconstructions: cheap beside an epoch
         self.status.update(epoch=state.epoch, batch=0)
         self._write_status()
 
@@ -164,6 +206,6 @@ class RunMonitor(Callbacks):
         arrays = {"samples": prior_samples(vae, PREVIEW_SAMPLES, seed=PREVIEW_SEED).numpy(),
                   "originals": self.preview_images.reshape(rec.at_loc.shape).cpu().numpy(),
                   "reconstructions": rec.draws[:, 0].numpy(),
-                  "epoch": np.array(state.epoch - 1)}
+                  "epochs_done": np.array(state.epoch)}
         vae.train(was_training)
         atomic_write(self.folder / PREVIEW_FILE, lambda f: np.savez(f, **arrays))

@@ -9,11 +9,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import (RUN, TRAIN, app, button,
+from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button,
                                figures, messages, plotly_values, view)
 from ui import jobs
+from ui.figures import history_frame
 from ui.runs import RUN_KEY
 from vae_core import checkpoint as ckpt
+from vae_core.config import Config
 
 
 # ---------------------------------------------------------------- train: the form
@@ -43,31 +45,37 @@ def form_error(root: Path, label: str = "Start", **values) -> str:
     return at.error[0].value
 
 
-def test_train_form_refuses_zero_epochs(root):
-    message = form_error(root, train_run="new", train_epochs=0)
-    assert "epochs must be between 1 and 10000, got 0" in message
+def field_errors(at: AppTest) -> list[str]:
+    return messages(at.error)
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"train_epochs": 0}, "Epochs must be between 1 and 10000, got 0."),
+    ({"train_epochs": 2.7}, "Epochs must be a whole number, got 2.7."),
+    ({"train_lr": 0.0}, "Learning rate must be more than 0 and at most 1, got 0.0"),
+    ({"train_batch": 0}, "Batch size must be between 1 and 60000, got 0."),
+    ({"train_limit": -5}, "Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, got -5."),
+])
+def test_train_form_names_the_wrong_field_in_the_users_words(root, values, expected):
+    message = form_error(root, train_run="new", **values)
+    assert message.startswith(expected)
+    assert not (root / "new").exists()
+
+
+def test_train_form_puts_the_error_under_its_own_field(root):
+    at = view(TRAIN)
+    submit(at, train_run="new", train_batch=0)
+    elements = [e for e in at.main if e.type in ("number_input", "alert") or getattr(e, "proto", None) is not None]
+    keys = [getattr(e, "key", None) or ("error" if e in at.error else None) for e in elements]
+    keys = [k for k in keys if k]
+    assert keys[keys.index("train_batch") + 1] == "error"
 
 
 def test_train_form_refuses_a_run_name_that_leaves_the_folder(root):
     message = form_error(root, train_run="../x")
-    assert "invalid run name '../x'" in message
+    assert "Run name '../x' is not allowed" in message
     assert "letters, digits, '-', '_' or '.'" in message and "no '..'" in message
     assert not (root.parent / "x").exists()
-
-
-def test_train_form_refuses_a_zero_learning_rate(root):
-    message = form_error(root, train_run="new", train_lr=0.0)
-    assert "lr must be in (0, 1], got 0.0" in message
-
-
-def test_train_form_refuses_a_zero_batch_size(root):
-    message = form_error(root, train_run="new", train_batch=0)
-    assert "batch_size must be between 1 and 60000, got 0" in message
-
-
-def test_train_form_refuses_a_negative_subset(root):
-    message = form_error(root, train_run="new", train_limit=-5)
-    assert "Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, got -5" in message
 
 
 def test_train_form_refuses_cuda_on_a_machine_without_a_gpu(root):
@@ -77,16 +85,10 @@ def test_train_form_refuses_cuda_on_a_machine_without_a_gpu(root):
     assert "no usable CUDA GPU" in message and "use device 'cpu'" in message
 
 
-def test_train_start_on_an_existing_run_suggests_resume(root):
+def test_train_start_on_an_existing_run_points_to_resume_and_overwrite(root):
     message = form_error(root, train_run=RUN)
-    assert f"Run '{RUN}' exists already" in message
-    assert "Resume" in message and "Overwrite" in message
-
-
-def test_train_resume_of_a_missing_run_says_there_is_nothing_to_resume(root):
-    message = form_error(root, "Resume", train_run="nothere")
-    assert "Run 'nothere' has no checkpoint to resume yet" in message
-    assert not (root / "nothere").exists()
+    assert f"A run named {RUN} exists already" in message
+    assert "resume" in message and "Overwrite" in message
 
 
 def test_train_refusals_start_no_process(root):
@@ -102,7 +104,7 @@ def test_train_refusals_start_no_process(root):
 def test_train_without_runs_asks_to_start_one(empty_root):
     at = view(TRAIN)
     assert not at.exception
-    assert messages(at.info) == ["No run yet: fill in the form below and press Start."]
+    assert messages(at.info) == ["No run yet: fill in the form above and press Start."]
 
 
 def watching_the_picked_run() -> AppTest:
@@ -128,25 +130,36 @@ def test_train_shows_the_history_of_a_run_saved_without_the_cli(root):
     assert len(plotly_values(train_trace["x"])) == 2
 
 
-def test_train_start_runs_a_short_job_to_the_end(root):
+def test_train_start_runs_a_short_job_to_the_end_and_links_to_its_views(root):
     at = view(TRAIN)
     submit(at, train_run="quick", train_epochs=1, train_limit=256)
     assert not at.error and not at.exception
     assert messages(at.subheader) == ["Run quick"]
     try:
-        for _ in range(600):  # generous: one epoch of 256 digits takes seconds
-            if not jobs.job(root, "quick").active:
-                break
-            time.sleep(0.5)
+        wait_for(root, "quick", lambda j: not j.active)
         assert jobs.job(root, "quick").state == "finished"
         at.run()
-        assert messages(at.success) == ["Finished: trained 1 epochs."]
+        assert messages(at.success) == ["Finished after epoch 1 of 1."]
         assert ckpt.checkpoint_path(root, "quick").is_file()
+        assert {link.proto.page for link in at.get("page_link")} >= {"samples", "latent_map"}
     finally:
         jobs.stop(root, "quick")
 
 
-def wait_for(root: Path, run: str, done, polls: int = 1200):
+def test_the_picker_switches_to_a_started_run_and_train_follows_the_picker(root):
+    at = view(TRAIN)
+    submit(at, train_run="mine", train_epochs=1, train_limit=256)
+    try:
+        assert at.session_state[RUN_KEY] == "mine"
+        at.session_state[RUN_KEY] = RUN  # the user picks another run in the sidebar
+        at.run()
+        assert messages(at.subheader) == [f"Run {RUN}"]
+    finally:
+        jobs.stop(root, "mine")
+        wait_for(root, "mine", lambda j: not j.active)
+
+
+def wait_for(root: Path, run: str, done, polls: int = 2400):
     """Poll the run's job until done(job) holds (no wall-clock limit, just a bounded number of polls)."""
     for _ in range(polls):
         job = jobs.job(root, run)
@@ -156,29 +169,46 @@ def wait_for(root: Path, run: str, done, polls: int = 1200):
     raise AssertionError(f"run {run!r} never got there; last state {jobs.job(root, run)}")
 
 
-def test_stop_keeps_the_finished_epochs_and_resume_continues_them(root):
+def test_stop_pressed_right_after_start_stops_the_run(root):
     at = view(TRAIN)
-    submit(at, train_run="long", train_epochs=500, train_limit=256, train_test_every=1000)
+    submit(at, train_run="early", train_epochs=3, train_limit=256)
     try:
-        wait_for(root, "long", lambda j: j.state == "running" and j.status.get("epoch", 0) >= 2)
-        again = submit(view(TRAIN), train_run="long", train_overwrite=True)
-        assert "is running already" in messages(again.error)[0]
+        assert jobs.job(root, "early").state == "starting"
+        button(at, "Stop").click()
+        at.run()
+        assert jobs.job(root, "early").state == "stopping"
+        stopped = wait_for(root, "early", lambda j: not j.active)
+        assert stopped.state == "stopped" and stopped.epochs_done < 3
+        at.run()
+        assert not at.success  # never "Finished"
+        assert [p.proto.text for p in at.get("progress")] == ["Stopped · 0 of 3 epochs done"], at
+    finally:
+        jobs.stop(root, "early")
 
+
+def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_own_target(root):
+    at = view(TRAIN)
+    submit(at, train_run="long", train_epochs=40, train_limit=256, train_test_every=1000)
+    try:
+        wait_for(root, "long", lambda j: j.state == "running" and j.epochs_done >= 2)
         at.run()
         button(at, "Stop").click()
         at.run()
         stopped = wait_for(root, "long", lambda j: not j.active)
-        assert stopped.state == "stopped" and "--resume" in stopped.message
         saved = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
-        assert 2 <= saved.epoch < 500 and len(saved.history.train_loss) == saved.epoch
+        assert stopped.state == "stopped" and 2 <= saved.epoch < 40
+        assert len(saved.history.train_loss) == saved.epoch
 
+        at.switch_page(SAMPLES).run()  # the form resets nothing: Resume does not read it
+        at.switch_page(TRAIN).run()
+        (warning,) = messages(at.warning)
+        assert warning == f"Stopped after epoch {saved.epoch} of 40. Resume continues from there."
+        assert "/" not in warning and "python" not in warning
+        button(at, "Resume to epoch 40").click()
         at.run()
-        assert "Stopped." in messages(at.warning)[0]
-        submit(at, "Resume", train_run="long", train_epochs=saved.epoch + 2)
-        assert not at.error
         finished = wait_for(root, "long", lambda j: j.state == "finished")
         resumed = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
-        assert resumed.epoch == saved.epoch + 2 and finished.status["epoch"] == saved.epoch + 2
+        assert resumed.epoch == 40 and finished.epochs_done == 40
         assert resumed.history.train_loss[:saved.epoch] == saved.history.train_loss
     finally:
         jobs.stop(root, "long")
@@ -188,10 +218,22 @@ def test_a_run_that_fails_says_why(root):
     path = ckpt.checkpoint_path(root, "broken")
     path.parent.mkdir()
     path.write_bytes(b"not a checkpoint")
-    at = view(TRAIN)
-    submit(at, "Resume", train_run="broken", train_epochs=3)
+    at = app()
+    at.session_state[RUN_KEY] = "broken"
+    at.switch_page(TRAIN).run()
+    jobs.start(root, "broken", Config(epochs=3), resume=True)
     failed = wait_for(root, "broken", lambda j: not j.active)
     assert failed.state == "failed" and "is truncated or not a checkpoint file" in failed.message
     at.run()
     (error,) = messages(at.error)
     assert error.startswith("The run failed:") and "broken/checkpoint.pt" in error
+
+
+def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
+    at = watching_the_picked_run()
+    (figure,) = figures(at)
+    train = next(t for t in figure["data"] if t["name"] == "train ELBO")
+    assert list(plotly_values(train["x"])) == [1, 2]
+    assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
+    saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history.to_dict()
+    assert list(history_frame(saved)["epoch"]) == [1, 2]

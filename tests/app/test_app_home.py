@@ -1,0 +1,123 @@
+"""Home in AppTest: the model and guide as a diagram, and one live thumbnail per view."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from tests.app.helpers import RUN, TSNE_CACHE, app, captions, messages, plotly_values, run_info
+from ui.figures import DIGIT_COLOURS
+from ui.home import scatter_image
+from vae_core import analysis
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config
+from vae_core.train import fit, new_state
+
+VIEWS = ["train", "samples", "reconstructions", "latent_map"]  # the URL paths of the views, in order
+
+
+def diagram(at: AppTest) -> str:
+    (chart,) = at.get("graphviz_chart")
+    return chart.proto.spec
+
+
+def thumbnail_columns(at: AppTest) -> list:
+    """The columns that hold exactly one picture (an image or a chart) and one page link each."""
+    return [c for c in at.columns
+            if len(c.get("page_link")) == 1 and len(c.image) + len(c.get("plotly_chart")) == 1]
+
+
+def links(at: AppTest) -> list[str]:
+    return [link.proto.page for link in at.get("page_link")]
+
+
+# ---------------------------------------------------------------- the diagram
+
+
+def test_home_draws_the_model_and_guide_with_the_sizes_of_the_runs_config(empty_root, mnist):
+    # Sizes unlike the tutorial's, so a literal 50 or 400 in the diagram would show.
+    state = new_state(Config(z_dim=7, hidden_dim=32, epochs=1, limit=256, test_every=1))
+    fit(state, mnist)
+    path = ckpt.checkpoint_path(empty_root, "odd")
+    path.parent.mkdir()
+    ckpt.save_state(state, path)
+
+    at = app()
+    assert not at.exception
+    dot = diagram(at)
+    assert "z: 7-d" in dot
+    assert f"{state.config.x_dim} → 32 softplus" in dot  # encoder
+    assert "7 → 32 softplus" in dot  # decoder
+    assert "Normal(0, I)" in dot
+    assert "50" not in dot and "400" not in dot
+
+
+def test_home_without_runs_draws_the_tutorials_diagram_and_points_to_train(empty_root):
+    at = app()
+    assert not at.exception
+    tutorial = Config()
+    assert f"z: {tutorial.z_dim}-d" in diagram(at)
+    assert f"{tutorial.x_dim} → {tutorial.hidden_dim} softplus" in diagram(at)
+    (info,) = messages(at.info)
+    assert "no trained model" in info
+    assert links(at) == ["train"]
+    assert not at.image and not at.get("plotly_chart")
+
+
+# ---------------------------------------------------------------- the thumbnails
+
+
+def test_home_shows_a_thumbnail_with_a_link_below_it_for_each_view(root):
+    at = app()
+    columns = thumbnail_columns(at)
+    assert [c.get("page_link")[0].proto.page for c in columns] == VIEWS
+    assert len(columns[0].get("plotly_chart")) == 1  # Train: the ELBO curve
+    assert [len(c.image) for c in columns[1:]] == [1, 1, 1]
+
+
+def test_home_caption_says_which_run_and_epoch_the_thumbnails_show(root):
+    at = app()
+    assert any(f"run {RUN}, epoch 2/2" in c for c in messages(at.caption))
+
+
+def test_home_elbo_thumbnail_plots_the_runs_history(root):
+    (chart,) = app().get("plotly_chart")
+    train, test = json.loads(chart.proto.spec)["data"]
+    history = ckpt.load_state(run_info(root).path).history
+    assert np.allclose(plotly_values(train["y"]), [-x for x in history.train_loss])
+    assert np.allclose(plotly_values(test["y"]), [-x for x in history.test_loss])
+    assert chart.proto.config and json.loads(chart.proto.config)["staticPlot"] is True
+
+
+def test_home_latent_thumbnail_is_pca_until_a_tsne_is_stored(root):
+    assert captions(app())[-1].startswith("PCA of the test codes")
+
+
+def test_home_latent_thumbnail_shows_the_stored_tsne(root, quick_tsne):
+    path = run_info(root).path
+    ckpt.store_cached(path, TSNE_CACHE, ckpt.file_digest(path), quick_tsne)
+    assert captions(app())[-1].startswith("T-SNE of the test codes")
+
+
+def test_home_rerun_draws_no_thumbnail_again(root, monkeypatch):
+    at = app()
+    calls = []
+    monkeypatch.setattr(analysis, "prior_samples", lambda *a, **k: calls.append(a))
+    at.run()
+    assert not at.exception
+    assert calls == []
+    assert len(thumbnail_columns(at)) == len(VIEWS)
+
+
+# ---------------------------------------------------------------- the latent picture
+
+
+def test_scatter_image_paints_each_point_in_its_digits_colour():
+    xy = np.array([[0.0, 0.0], [1.0, 1.0]])
+    image = scatter_image(xy, np.array([0, 9]), side=20, dot=2)
+    rgb = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in DIGIT_COLOURS]
+    assert tuple(image[-1, 0]) == rgb[0]  # the lowest, leftmost point: bottom left
+    assert tuple(image[0, -1]) == rgb[9]  # the highest, rightmost point: top right
+    assert (image == 255).all(axis=2).sum() == 20 * 20 - 2 * 4  # two 2 x 2 dots on white
