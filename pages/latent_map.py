@@ -1,73 +1,93 @@
-"""Latent map: T-SNE of the 10,000 test-set z_loc, coloured by digit."""
+"""Latent map: T-SNE of the 10,000 test-set z_loc, coloured by digit; click a point to see its digit."""
 
 import numpy as np
 import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
-from ui.runs import cached_array, latent_means, mnist_test, require_model, store_array, open_page
+from ui.maps import forget, tsne_task
+from ui.runs import cached_array, latent_means, mnist_test, open_page, require_model
 from vae_core import analysis
 
 open_page("pages/latent_map.py")
 
+PICKED = "map_picked"  # session key: the test index of the clicked point; it outlives reruns and maps
+CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled
+
 st.title("Latent map")
-info, vae = require_model()
+model = require_model()
 test_images, test_labels = mnist_test()
 labels = test_labels.numpy()
 
 with st.sidebar:
-    perplexity = st.slider("T-SNE perplexity", 5, 100, 30, key="map_perplexity",
+    perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity",
                            help="Roughly how many neighbours each point keeps close.")
-    seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="map_seed")
-
-means = latent_means(info, vae)
-elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
-title = f"the test-set z_loc by digit · run {info.name} · epoch {info.epoch}{elbo}"
-cache_name = analysis.tsne_name(perplexity, int(seed))
-cancelled = st.session_state.setdefault("map_cancelled", set())
-chart = st.empty()
-controls = st.container()
+    seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed")
 
 
-def show(xy: np.ndarray, method: str, key: str) -> None:
-    fig = latent_figure(xy, labels, f"{method} of {title}", method)
-    event = chart.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points",
-                               config=export_config(f"latent-map-{info.name}-epoch{info.epoch}-{method.lower()}"))
-    points = event.selection.points if event and event.selection else []
+def remember_pick(chart_key: str) -> None:
+    """Selection callback: keep the clicked point's test index for the session."""
+    points = st.session_state[chart_key].selection.points
     if points:
-        picked(points[0])
+        st.session_state[PICKED] = int(points[0]["customdata"])
 
 
-def picked(point: dict) -> None:
-    index = int(point["customdata"])
-    x = test_images[index:index + 1]
-    rec = analysis.reconstructions(vae, x, k=1, seed=0)
-    side = vae.config.image_height, vae.config.image_width
-    images = np.concatenate([x.reshape(1, *side).numpy(), rec.draws[0].numpy(), rec.at_loc.numpy()])
+def show_map(xy: np.ndarray, method: str) -> None:
+    """The map, the picked point ringed over the faded others."""
+    picked = st.session_state.get(PICKED)
+    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", method, picked=picked)
+    key = f"map_{method.lower()}"
+    st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode="points",
+                    config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))
+    st.caption(f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions), "
+               f"checkpoint {model.version} (run {model.name} after epoch {model.epoch}). "
+               "Click a point to see its digit. The camera icon saves a PNG.")
+
+
+def show_pick(index: int) -> None:
+    """The picked test digit, one reconstruction and the decoder mean at its z_loc."""
+    rec = analysis.reconstructions(model.vae, test_images[index:index + 1], k=1, seed=0)
+    side = model.vae.config.image_height, model.vae.config.image_width
+    images = np.concatenate([test_images[index].reshape(1, *side).numpy(), rec.draws[0].numpy(),
+                             rec.at_loc.numpy()])
     st.image(grid(images, nrow=3, scale=4, padding=4),
              caption=f"test #{index} · digit {labels[index]}: the image, a reconstruction, the decoder mean at z_loc")
 
 
-key = (info.name, cache_name)
-xy = cached_array(info, cache_name)
+def follow(task) -> None:
+    """T-SNE's progress and a Cancel button, redrawn twice a second; a full rerun draws the map."""
+    if task.done:
+        forget(task)
+        st.rerun()
+    st.progress(task.progress, text=f"T-SNE of the same codes: {task.progress:.0%} · the PCA projection "
+                                    "shows meanwhile")
+    if st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:"):
+        task.cancel()
+        st.session_state.setdefault(CANCELLED, set()).add(task.key)
+        st.rerun()
+
+
+means = latent_means(model)
+name = analysis.tsne_name(perplexity, int(seed))
+xy = cached_array(model, name)
 if xy is not None:
-    show(xy, "T-SNE", "map_tsne")
-    st.caption("Click a point to see its test image and reconstructions. "
-               "The camera icon in the chart's toolbar saves a PNG at twice the screen resolution.")
-elif key in cancelled:
-    show(analysis.pca_2d(means), "PCA", "map_pca")
-    controls.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
-    if controls.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
-        cancelled.discard(key)
-        st.rerun()
+    show_map(xy, "T-SNE")
 else:
-    show(analysis.pca_2d(means), "PCA", "map_pca")
-    controls.info("Showing the PCA projection (instant) while the T-SNE map is computed, "
-                  "once per checkpoint and setting.")
-    if controls.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:"):
-        cancelled.add(key)
-        st.rerun()
-    bar = controls.progress(0.0, text="T-SNE: finding neighbours…")
-    xy = analysis.tsne_2d(means, seed=int(seed), perplexity=float(perplexity),
-                          progress=lambda f: bar.progress(f, text=f"T-SNE: {f:.0%}"))
-    store_array(info, cache_name, xy)
-    st.rerun()
+    show_map(analysis.pca_2d(means), "PCA")
+    if (model.digest, name) in st.session_state.get(CANCELLED, set()):
+        st.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
+        if st.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
+            st.session_state[CANCELLED].discard((model.digest, name))
+            st.rerun()
+    else:
+        task = tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
+        if task.error:
+            st.error(f"T-SNE failed: {task.error}", icon=":material/error:")
+        else:
+            st.fragment(follow, run_every=0.5)(task)
+
+if PICKED in st.session_state:
+    show_pick(st.session_state[PICKED])
+st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
+           "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "
+           "(or seed) draws another picture. PCA keeps distances along its two axes, but squeezes "
+           f"{model.vae.config.z_dim} dimensions into two.")

@@ -169,3 +169,21 @@ def test_file_digest_changes_with_content(trained, tmp_path):
     ckpt.save_state(state, b)
     assert ckpt.file_digest(a) != ckpt.file_digest(b)
     assert ckpt.file_digest(a) == ckpt.file_digest(a)
+
+
+def test_a_snapshot_loads_the_version_it_read_even_after_the_file_is_replaced(trained, tmp_path):
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    data, digest = ckpt.read_snapshot(path)
+    ckpt.save_state(new_state(tiny_config(epochs=1)), path)  # a training run replaces the file
+    assert digest != ckpt.file_digest(path)
+    assert ckpt.load_state(path, data).epoch == trained.epoch
+
+
+def test_a_snapshot_of_a_damaged_file_is_refused_like_the_file(tmp_path):
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path.parent.mkdir()
+    path.write_bytes(b"PK\x03\x04 truncated")
+    data, _ = ckpt.read_snapshot(path)
+    with pytest.raises(CheckpointError, match="truncated or not a checkpoint file"):
+        ckpt.load_state(path, data)

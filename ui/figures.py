@@ -53,21 +53,28 @@ def history_frame(history: dict[str, list]) -> pd.DataFrame:
     return frame
 
 
-def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str) -> go.Figure:
-    """One WebGL scatter trace per digit; hover shows digit and test-set index."""
+def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str,
+                  picked: int | None = None) -> go.Figure:
+    """One WebGL scatter trace per digit (hover: digit and test index); a ring on the picked point."""
     fig = go.Figure()
     index = np.arange(len(labels))
     for digit in range(10):
         mask = labels == digit
         fig.add_trace(go.Scattergl(
             x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=str(digit), customdata=index[mask],
-            marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8},
+            marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8 if picked is None else 0.35},
             hovertemplate=f"digit {digit}<br>index %{{customdata}}<extra></extra>"))
-    fig.update_layout(title=title, height=640, legend_title_text="digit", plot_bgcolor="white",
+    if picked is not None:
+        fig.add_trace(go.Scattergl(
+            x=xy[picked:picked + 1, 0], y=xy[picked:picked + 1, 1], mode="markers", name="picked",
+            customdata=[picked], showlegend=False, hovertemplate="picked: index %{customdata}<extra></extra>",
+            marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 3}}))
+    fig.update_layout(title={"text": title, "font": {"size": 15}}, height=600, plot_bgcolor="white",
                       xaxis={"title": f"{method} 1", "showgrid": False, "zeroline": False},
                       yaxis={"title": f"{method} 2", "showgrid": False, "zeroline": False,
                              "scaleanchor": "x", "scaleratio": 1},
-                      legend={"itemsizing": "constant"}, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+                      legend={"itemsizing": "constant", "orientation": "h", "y": -0.12, "title": {"text": "digit"}},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 
