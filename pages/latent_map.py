@@ -34,7 +34,7 @@ def remember_pick(chart_key: str) -> None:
 def show_map(xy: np.ndarray, method: str) -> None:
     """The map, the picked point ringed over the faded others."""
     picked = st.session_state.get(PICKED)
-    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", method, picked=picked)
+    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked)
     key = f"map_{method.lower()}"
     st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode="points",
                     config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))

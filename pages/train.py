@@ -91,13 +91,17 @@ def start_run() -> None:
 
 
 def continue_run(run: str, epochs: int) -> None:
-    """Resume `run` from its checkpoint up to `epochs` (its own target unless the user raised it)."""
+    """Resume `run` up to `epochs` (its own target unless the user raised it); from scratch if nothing was saved."""
     st.session_state.pop(RUN_ERROR, None)
+    path = ckpt.checkpoint_path(root, run)
     try:
-        config = ckpt.load_state(ckpt.checkpoint_path(root, run)).config
-        jobs.start(root, run, dataclasses.replace(config, epochs=epochs), resume=True)
-    except (ckpt.CheckpointError, ConfigError, monitor.RunBusyError) as exc:
-        st.session_state[RUN_ERROR] = str(exc)
+        if path.exists():
+            config = ckpt.load_state(path).config
+            jobs.start(root, run, dataclasses.replace(config, epochs=epochs), resume=True)
+        else:  # stopped before its first epoch ended: start it again with the settings it was given
+            jobs.start(root, run, Config.from_dict(jobs.job(root, run).status["config"]))
+    except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, monitor.RunBusyError) as exc:
+        st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 
 
 def field_error(where, key: str) -> None:
@@ -127,6 +131,7 @@ def progress(job: jobs.Job) -> None:
 def actions(run: str, job: jobs.Job) -> None:
     """What can be done with the run now: Stop, Resume to its target, train longer, look at it."""
     has_checkpoint = ckpt.checkpoint_path(root, run).exists()
+    resumable = has_checkpoint or isinstance(job.status.get("config"), dict)
     done, target = job.epochs_done, job.target
     if job.state in ("starting", "running"):
         st.button("Stop", icon=":material/stop:", key="train_stop", on_click=jobs.stop, args=(root, run))
@@ -134,12 +139,14 @@ def actions(run: str, job: jobs.Job) -> None:
         st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
     elif job.state in ("failed", "lost"):
         st.error(f"The run failed: {job.message}", icon=":material/error:")
-    if not job.active and not has_checkpoint and job.state != "none":
-        st.info("It stopped before its first epoch finished, so nothing was saved: "
+    if not job.active and not resumable and job.state != "none":
+        st.info("It ended before its first epoch finished, so nothing was saved: "
                 "start it again from the form above.", icon=":material/info:")
     elif not job.active and done < target:
         if job.state == "stopped":
-            st.warning(f"Stopped after epoch {done} of {target}. Resume continues from there.",
+            st.warning(f"Stopped after epoch {done} of {target}. Resume continues from there."
+                       if has_checkpoint else f"Stopped before epoch 1 of {target} ended, so nothing was saved. "
+                                              "Resume starts it again with the same settings.",
                        icon=":material/pause_circle:")
         st.button(f"Resume to epoch {target}", icon=":material/play_arrow:", key="train_resume", type="primary",
                   on_click=continue_run, args=(run, target))

@@ -53,7 +53,7 @@ def history_frame(history: dict[str, list]) -> pd.DataFrame:
     return frame
 
 
-def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str,
+def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str,
                   picked: int | None = None) -> go.Figure:
     """One WebGL scatter trace per digit (hover: digit and test index); a ring on the picked point."""
     fig = go.Figure()
@@ -70,9 +70,8 @@ def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, method: str,
             customdata=[picked], showlegend=False, hovertemplate="picked: index %{customdata}<extra></extra>",
             marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 3}}))
     fig.update_layout(title={"text": title, "font": {"size": 15}}, height=600, plot_bgcolor="white",
-                      xaxis={"title": f"{method} 1", "showgrid": False, "zeroline": False},
-                      yaxis={"title": f"{method} 2", "showgrid": False, "zeroline": False,
-                             "scaleanchor": "x", "scaleratio": 1},
+                      # A map's axes carry no units: no ticks, so a phone gives the points its whole width.
+                      xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
                       legend={"itemsizing": "constant", "orientation": "h", "y": -0.12, "title": {"text": "digit"}},
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig

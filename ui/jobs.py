@@ -85,7 +85,7 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
     # Replaces the last run's final status, so the page shows this start at once.
     monitor.write_json(folder / monitor.STATUS_FILE,
                        {"state": "starting", "pid": proc.pid, "started": time.time(), "epoch": 0,
-                        "epochs": config.epochs, "message": ""})
+                        "epochs": config.epochs, "config": config.to_dict(), "message": ""})
 
 
 def stop(root: Path, run: str) -> bool:

@@ -7,8 +7,8 @@
     request_stop(folder, pid)                       # from anywhere: the run stops after its current step
 
 Files, each replaced atomically so a reader never sees half of one:
-  status.json   state (running, finished, stopped, failed), pid, progress, speed, ETA, message;
-                `epoch` counts the epochs completed
+  status.json   state (running, finished, stopped, failed), pid, progress, speed, ETA, message,
+                config; `epoch` counts the epochs completed
   history.json  train and test loss per image by epoch, after every epoch
   preview.npz   16 prior samples (fixed seed) and 8 test digits with reconstructions, after every epoch
   stop.json     a stop request for the process with that pid; it waits in the folder until the
@@ -163,6 +163,7 @@ class RunMonitor(Callbacks):
         self.epoch_images = 0
         self.status: dict[str, Any] = {"state": "running", "pid": os.getpid(), "started": self.started,
                                        "epoch": state.epoch, "epochs": self.epochs, "batch": 0, "batches": 0,
+                                       "config": state.config.to_dict(),
                                        "images_per_s": None, "eta_s": None, "message": ""}
         self._write_status()
         write_json(folder / HISTORY_FILE, state.history.to_dict())

@@ -181,7 +181,13 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
         assert stopped.state == "stopped" and stopped.epochs_done < 3
         at.run()
         assert not at.success  # never "Finished"
-        assert [p.proto.text for p in at.get("progress")] == ["Stopped · 0 of 3 epochs done"], at
+        assert [p.proto.text for p in at.get("progress")] == ["Stopped · 0 of 3 epochs done"]
+        assert "nothing was saved" in messages(at.warning)[0]
+        button(at, "Resume to epoch 3").click()  # starts it again with the settings it was given
+        at.run()
+        finished = wait_for(root, "early", lambda j: not j.active)
+        assert finished.state == "finished" and finished.epochs_done == 3
+        assert ckpt.load_state(ckpt.checkpoint_path(root, "early")).config.limit == 256
     finally:
         jobs.stop(root, "early")
 
