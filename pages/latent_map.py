@@ -19,9 +19,9 @@ test_images, test_labels = mnist_test()
 labels = test_labels.numpy()
 
 with st.sidebar:
-    perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity",
+    perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity", persist_state="session",
                            help="Roughly how many neighbours each point keeps close.")
-    seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed")
+    seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed", persist_state="session")
 
 
 def remember_pick(chart_key: str) -> None:

@@ -4,56 +4,97 @@ import re
 
 import numpy as np
 import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
 
 from ui.figures import grid
-from ui.runs import mnist_test, require_model, open_page
-from vae_core.analysis import elbo_per_image, reconstructions
+from ui.runs import mnist_test, open_page, require_model
+from vae_core.analysis import elbo_estimate, reconstructions
+
+SCALE, PADDING = 3, 4  # screen pixels per image pixel; white gap around each image, in image pixels
+FONT_SIZE = 18  # px: "mean at" and "draw 8" fit a 28-pixel image shown 3x (84 px)
+ELBO_DRAWS = 64  # z draws averaged per image: the standard error is 1/8 of one draw's spread
+EXAMPLE = "0, 7, 42"
+
+
+def parse_indices(text: str, n_test: int) -> np.ndarray:
+    """The test-set indices typed in `text`; otherwise an error that says what is allowed, and stop."""
+    parts = [part for part in re.split(r"[,\s]+", text.strip()) if part]
+    if not parts:
+        st.error(f"Enter at least one index between 0 and {n_test - 1}, separated by commas or spaces, "
+                 f"like `{EXAMPLE}`.")
+        st.stop()
+    try:
+        indices = np.array([int(part) for part in parts], dtype=int)
+    except ValueError:
+        st.error(f"Indices must be whole numbers separated by commas or spaces, like `{EXAMPLE}`; got `{text}`.")
+        st.stop()
+    bad = indices[(indices < 0) | (indices >= n_test)]
+    if len(bad):
+        st.error(f"Each index must be between 0 and {n_test - 1}; these are not: {', '.join(map(str, bad))}.")
+        st.stop()
+    return indices
+
+
+def column_header(labels: list[str], side: int) -> np.ndarray:
+    """A white strip, as wide as a grid row of len(labels) images, with each label centred over its image; uint8."""
+    font = ImageFont.load_default(size=FONT_SIZE)
+    lines = max(label.count("\n") + 1 for label in labels)
+    cell = (side + PADDING) * SCALE  # one image and the gap after it, in screen pixels
+    strip = Image.new("L", (len(labels) * cell + PADDING * SCALE, lines * (FONT_SIZE + 4) + 4), 255)
+    draw = ImageDraw.Draw(strip)
+    for column, label in enumerate(labels):
+        centre = PADDING * SCALE + column * cell + side * SCALE / 2
+        draw.multiline_text((centre, 4), label, fill=0, font=font, anchor="ma", align="center", spacing=4)
+    return np.asarray(strip)
+
+
+@st.cache_data(show_spinner="Estimating the ELBO…", max_entries=64)
+def elbo_of(digest: str, indices: tuple[int, ...], seed: int, _vae, _images):
+    """elbo_estimate of these test images under one checkpoint version, kept for reruns."""
+    return elbo_estimate(_vae, _images, ids=np.array(indices), seed=seed, draws=ELBO_DRAWS)
+
 
 open_page("pages/reconstructions.py")
 
 st.title("Reconstructions")
 model = require_model()
-vae = model.vae
 test_images, test_labels = mnist_test()
 n_test = test_images.shape[0]
 
 with st.sidebar:
-    how = st.radio("Test images", ["Random", "By digit", "By index"], key="rec_how", horizontal=True)
-    count = st.slider("How many", 1, 16, 6, key="rec_count")
-    k = st.slider("Reconstructions per image (z draws)", 1, 8, 3, key="rec_k")
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="rec_seed")
+    how = st.radio("Test images", ["Random", "By digit", "By index"], key="rec_how", persist_state="session", horizontal=True)
+    if how != "By index":  # typed indices set their own number
+        count = st.slider("How many", 1, 16, key="rec_count", persist_state="session")
+    k = st.slider("Reconstructions per image (z draws)", 1, 8, key="rec_k", persist_state="session")
+    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="rec_seed", persist_state="session"))
     if how == "By digit":
-        digit = st.selectbox("Digit", list(range(10)), key="rec_digit")
+        digit = st.selectbox("Digit", list(range(10)), key="rec_digit", persist_state="session")
     elif how == "By index":
-        text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", "0, 1, 2", key="rec_indices")
+        text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", key="rec_indices", persist_state="session")
 
-rng = np.random.default_rng(int(seed))
 if how == "Random":
-    indices = rng.choice(n_test, size=count, replace=False)
+    indices = np.random.default_rng(seed).choice(n_test, size=count, replace=False)
 elif how == "By digit":
+    # A stream of its own: Random's stream would pick the same relative positions in the digit's pool.
     pool = np.flatnonzero(test_labels.numpy() == digit)
-    indices = rng.choice(pool, size=count, replace=False)
+    indices = np.random.default_rng([seed, digit + 1]).choice(pool, size=count, replace=False)
 else:
-    try:
-        indices = np.array([int(part) for part in re.split(r"[,\s]+", text.strip()) if part], dtype=int)
-    except ValueError:
-        st.error(f"Indices must be whole numbers separated by commas or spaces, like `0, 7, 42`; got `{text}`.")
-        st.stop()
-    bad = indices[(indices < 0) | (indices >= n_test)]
-    if len(indices) == 0 or len(bad):
-        st.error(f"Each index must be between 0 and {n_test - 1}" + (f"; these are not: {', '.join(map(str, bad))}." if len(bad) else "."))
-        st.stop()
+    indices = parse_indices(text, n_test)
 
 x = test_images[indices]
-rec = reconstructions(vae, x, k=int(k), seed=int(seed))
-elbo = elbo_per_image(vae, x, seed=int(seed))
-side = vae.config.image_height, vae.config.image_width
+rec = reconstructions(model.vae, x, k=k, seed=seed, ids=indices)
+elbo = elbo_of(model.digest, tuple(int(i) for i in indices), seed, model.vae, x)
+side = model.vae.config.image_height, model.vae.config.image_width
 
-st.caption(f"Left: the test image. Then {k} reconstructions, each the decoder's mean at its own draw "
-           f"z ~ q(z | x): `reconstruct_img` is stochastic. Right: the decoder's mean at z = z_loc. "
-           f"Run {model.name}, epoch {model.epoch}.")
+st.caption(f"Each row: the test image; {k} reconstructions, each the decoder's mean at its own draw "
+           f"z ~ q(z | x) (`reconstruct_img` is stochastic); the decoder's mean at z = z_loc. "
+           f"ELBO: the average of {ELBO_DRAWS} one-sample estimates log p(x, z) − log q(z | x), z ~ q(z | x), "
+           f"in nats per image, ± its standard error; higher is better. An image's draws depend only on "
+           f"the seed and its test-set index. Run {model.name}, epoch {model.epoch}.")
+labels = ["input", *(f"draw {j}" for j in range(1, k + 1)), "mean at\nz_loc"]
+st.image(column_header(labels, side[1]), alt="Columns: " + ", ".join(label.replace("\n", " ") for label in labels))
 for row, index in enumerate(indices):
     images = np.concatenate([x[row].reshape(1, *side).numpy(), rec.draws[row].numpy(), rec.at_loc[row][None].numpy()])
-    label = int(test_labels[index])
-    st.image(grid(images, nrow=len(images), scale=3, padding=4),
-             caption=f"test #{index} · digit {label} · ELBO {elbo[row].item():.1f} nats")
+    st.image(grid(images, nrow=len(images), scale=SCALE, padding=PADDING),
+             caption=f"test #{index} · digit {int(test_labels[index])} · "
+                     f"ELBO {elbo.mean[row].item():.1f} ± {elbo.se[row].item():.1f} nats")

@@ -12,8 +12,8 @@ st.title("Samples from the prior")
 model = require_model()
 
 with st.sidebar:
-    n = st.slider("Images", min_value=16, max_value=400, step=1, key="samples_n")
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed")
+    n = st.slider("Images", min_value=16, max_value=400, step=1, key="samples_n", persist_state="session")
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="samples_seed", persist_state="session")
     st.button("New samples", icon=":material/casino:", key="samples_new", width="stretch",
               on_click=lambda: st.session_state.update(samples_seed=st.session_state.samples_seed + 1))
 

@@ -21,13 +21,55 @@ def test_reconstructions_give_k_different_draws_and_the_mean_at_z_loc(trained, m
     assert torch.equal(rec.draws, again.draws) and torch.equal(rec.at_loc, again.at_loc)
 
 
+def test_an_image_gets_the_same_reconstructions_alone_among_others_and_repeated(trained, mnist):
+    def rows_of(ids):
+        rec = analysis.reconstructions(trained.vae, mnist.test_images[ids], k=3, seed=0, ids=ids)
+        return [(rec.draws[row], rec.at_loc[row]) for row in range(len(ids))]
+
+    (alone,) = rows_of([999])
+    for draws, at_loc in rows_of([7, 42, 999])[2:] + rows_of([999, 999, 999]):
+        assert torch.equal(draws, alone[0]) and torch.equal(at_loc, alone[1])
+
+
+def test_reconstructions_of_an_image_depend_on_the_seed_and_its_index(trained, mnist):
+    x = mnist.test_images[[5]]
+    draws = {(seed, index): analysis.reconstructions(trained.vae, x, k=2, seed=seed, ids=[index]).draws
+             for seed, index in ((0, 5), (1, 5), (0, 6))}
+    assert not torch.equal(draws[0, 5], draws[1, 5]) and not torch.equal(draws[0, 5], draws[0, 6])
+
+
+def test_an_image_gets_the_same_elbo_alone_among_others_and_repeated(trained, mnist):
+    def elbo_of(ids):
+        return analysis.elbo_estimate(trained.vae, mnist.test_images[ids], ids=ids, seed=0, draws=16)
+
+    alone = elbo_of([999])
+    among, repeated = elbo_of([7, 42, 999]), elbo_of([999, 999, 999])
+    assert torch.equal(among.mean[2:], alone.mean) and torch.equal(among.se[2:], alone.se)
+    assert torch.equal(repeated.mean, alone.mean.expand(3)) and torch.equal(repeated.se, alone.se.expand(3))
+
+
+def test_elbo_estimate_standard_error_shrinks_as_one_over_the_root_of_the_draws(trained, mnist):
+    x, ids = mnist.test_images[:8], range(8)
+    few = analysis.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=16)
+    many = analysis.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=256)
+    assert few.mean.shape == few.se.shape == (8,) and (few.se > 0).all()
+    assert many.se.mean() < few.se.mean() / 2  # 16 times the draws: a quarter of the error
+    # The same mean: 16 draws' true error is about 4 times the (well estimated) error of 256.
+    assert ((few.mean - many.mean).abs() < 5 * 4 * many.se).all()
+
+
+def test_elbo_estimate_needs_two_draws_for_a_standard_error(trained, mnist):
+    with pytest.raises(ValueError, match="draws must be at least 2"):
+        analysis.elbo_estimate(trained.vae, mnist.test_images[:2], ids=[0, 1], seed=0, draws=1)
+
+
 def test_per_image_elbo_averages_to_minus_the_test_loss(trained, mnist):
     from vae_core.train import evaluate
-    x = mnist.test_images[:2000]
-    elbo = analysis.elbo_per_image(trained.vae, x, seed=0)
-    assert elbo.shape == (2000,) and (elbo < 0).all()
-    # Independent one-sample estimates of the same mean: close, not equal.
-    assert -elbo.mean().item() == pytest.approx(evaluate(trained.vae, x, 256, seed=1), rel=0.01)
+    x = mnist.test_images[:500]
+    elbo = analysis.elbo_estimate(trained.vae, x, ids=range(500), seed=0, draws=8)
+    assert elbo.mean.shape == (500,) and (elbo.mean < 0).all()
+    # Independent estimates of the same mean (8 draws per image against one): close, not equal.
+    assert -elbo.mean.mean().item() == pytest.approx(evaluate(trained.vae, x, 256, seed=1), rel=0.01)
 
 
 def test_latent_means_are_batched_without_changing_them(trained, mnist):

@@ -2,11 +2,13 @@
 
     from ui.settings import keep
     keep()                                   # every page, before its widgets
-    st.slider("Images", 16, 400, key="samples_n")   # no value=: the default lives here
+    st.slider("Images", 16, 400, key="samples_n", persist_state="session")   # no value=: it lives here
 
 Streamlit forgets a widget's value once a rerun does not draw it (another
-page is open). Writing each key back at the top of every page keeps it for
-the session; widgets then take their value from session state alone.
+page is open) unless the widget says `persist_state="session"`; every
+settings widget does. Its first value is seeded here, so widgets take their
+value from session state alone. (Writing each key back on every page, the
+older idiom, fails: a fragment's rerun on another page drops those keys.)
 """
 
 from __future__ import annotations
@@ -42,13 +44,11 @@ DEFAULTS: dict[str, object] = {
     "train_limit": 0,
     "train_device": _TRAIN.device,
     "train_jit": _TRAIN.jit,
-    "train_overwrite": False,
 }
 
 
 def keep() -> None:
-    """Give every setting its default once, and keep its value across page switches."""
+    """Give every setting its default the first time (the widgets' persist_state keeps it after)."""
     for key, default in DEFAULTS.items():
-        st.session_state[key] = st.session_state.get(key, default)
-    if "train_run" in st.session_state:
-        st.session_state["train_run"] = st.session_state["train_run"]
+        if key not in st.session_state:
+            st.session_state[key] = default

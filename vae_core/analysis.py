@@ -2,20 +2,23 @@
 
     from vae_core import analysis
     imgs = analysis.prior_samples(vae, 64, seed=0)                 # (64, 28, 28) in [0, 1]
-    rec = analysis.reconstructions(vae, x, k=3, seed=0)            # draws (n, 3, 28, 28), at_loc (n, 28, 28)
+    rec = analysis.reconstructions(vae, x, k=3, seed=0, ids=idx)   # draws (n, 3, 28, 28), at_loc (n, 28, 28)
+    elbo = analysis.elbo_estimate(vae, x, ids=idx, seed=0)         # mean, se: (n,) nats per image
     means = analysis.latent_means(vae, mnist.test_images)          # (10000, 50) numpy
     xy = analysis.tsne_2d(means, progress=print)                   # (10000, 2) numpy
 
 Every function returns arrays and draws nothing; figures belong to the app.
 Functions that sample take a seed and use their own RNG, so they are
-repeatable and never disturb a training RNG stream.
+repeatable and never disturb a training RNG stream. Per-image draws come from
+an RNG seeded by (seed, the image's id), so an image's figures do not depend
+on its neighbours in the batch.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +50,12 @@ class Reconstructions:
     at_loc: torch.Tensor  # (n, H, W): decoder mean at z = z_loc
 
 
+@dataclass(frozen=True)
+class ElboEstimate:
+    mean: torch.Tensor  # (n,): mean of the one-sample ELBOs, nats per image
+    se: torch.Tensor  # (n,): its standard error, the draws' std / sqrt(draws)
+
+
 @torch.no_grad()
 def prior_samples(vae: VAE, n: int, seed: int) -> torch.Tensor:
     """Decoder means at `n` draws z ~ p(z) = Normal(0, I); shape (n, H, W)."""
@@ -57,32 +66,57 @@ def prior_samples(vae: VAE, n: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstructions(vae: VAE, images: torch.Tensor, k: int, seed: int) -> Reconstructions:
-    """`k` stochastic reconstructions of each image (reconstruct_img) and the one at z_loc."""
-    x = images.reshape(images.shape[0], -1).to(_device(vae))
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    draws = torch.stack([vae.reconstruct_img(x, generator=g) for _ in range(k)], dim=1)  # (n, k, x_dim)
-    z_loc, _ = vae.encoder(x)
+def reconstructions(vae: VAE, images: torch.Tensor, k: int, seed: int,
+                    ids: Sequence[int] | None = None) -> Reconstructions:
+    """`k` stochastic reconstructions of each image (reconstruct_img) and the one at z_loc.
+
+    Image i draws from its own RNG, seeded by (seed, ids[i]); ids default to 0..n-1.
+    """
+    x = _flat(vae, images)  # (n, x_dim)
+    ids = range(x.shape[0]) if ids is None else ids
+    draws, at_loc = [], []
+    # One image at a time, so its numbers depend on nothing else in the batch.
+    for one, index in zip(x, ids, strict=True):
+        g = torch.Generator(device=x.device).manual_seed(image_seed(seed, int(index)))
+        draws.append(vae.reconstruct_img(one.expand(k, -1), generator=g))  # (k, x_dim)
+        at_loc.append(vae.decoder(vae.encoder(one[None])[0]))  # (1, x_dim)
     cfg = vae.config
-    return Reconstructions(draws.reshape(x.shape[0], k, cfg.image_height, cfg.image_width).cpu(),
-                           _images(vae, vae.decoder(z_loc)))
+    return Reconstructions(torch.stack(draws).reshape(x.shape[0], k, cfg.image_height, cfg.image_width).cpu(),
+                           _images(vae, torch.cat(at_loc)))
 
 
 @torch.no_grad()
-def elbo_per_image(vae: VAE, images: torch.Tensor, seed: int) -> torch.Tensor:
-    """One-sample ELBO of each image in nats, log p(x, z) - log q(z | x); shape (n,)."""
-    x = images.reshape(images.shape[0], -1).to(_device(vae))
+def elbo_estimate(vae: VAE, images: torch.Tensor, ids: Sequence[int], seed: int, draws: int = 64) -> ElboEstimate:
+    """Each image's ELBO in nats: the mean of `draws` one-sample estimates, and its standard error.
+
+    The draws z ~ q(z | x) come from the image's own RNG, seeded by (seed, ids[i]).
+    """
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2 (a standard error needs two), got {draws}")
+    x = _flat(vae, images)  # (n, x_dim)
+    per_draw = torch.stack([_one_sample_elbos(vae, one.expand(draws, -1), image_seed(seed, int(index)))
+                            for one, index in zip(x, ids, strict=True)])  # (n, draws)
+    return ElboEstimate(per_draw.mean(dim=1).cpu(), (per_draw.std(dim=1) / draws ** 0.5).cpu())
+
+
+def image_seed(seed: int, index: int) -> int:
+    """Seed of one image's RNG: fixed by the caller's seed and the image's test-set index alone."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Pyro's one-sample ELBO, log p(x, z) - log q(z | x), of each row of x; shape (rows,)."""
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(seed)
         guide = poutine.trace(vae.guide).get_trace(x)
     model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
-    elbo = torch.zeros(x.shape[0], device=x.device)
+    elbo = x.new_zeros(x.shape[0])
     for trace, sign in ((model, 1.0), (guide, -1.0)):
         trace.compute_log_prob()
         for site in trace.nodes.values():
             if site["type"] == "sample":
-                elbo += sign * site["log_prob"]  # (n,): the plate keeps images apart
-    return elbo.cpu()
+                elbo += sign * site["log_prob"]  # (rows,): the plate keeps the copies' draws apart
+    return elbo
 
 
 @torch.no_grad()
@@ -165,6 +199,10 @@ def _opentsne(points, seed, early_exaggeration_iter, n_iter, perplexity, report,
 
 def _device(vae: VAE) -> torch.device:
     return next(vae.parameters()).device
+
+
+def _flat(vae: VAE, images: torch.Tensor) -> torch.Tensor:
+    return images.reshape(images.shape[0], -1).to(_device(vae))  # (n, x_dim) on the model's device
 
 
 def _images(vae: VAE, flat: torch.Tensor) -> torch.Tensor:
