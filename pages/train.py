@@ -190,8 +190,8 @@ def live(run: str, every: float | None) -> None:
     if history.get("train_loss"):
         st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(), file_name=f"history-{run}.csv",
                            mime="text/csv", icon=":material/download:", key="train_csv")
-    if every and not job.active:
-        st.rerun()  # a full rerun stops the timer and lists the new checkpoint
+    if bool(every) != job.active:
+        st.rerun()  # a full rerun turns the timer on (a Resume here) or off (and lists the new checkpoint)
 
 
 st.title("Train")

@@ -1,11 +1,13 @@
 """End to end: the real `streamlit run streamlit_app.py` driven by Playwright in Debian's Chromium.
 
 The server sees a temporary checkpoints folder that links the shipped
-tutorial run. One story, in order: open Home, train a tiny run on the Train
-page and watch its chart gain points until it finishes, pick it in the
-sidebar, then open Samples, Reconstructions and the Latent map (its T-SNE is
-computed live, behind a PCA preview). A second session takes a screenshot of
-each view of the shipped run, as the README shows them. Screenshots go to the
+tutorial run. One story, in order: set Reconstructions to two indices,
+start a run on the Train page and press Stop at once (it stops, nothing
+saved), switch pages and back (the settings are kept), Resume from the
+button beside the stopped run (it reaches its own target), and open its
+Latent map while it trains (the T-SNE map's title, caption and points belong
+to one checkpoint version). A second session takes a screenshot of each view
+of the shipped run, at desktop and at phone size, as the README shows them. Screenshots go to the
 folder printed at the end of the test session (SCREENSHOTS, or
 artifacts/screenshots).
 Under CI=true a missing Chromium fails the test instead of skipping it.
@@ -157,56 +159,116 @@ def _home(page, url: str) -> None:
     _settle(page)
 
 
-def test_a_user_trains_a_run_then_explores_it(server, page):
+def _progress(page) -> str:
+    return page.locator("[data-testid='stProgress']").first.text_content() or ""
+
+
+def _wait_progress(page, text: str, polls: int = 3000) -> None:
+    """Wait (by polling, no wall-clock limit) until the run's progress line says `text`."""
+    for _ in range(polls):
+        assert not page.locator("[data-testid='stAlert']", has_text="failed").count(), page.content()[:2000]
+        if text in _progress(page):
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the progress never said {text!r}; it says {_progress(page)!r}")
+
+
+def _plotted_points(page) -> list[list[float]]:
+    """Every (x, y) drawn on the map, digits' traces only, sorted."""
+    return page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const points = [];
+        for (const t of gd._fullData) if (t.name !== 'picked') for (let i = 0; i < t.x.length; i++) points.push([t.x[i], t.y[i]]);
+        return points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    }""")
+
+
+def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page):
+    import numpy as np
+
     url, checkpoints = server
     _home(page, url)
 
+    _open(page, "Reconstructions")  # settings made here must survive the trip through Train
+    page.locator("[data-testid='stSidebar'] label", has_text="By index").click()
+    _settle(page)
+    page.get_by_label("Indices (0 to 9999, comma separated)").fill("3 7")
+    page.keyboard.press("Enter")
+    _settle(page)
+    assert page.locator("[data-testid='stImage']", has_text="test #7 ").count() == 1
+
     _open(page, "Train")
-    page.locator("[data-testid='stExpander'] summary", has_text="Start or resume a run").click()
     page.get_by_label("Run name", exact=True).fill("e2e")
-    page.get_by_label("Epochs", exact=True).fill("3")
-    page.get_by_label("Subset: first N images (0 = all 60,000)", exact=True).fill("30000")
+    page.get_by_label("Epochs", exact=True).fill("4")
+    page.get_by_label("Subset", exact=True).fill("20000")
     page.get_by_role("button", name="Start").click()
-    page.wait_for_selector("h3:has-text('Run e2e')")  # the page now watches the new run
+    page.wait_for_selector("h3:has-text('Run e2e')")
+    page.get_by_role("button", name="Stop").click()  # at once: the process is still starting
+    _wait_progress(page, "Stopped")
+    _settle(page)
+    assert "0 of 4 epochs done" in _progress(page)
+    assert not page.locator("[data-testid='stAlert']", has_text="Finished").count()
+    assert not (checkpoints / "e2e" / "checkpoint.pt").exists()
 
-    seen = []
-    progress = page.locator("[data-testid='stProgress']")
-    while not progress.filter(has_text="finished").count():
-        assert not page.locator("[data-testid='stAlert']", has_text="failed").count(), page.content()[:2000]
-        seen.append(_chart_points(page))
-        assert len(seen) < 1500, f"the run did not finish; chart points seen: {seen}"
+    _open(page, "Reconstructions")  # the picker follows the started run, which has no epoch to show
+    page.wait_for_selector("[data-testid='stAlert']:has-text('Run e2e has no finished epoch')")
+    _open(page, "Train")
+    assert page.get_by_label("Epochs", exact=True).input_value() == "4"
+    page.get_by_role("button", name="Resume to epoch 4").click()  # beside the stopped run
+    _wait_progress(page, "Training")
+    while not (checkpoints / "e2e" / "checkpoint.pt").exists():
         page.wait_for_timeout(200)
+
+    _open(page, "Latent map")  # while it trains: epoch 1 is saved, more are coming
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('PCA')")
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('T-SNE')", timeout=600_000)
     _settle(page)
-    final = _chart_points(page)
-    assert final == 3
-    assert len({n for n in seen if 0 < n <= 3}) >= 2, f"the chart never gained points live: {seen}"
-    assert (checkpoints / "e2e" / "checkpoint.pt").exists()
-    _pick_run(page, "e2e")
+    title = page.locator(".js-plotly-plot .gtitle").text_content()
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="checkpoint ").first.text_content()
+    version = caption.split("checkpoint ")[1].split(" ")[0]
+    epoch = int(title.split("epoch ")[1])
+    assert f"after epoch {epoch})" in caption  # title and caption name one checkpoint
+    (cached,) = (checkpoints / "e2e" / "cache").glob(f"tsne-*-{version}*.npy")
+    expected = np.load(cached)
+    plotted = np.array(_plotted_points(page))
+    assert np.allclose(plotted, expected[np.lexsort((expected[:, 1], expected[:, 0]))], atol=1e-3)
 
-    _open(page, "Samples")
-    _wait_loaded(page, page.locator("[data-testid='stImage'] img").first)
+    _open(page, "Train")
+    _wait_progress(page, "Finished")  # Resume reached the run's own target, not the form's
+    assert "4 of 4 epochs done" in _progress(page)
 
-    _open(page, "Reconstructions")
-    assert page.locator("[data-testid='stImage'] img").count() == 6
-
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").first.click()
-    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('PCA of')")  # at once, while T-SNE computes
-    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('T-SNE of')", timeout=300_000)
-    _settle(page)
-    assert page.locator(".js-plotly-plot .legend .traces").count() == 10
-    assert "run e2e · epoch 3" in page.locator(".js-plotly-plot .gtitle").text_content()
-    _click_first_point(page, trace=3)  # a digit 3
-    caption = page.locator("[data-testid='stImage']", has_text="digit 3: the image, a reconstruction")
-    caption.wait_for()
-    _wait_loaded(page, caption.locator("img"))
+    _open(page, "Reconstructions")  # four page switches later, still the two typed indices
+    assert page.get_by_label("Indices (0 to 9999, comma separated)").input_value() == "3 7"
+    assert page.locator("[data-testid='stImage']", has_text="test #7 ").count() == 1
 
 
-def test_screenshots_of_every_view_of_the_shipped_run(server, page):
+def _phone_shot(browser, url: str, path: str, name: str) -> float | None:
+    """A screenshot at a phone's size (390 x 844 CSS px), the whole page; the chart's width if there is one."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    tab.goto(f"{url}/{path}")
+    tab.wait_for_selector("h1")
+    _settle(tab)
+    tab.wait_for_timeout(1500)
+    height = tab.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    tab.set_viewport_size({"width": 390, "height": max(844, min(height, 4000))})
+    _settle(tab)
+    assert tab.evaluate("() => document.documentElement.scrollWidth") <= 390  # nothing cut on the right
+    _shot(tab, name)
+    width = tab.evaluate("() => { const p = document.querySelector('.js-plotly-plot'); "
+                         "return p ? p.getBoundingClientRect().width : null; }")
+    context.close()
+    return width
+
+
+def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     url, _ = server
     _home(page, url)
     _shot(page, "home")
     _open(page, "Train")
-    page.wait_for_selector("[data-testid='stProgress']:has-text('epoch 100 of 100')")
+    page.wait_for_selector("[data-testid='stProgress']:has-text('100 of 100 epochs done')")
+    page.locator("[data-testid='stExpander'] summary", has_text="Start a new run").click()  # fold the form
     _settle(page)
     _shot(page, "train")
     for view, name in (("Samples", "samples"), ("Reconstructions", "reconstructions")):
@@ -215,9 +277,17 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page):
         _shot(page, name)
     _open(page, "Latent map")
     title = page.locator(".js-plotly-plot .gtitle").text_content()
-    assert title.startswith("T-SNE of") and "run tutorial · epoch 100" in title  # cached: no PCA step
+    assert title == "T-SNE · run tutorial · epoch 100"  # cached: no PCA step
     assert page.locator(".js-plotly-plot .legend .traces").count() == 10
+    _click_first_point(page, trace=3)  # a digit 3: ringed, shown below the map
+    caption = page.locator("[data-testid='stImage']", has_text="digit 3: the image, a reconstruction")
+    caption.wait_for()
+    _wait_loaded(page, caption.locator("img"))
+    _settle(page)
     _shot(page, "latent_map")
+    assert _phone_shot(browser, url, "latent_map", "phone_latent_map") >= 340
+    _phone_shot(browser, url, "train", "phone_train")
+    _phone_shot(browser, url, "", "phone_home")
 
 
 def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):

@@ -26,6 +26,7 @@ import torch
 from ui import settings
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import monitor
 from vae_core.data import load_split
 from vae_core.model import VAE
 
@@ -162,8 +163,12 @@ def require_model() -> Model:
         st.stop()
     path = ckpt.checkpoint_path(checkpoints_root(), name)
     if not path.exists():
-        st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has.")
-        st.page_link("pages/train.py", label=f"Watch {name} train", icon=":material/model_training:")
+        training = (monitor.read_status(path.parent) or {}).get("state") in ("starting", "running")
+        st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has." if training else
+                f"Run {name} has no finished epoch: it ended before its first one did. Resume it on Train, "
+                f"or pick another run in the sidebar.")
+        st.page_link("pages/train.py", label=f"{'Watch' if training else 'Resume'} {name} on Train",
+                     icon=":material/model_training:")
         st.stop()
     try:
         data, digest = ckpt.read_snapshot(path)
