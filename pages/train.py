@@ -29,6 +29,20 @@ FIELDS = {
     "train_jit": ("jit", "JitTrace_ELBO"),
 }
 WHOLE = ("epochs", "limit", "batch_size", "test_every", "z_dim", "hidden_dim", "seed")
+# The form's rows of three (key, step, help), in the order a phone stacks them: what a quick try
+# changes first, then the optimiser, then the network.
+NUMBER_ROWS = [
+    [("train_run", None, "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."),
+     ("train_epochs", 1.0, "Passes over the training images; the tutorial trains 100."),
+     ("train_limit", 1000.0, "Train on the first N training images only; 0 means all 60,000.")],
+    [("train_lr", 1e-4, "Adam's step size; the tutorial uses 0.001."),
+     ("train_batch", 1.0, "Images per step; the tutorial uses 256."),
+     ("train_test_every", 1.0, "Epochs between estimates of the test ELBO (it is also estimated after "
+                               "the first and the last epoch).")],
+    [("train_z_dim", 1.0, "z_dim, the size of the code z; the tutorial uses 50."),
+     ("train_hidden", 1.0, "Units of the hidden layer of encoder and decoder; the tutorial uses 400."),
+     ("train_seed", 1.0, "Seeds the weights, the shuffling and the sampling.")],
+]
 ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
 RUN_ERROR = "train_run_error"  # session key: why the last Resume or Continue did not start
 root = checkpoints_root()
@@ -204,41 +218,19 @@ with st.expander("Start a new run", icon=":material/add_circle:", expanded=not a
     with st.form("train_form", border=False):
         st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
                    "or train on a subset of the 60,000 training images.")
-        row = st.columns(3)
-        row[0].text_input("Run name", key="train_run", persist_state="session", help="Letters, digits, '-', '_' or '.'; "
-                                                            "the run's folder under checkpoints/.")
-        field_error(row[0], "train_run")
-        row[1].number_input("Epochs", step=1.0, format="%g", key="train_epochs", persist_state="session",
-                            help="Passes over the training images; the tutorial trains 100.")
-        field_error(row[1], "train_epochs")
-        row[2].number_input("Subset", step=1000.0, format="%g", key="train_limit", persist_state="session",
-                            help="Train on the first N training images only; 0 means all 60,000.")
-        field_error(row[2], "train_limit")
-        row = st.columns(3)
-        row[0].number_input("Learning rate", step=1e-4, format="%.4f",
-                            key="train_lr", persist_state="session", help="Adam's step size; the tutorial uses 0.001.")
-        field_error(row[0], "train_lr")
-        row[1].number_input("Batch size", step=1.0, format="%g", key="train_batch", persist_state="session",
-                            help="Images per step; the tutorial uses 256.")
-        field_error(row[1], "train_batch")
-        row[2].number_input("Test every", step=1.0, format="%g", key="train_test_every", persist_state="session",
-                            help="Epochs between estimates of the test ELBO (it is also estimated after "
-                                 "the first and the last epoch).")
-        field_error(row[2], "train_test_every")
-        row = st.columns(3)
-        row[0].number_input("Latent dimensions", step=1.0, format="%g", key="train_z_dim", persist_state="session",
-                            help="z_dim, the size of the code z; the tutorial uses 50.")
-        field_error(row[0], "train_z_dim")
-        row[1].number_input("Hidden units", step=1.0, format="%g", key="train_hidden", persist_state="session",
-                            help="Units of the hidden layer of encoder and decoder; the tutorial uses 400.")
-        field_error(row[1], "train_hidden")
-        row[2].number_input("Seed", step=1.0, format="%g", key="train_seed", persist_state="session",
-                            help="Seeds the weights, the shuffling and the sampling.")
-        field_error(row[2], "train_seed")
+        for row in NUMBER_ROWS:
+            for column, (key, step, help_text) in zip(st.columns(3), row):
+                if key == "train_run":
+                    column.text_input("Run name", key=key, persist_state="session", help=help_text)
+                else:
+                    column.number_input(FIELDS[key][1], step=step, format="%.4f" if key == "train_lr" else "%g",
+                                        key=key, persist_state="session", help=help_text)
+                field_error(column, key)
         row = st.columns(3)
         row[0].selectbox("Device", ["cpu", "cuda"], key="train_device", persist_state="session")
         field_error(row[0], "train_device")
-        row[1].checkbox("JitTrace_ELBO", key="train_jit", persist_state="session", help="Trace the loss with the JIT; no reliable gain here.")
+        row[1].checkbox("JitTrace_ELBO", key="train_jit", persist_state="session",
+                        help="Trace the loss with the JIT; no reliable gain here.")
         row[2].checkbox("Overwrite", value=False, key="train_overwrite",
                         help="Start anew under the name of an existing run, replacing it.")
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_run)

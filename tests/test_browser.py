@@ -265,6 +265,7 @@ def _phone_shot(browser, url: str, path: str, name: str) -> float | None:
 def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     url, _ = server
     _home(page, url)
+    assert not page.get_by_role("button", name="Deploy").count()  # .streamlit/config.toml: toolbarMode
     _shot(page, "home")
     _open(page, "Train")
     page.wait_for_selector("[data-testid='stProgress']:has-text('100 of 100 epochs done')")

@@ -1,0 +1,58 @@
+"""The CUDA path, on a machine with a GPU: per-image figures and one epoch, side by side with the CPU.
+
+    python -m bench.cuda                 # needs torch with CUDA, pyro-ppl and the shipped checkpoint
+
+Checks that an image's ELBO estimate and reconstructions on the GPU do not
+depend on what else is in the batch (as on the CPU), that the GPU's ELBO
+agrees with the CPU's within their standard errors, and times one training
+epoch of the tutorial's settings on each device; the last line prints the ratio.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from vae_core import analysis
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config
+from vae_core.data import load_mnist
+from vae_core.train import fit, new_state
+
+
+def main() -> None:
+    assert torch.cuda.is_available(), "no CUDA GPU here"
+    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, {torch.get_num_threads()} CPU threads")
+    mnist = load_mnist()
+    x, ids = mnist.test_images[[7, 42, 9999]], [7, 42, 9999]
+    vae_cpu = ckpt.load_state(ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")).vae.eval()
+    vae_gpu = ckpt.load_state(ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")).vae.eval().cuda()
+
+    together = analysis.elbo_estimate(vae_gpu, x, ids=ids, seed=0)
+    alone = analysis.elbo_estimate(vae_gpu, x[2:], ids=ids[2:], seed=0)
+    cpu = analysis.elbo_estimate(vae_cpu, x, ids=ids, seed=0)
+    print(f"GPU ELBO of #9999 among others {together.mean[2]:.4f}, alone {alone.mean[0]:.4f}")
+    assert together.mean[2] == alone.mean[0], "the GPU's per-image ELBO depends on the batch"
+    gap = (together.mean - cpu.mean).abs() / (together.se ** 2 + cpu.se ** 2).sqrt()
+    print(f"GPU vs CPU ELBO, in standard errors: {[round(g, 2) for g in gap.tolist()]}")
+    rec_together = analysis.reconstructions(vae_gpu, x, k=3, seed=0, ids=ids)
+    rec_alone = analysis.reconstructions(vae_gpu, x[2:], k=3, seed=0, ids=ids[2:])
+    assert torch.equal(rec_together.draws[2], rec_alone.draws[0]), "GPU reconstructions depend on the batch"
+    print("GPU reconstructions of #9999: identical alone and among others")
+
+    seconds = {}
+    for device in ("cpu", "cuda"):
+        state = new_state(Config(epochs=1, device=device))
+        start = time.perf_counter()
+        fit(state, mnist)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds[device] = time.perf_counter() - start
+        print(f"one epoch on {device}: {seconds[device]:.2f} s, train loss {state.history.train_loss[0]:.2f}")
+    print(f"epoch seconds cpu / cuda: {seconds['cpu']:.2f} / {seconds['cuda']:.2f} "
+          f"= {seconds['cpu'] / seconds['cuda']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""What a training process leaves in its run folder for the app: previews, stop requests."""
+
+from __future__ import annotations
+
+import os
+
+from tests.conftest import tiny_config
+from vae_core import monitor
+from vae_core.train import Callbacks, fit, new_state
+
+
+class _Watch(Callbacks):
+    """Reads the preview the monitor wrote after each epoch."""
+
+    def __init__(self, folder, inner: monitor.RunMonitor) -> None:
+        self.folder, self.inner, self.seen = folder, inner, []
+
+    def on_epoch_end(self, state) -> None:
+        self.inner.on_epoch_end(state)
+        self.seen.append(int(monitor.read_preview(self.folder)["epochs_done"]))
+
+
+def test_the_preview_digits_are_redrawn_after_every_epoch_not_only_test_epochs(tmp_path, small_mnist):
+    state = new_state(tiny_config(epochs=3, test_every=100))  # tested after epochs 1 and 3 only
+    watch = _Watch(tmp_path, monitor.RunMonitor(tmp_path, state, small_mnist.test_images))
+    fit(state, small_mnist, callbacks=watch)
+    assert watch.seen == [1, 2, 3]
+
+
+def test_an_old_preview_counting_from_0_reads_as_epochs_done(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / monitor.PREVIEW_FILE, samples=np.zeros((16, 28, 28)), originals=np.zeros((8, 28, 28)),
+             reconstructions=np.zeros((8, 28, 28)), epoch=np.array(99))
+    assert monitor.read_preview(tmp_path)["epochs_done"] == 100
+
+
+def test_a_stop_request_is_for_one_process_and_stays_seen(tmp_path):
+    flag = monitor.StopRequest(tmp_path)
+    assert not flag()
+    monitor.request_stop(tmp_path, pid=os.getpid() + 1)  # another process's request
+    assert not flag()
+    monitor.request_stop(tmp_path, pid=os.getpid())
+    assert flag()
+    monitor.clear_stop(tmp_path)
+    assert flag()  # a stop once seen is not taken back
