@@ -31,7 +31,7 @@ FIELDS = {
 WHOLE = ("epochs", "limit", "batch_size", "test_every", "z_dim", "hidden_dim", "seed")
 # The form's rows of three (key, step, help), in the order a phone stacks them: what a quick try
 # changes first, then the optimiser, then the network.
-NUMBER_ROWS = [
+FORM_ROWS = [
     [("train_run", None, "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."),
      ("train_epochs", 1.0, "Passes over the training images; the tutorial trains 100."),
      ("train_limit", 1000.0, "Train on the first N training images only; 0 means all 60,000.")],
@@ -76,7 +76,8 @@ def start_run() -> None:
     try:
         ckpt.validate_run_name(name)
     except ckpt.RunNameError as exc:
-        errors["train_run"] = f"R{str(exc)[1:]}"
+        message = str(exc)  # "run name '../x' is not allowed: ..."
+        errors["train_run"] = message[:1].upper() + message[1:]
     try:
         config = form_config(s)
         resolve_device(config.device)
@@ -218,7 +219,7 @@ with st.expander("Start a new run", icon=":material/add_circle:", expanded=not a
     with st.form("train_form", border=False):
         st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
                    "or train on a subset of the 60,000 training images.")
-        for row in NUMBER_ROWS:
+        for row in FORM_ROWS:
             for column, (key, step, help_text) in zip(st.columns(3), row):
                 if key == "train_run":
                     column.text_input("Run name", key=key, persist_state="session", help=help_text)
