@@ -54,18 +54,27 @@ def fresh_name() -> str:
     return next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 10_000))) if n not in taken)
 
 
-def form_config(values) -> Config:
-    """The form's values as a Config; a ConfigError names the field that is wrong."""
+def form_config(values) -> tuple[Config | None, dict[str, str]]:
+    """The form's values as a Config, or None and what is wrong, by widget key, in the user's words."""
     fields = {field: values[key] for key, (field, _) in FIELDS.items()}
+    problems = {}
     for field in WHOLE:
         if not float(fields[field]).is_integer():
-            raise ConfigError.of(field, f"must be a whole number, got {fields[field]:g}")
-        fields[field] = int(fields[field])
-    if fields["limit"] < 0:
-        raise ConfigError.of("limit", f"must be 0 (all 60,000 images) or a number of images from 1 to 60000, "
-                                      f"got {fields['limit']}")
+            problems[field] = f"must be a whole number, got {fields[field]:g}"
+        else:
+            fields[field] = int(fields[field])
+    if "limit" not in problems and fields["limit"] < 0:
+        problems["limit"] = f"must be 0 (all 60,000 images) or a number of images from 1 to 60000, got {fields['limit']}"
     fields["limit"] = fields["limit"] or None
-    return Config(**{**fields, "lr": float(fields["lr"])})
+    fields["lr"] = float(fields["lr"])
+    for field, value in fields.items():  # each value checked on its own, so every wrong one is named
+        if field not in problems:
+            try:
+                Config(**{field: value})
+            except ConfigError as exc:
+                problems[field] = exc.problem
+    errors = {key: f"{label} {problems[field]}." for key, (field, label) in FIELDS.items() if field in problems}
+    return (None if errors else Config(**fields)), errors
 
 
 def start_run() -> None:
@@ -78,12 +87,10 @@ def start_run() -> None:
     except ckpt.RunNameError as exc:
         message = str(exc)  # "run name '../x' is not allowed: ..."
         errors["train_run"] = message[:1].upper() + message[1:]
+    config, wrong = form_config(s)
+    errors.update(wrong)
     try:
-        config = form_config(s)
-        resolve_device(config.device)
-    except ConfigError as exc:
-        key, (_, label) = next((k, v) for k, v in FIELDS.items() if v[0] == exc.field)
-        errors[key] = f"{label} {exc.problem}."
+        resolve_device(s.train_device)
     except DeviceError as exc:
         errors["train_device"] = str(exc)
     if not errors:

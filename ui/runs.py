@@ -169,6 +169,8 @@ def require_model() -> Model:
                 f"or pick another run in the sidebar.")
         st.page_link("pages/train.py", label=f"{'Watch' if training else 'Resume'} {name} on Train",
                      icon=":material/model_training:")
+        if training:
+            st.fragment(_open_when_saved, run_every=2.0)(path)
         st.stop()
     try:
         data, digest = ckpt.read_snapshot(path)
@@ -176,6 +178,12 @@ def require_model() -> Model:
     except ckpt.CheckpointError as exc:
         st.error(f"Run {name} cannot be shown: {exc}", icon=":material/error:")
         st.stop()
+
+
+def _open_when_saved(path: Path) -> None:
+    """Polled while a run's first epoch is under way: redraw the view once its checkpoint exists."""
+    if path.exists():
+        st.rerun()
 
 
 def current_model() -> Model | None:

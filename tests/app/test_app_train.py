@@ -71,6 +71,14 @@ def test_train_form_puts_the_error_under_its_own_field(root):
     assert keys[keys.index("train_batch") + 1] == "error"
 
 
+def test_train_form_names_every_wrong_field_at_once(root):
+    at = view(TRAIN)
+    submit(at, train_run="new", train_epochs=2.7, train_batch=0)
+    assert messages(at.error) == ["Epochs must be a whole number, got 2.7.",
+                                  "Batch size must be between 1 and 60000, got 0."]
+    assert not (root / "new").exists()
+
+
 def test_train_form_refuses_a_run_name_that_leaves_the_folder(root):
     message = form_error(root, train_run="../x")
     assert "Run name '../x' is not allowed" in message
