@@ -58,8 +58,8 @@ def follow(task) -> None:
     if task.done:
         forget(task)
         st.rerun()
-    st.progress(task.progress, text=f"T-SNE of the same codes: {task.progress:.0%} · the PCA projection "
-                                    "shows meanwhile")
+    done = f"{task.progress:.0%}" if task.progress else "finding each code's neighbours"
+    st.progress(task.progress, text=f"T-SNE of the same codes: {done} · the PCA projection shows meanwhile")
     if st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:"):
         task.cancel()
         st.session_state.setdefault(CANCELLED, set()).add(task.key)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.conftest import tiny_config
 from vae_core import monitor
 from vae_core.train import Callbacks, fit, new_state
@@ -44,3 +46,26 @@ def test_a_stop_request_is_for_one_process_and_stays_seen(tmp_path):
     assert flag()
     monitor.clear_stop(tmp_path)
     assert flag()  # a stop once seen is not taken back
+
+
+class _StopDuring(Callbacks):
+    """Presses Stop (writes the request) at one moment of the first epoch."""
+
+    def __init__(self, folder, moment: str) -> None:
+        self.folder, self.moment = folder, moment
+
+    def on_test(self, epoch: int, test_loss: float) -> None:
+        if self.moment == "test pass":
+            monitor.request_stop(self.folder, os.getpid())
+
+    def on_epoch_end(self, state) -> None:
+        if self.moment == "checkpoint write":
+            monitor.request_stop(self.folder, os.getpid())
+
+
+@pytest.mark.parametrize("moment", ["test pass", "checkpoint write"])
+def test_a_stop_pressed_during_a_test_pass_or_a_checkpoint_write_stops_before_the_next_step(
+        tmp_path, small_mnist, moment):
+    state = new_state(tiny_config(epochs=3, test_every=1))
+    fit(state, small_mnist, callbacks=_StopDuring(tmp_path, moment), should_stop=monitor.StopRequest(tmp_path))
+    assert state.epoch == 1 and len(state.history.train_loss) == 1  # the finished epoch is kept
