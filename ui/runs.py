@@ -149,9 +149,20 @@ def run_picker() -> str | None:
     options = list(by_name) + ([] if name in by_name else [name])
     st.session_state[PICKER_KEY] = name
     st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
-                         format_func=lambda n: describe(by_name[n]) if n in by_name else f"{n} · first epoch under way",
+                         format_func=lambda n: describe(by_name[n]) if n in by_name else _unsaved(n),
                          help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
     return name
+
+
+def _training(name: str) -> bool:
+    """True while the run's status says it is starting or training (a damaged status says no)."""
+    status = monitor.read_status(ckpt.run_dir(checkpoints_root(), name))
+    return isinstance(status, dict) and status.get("state") in ("starting", "running")
+
+
+def _unsaved(name: str) -> str:
+    """One line for a run with no checkpoint yet."""
+    return f"{name} · {'first epoch under way' if _training(name) else 'no epoch saved'}"
 
 
 def require_model() -> Model:
@@ -163,7 +174,7 @@ def require_model() -> Model:
         st.stop()
     path = ckpt.checkpoint_path(checkpoints_root(), name)
     if not path.exists():
-        training = (monitor.read_status(path.parent) or {}).get("state") in ("starting", "running")
+        training = _training(name)
         st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has." if training else
                 f"Run {name} has no finished epoch: it ended before its first one did. Resume it on Train, "
                 f"or pick another run in the sidebar.")
