@@ -298,3 +298,25 @@ def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, pag
         _settle(page)
         assert page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").count() == 1
         assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its network (no packet is sent), or None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_the_server_answers_this_machine_only(server):
+    url, _ = server
+    assert urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok"
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this machine has no network address besides loopback")
+    port = url.rsplit(":", 1)[1]
+    with pytest.raises(OSError):  # refused: .streamlit/config.toml binds to localhost
+        urllib.request.urlopen(f"http://{outward}:{port}/_stcore/health", timeout=5)

@@ -123,6 +123,12 @@ def test_wrong_shape_weights_are_refused(trained, tmp_path):
     (lambda raw: raw["config"].update(z_dim=-1), "invalid config: z_dim"),
     (lambda raw: raw.update(epoch=9), "history of 3 epochs but claims 9"),
     (lambda raw: raw["rng"].pop("torch"), "invalid RNG state"),
+    (lambda raw: raw["model"].update({"decoder.img.weight": raw["model"]["decoder.img.weight"].double()}),
+     r"decoder\.img\.weight has dtype torch\.float64, expected torch\.float32"),
+    (lambda raw: raw["model"]["encoder.hidden.weight"].__setitem__((0, 0), float("nan")),
+     r"encoder\.hidden\.weight: weights are not finite"),
+    (lambda raw: raw["history"]["train_loss"].__setitem__(0, "191.0"), r"train_loss holds '191\.0', not a number"),
+    (lambda raw: raw["history"]["test_epochs"].__setitem__(0, 0.5), r"test_epochs holds 0\.5, not a whole number"),
 ])
 def test_inconsistent_contents_are_refused(trained, tmp_path, mutate, message):
     path = tmp_path / "odd.pt"

@@ -14,6 +14,7 @@ fields) raises a CheckpointError naming the file and the problem.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -240,9 +241,16 @@ def _weight_problems(vae: VAE, weights: Any) -> list[str]:
     problems += [f"unexpected {k}" for k in weights if k not in expected]
     for k, want in expected.items():
         got = weights.get(k)
-        if got is not None and not (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype):
-            shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
-            problems.append(f"{k} has shape {shape}, expected {tuple(want.shape)} ({want.dtype})")
+        if got is None:
+            continue
+        if not torch.is_tensor(got):
+            problems.append(f"{k} is a {type(got).__name__}, expected a tensor of shape {tuple(want.shape)}")
+        elif got.shape != want.shape:
+            problems.append(f"{k} has shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+        elif got.dtype != want.dtype:
+            problems.append(f"{k} has dtype {got.dtype}, expected {want.dtype}")
+        elif not torch.isfinite(got).all():
+            problems.append(f"{k}: weights are not finite (NaN or infinite values)")
     return problems
 
 
@@ -251,6 +259,12 @@ def _history(path: Path, raw: Any, epoch: int, config: Config) -> History:
         history = History(**{k: list(v) for k, v in raw.items()})
     except (TypeError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid history: {exc}") from exc
+    for name, values in dataclasses.asdict(history).items():
+        kind = int if name == "test_epochs" else (int, float)
+        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, kind)), None)
+        if bad is not None:
+            raise CheckpointError(f"checkpoint {path} has an invalid history: {name} holds {bad!r}, "
+                                  f"not a {'whole number' if kind is int else 'number'}")
     if not (len(history.train_loss) == len(history.epoch_seconds) == epoch <= config.epochs
             and len(history.test_epochs) == len(history.test_loss)):
         raise CheckpointError(f"checkpoint {path} has a history of {len(history.train_loss)} epochs "
