@@ -193,3 +193,24 @@ def test_a_snapshot_of_a_damaged_file_is_refused_like_the_file(tmp_path):
     data, _ = ckpt.read_snapshot(path)
     with pytest.raises(CheckpointError, match="truncated or not a checkpoint file"):
         ckpt.load_state(path, data)
+
+
+def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trained, tmp_path):
+    path = tmp_path / "huge" / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    raw["config"].update(image_height=4096, image_width=4096, hidden_dim=65536)  # within the ranges, ~4 TB
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=r"does not fit the model its config describes.*has shape"):
+        ckpt.load_state(path)
+
+
+def test_one_unreadable_run_is_reported_with_its_reason_and_never_hides_the_others(trained, tmp_path):
+    ckpt.save_state(trained, ckpt.checkpoint_path(tmp_path, "good"))
+    bad = ckpt.checkpoint_path(tmp_path, "bad")
+    bad.parent.mkdir()
+    bad.write_bytes(b"garbage")
+    (tmp_path / "empty").mkdir()  # a run folder before its first checkpoint: no run yet
+    runs, unreadable = ckpt.scan_runs(tmp_path)
+    assert [r.name for r in runs] == ["good"]
+    assert list(unreadable) == ["bad"] and "truncated or not a checkpoint file" in unreadable["bad"]

@@ -102,10 +102,21 @@ def stop(root: Path, run: str) -> bool:
     return True
 
 
+# What each status field may hold; a field of another type (a damaged file) is dropped.
+_STATUS_TYPES = {"state": str, "pid": int, "started": (int, float), "epoch": int, "epochs": int, "batch": int,
+                 "batches": int, "images_per_s": (int, float), "eta_s": (int, float), "message": str,
+                 "config": dict, "loss": (int, float), "updated": (int, float), "ended": (int, float)}
+
+
+def _clean(status: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items()
+            if k in _STATUS_TYPES and isinstance(v, _STATUS_TYPES[k]) and not isinstance(v, bool)}
+
+
 def job(root: Path, run: str) -> Job:
     """What the run's process is doing, or how and why it ended."""
     folder = ckpt.run_dir(root, run)
-    status = monitor.read_status(folder) or {}
+    status = _clean(monitor.read_status(folder) or {})
     history = monitor.read_history(folder)
     if not status and (folder / ckpt.CHECKPOINT_FILE).exists():
         return _saved(folder)

@@ -92,14 +92,20 @@ def _stamp(root: Path) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _runs(root: str, stamp: tuple) -> list[ckpt.RunInfo]:
-    return ckpt.list_runs(root)
+def _scan(root: str, stamp: tuple) -> tuple[list[ckpt.RunInfo], dict[str, str]]:
+    return ckpt.scan_runs(root)
 
 
 def runs() -> list[ckpt.RunInfo]:
     """Readable runs, newest first (cached until a checkpoint changes)."""
     root = checkpoints_root()
-    return _runs(str(root), _stamp(root))
+    return _scan(str(root), _stamp(root))[0]
+
+
+def unreadable_runs() -> dict[str, str]:
+    """Runs whose checkpoint cannot be read, with why."""
+    root = checkpoints_root()
+    return _scan(str(root), _stamp(root))[1]
 
 
 def describe(info: ckpt.RunInfo) -> str:
@@ -142,6 +148,8 @@ def picked_name() -> str | None:
 def run_picker() -> str | None:
     """Sidebar select box over the runs; the choice is shared by every view."""
     name = picked_name()
+    for bad, why in unreadable_runs().items():
+        st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
     if name is None:
         st.sidebar.caption("No trained runs yet.")
         return None

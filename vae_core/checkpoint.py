@@ -134,11 +134,13 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
         config = Config.from_dict(raw["config"])
     except (ConfigError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}") from exc
-    vae = VAE(config)
-    problems = _weight_problems(vae, raw["model"])
+    with torch.device("meta"):  # shapes and dtypes only: nothing the config asks for is allocated yet
+        expected = VAE(config).state_dict()
+    problems = _weight_problems(expected, raw["model"])
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit the model its config describes: "
                               f"{'; '.join(problems)}")
+    vae = VAE(config)  # as large as the weights the file holds, which are in memory already
     vae.load_state_dict(raw["model"])
     optimizer = make_optimizer(vae, config)
     try:
@@ -151,20 +153,33 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
 
 
 def list_runs(root: str | Path = DEFAULT_ROOT) -> list[RunInfo]:
-    """Readable runs under `root`, newest first; unreadable ones are skipped."""
-    runs = []
-    for folder in Path(root).glob("*/"):
+    """Readable runs under `root`, newest first; unreadable ones are left out (see scan_runs)."""
+    return scan_runs(root)[0]
+
+
+def scan_runs(root: str | Path = DEFAULT_ROOT) -> tuple[list[RunInfo], dict[str, str]]:
+    """Readable runs under `root`, newest first, and each unreadable run's name with why.
+
+    A folder without a checkpoint is no run (yet) and is in neither list. No
+    file in any folder can stop the scan: whatever one run's checkpoint holds,
+    the others are still listed.
+    """
+    runs, unreadable = [], {}
+    for folder in sorted(Path(root).glob("*/")):
         path = folder / CHECKPOINT_FILE
         try:
+            if not path.is_file():
+                continue
             validate_run_name(folder.name)
             state = load_state(path)
             modified = path.stat().st_mtime
-        except (RunNameError, CheckpointError, OSError):
+        except (RunNameError, CheckpointError, OSError, MemoryError, RuntimeError) as exc:
+            unreadable[folder.name] = _first_line(exc)
             continue
         h = state.history
         runs.append(RunInfo(folder.name, path, state.epoch, state.config.epochs,
                             h.test_loss[-1] if h.test_loss else None, modified))
-    return sorted(runs, key=lambda r: r.modified, reverse=True)
+    return sorted(runs, key=lambda r: r.modified, reverse=True), unreadable
 
 
 def file_digest(path: str | Path) -> str:
@@ -233,10 +248,9 @@ def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
     return raw
 
 
-def _weight_problems(vae: VAE, weights: Any) -> list[str]:
+def _weight_problems(expected: dict[str, torch.Tensor], weights: Any) -> list[str]:
     if not isinstance(weights, dict):
         return ["the weights are not a name -> tensor mapping"]
-    expected = vae.state_dict()
     problems = [f"missing {k}" for k in expected if k not in weights]
     problems += [f"unexpected {k}" for k in weights if k not in expected]
     for k, want in expected.items():

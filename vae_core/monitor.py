@@ -92,13 +92,20 @@ def read_json(path: Path) -> Any | None:
 
 
 def read_status(folder: Path) -> dict[str, Any] | None:
-    """The run's last written status, or None."""
-    return read_json(folder / STATUS_FILE)
+    """The run's last written status, or None (also when the file is damaged)."""
+    status = read_json(folder / STATUS_FILE)
+    return status if isinstance(status, dict) else None
 
 
 def read_history(folder: Path) -> dict[str, list] | None:
-    """The run's history as written after its last epoch, or None."""
-    return read_json(folder / HISTORY_FILE)
+    """The run's history as written after its last epoch, or None (also when the file is damaged)."""
+    history = read_json(folder / HISTORY_FILE)
+    numbers = ("train_loss", "test_epochs", "test_loss", "epoch_seconds")
+    if not (isinstance(history, dict) and all(
+            isinstance(history.get(k, []), list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         for v in history.get(k, [])) for k in numbers)):
+        return None
+    return history
 
 
 def read_preview(folder: Path) -> dict[str, np.ndarray] | None:
@@ -106,7 +113,11 @@ def read_preview(folder: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(folder / PREVIEW_FILE) as npz:
             preview = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, KeyError, EOFError):
+    except Exception:  # truncated, not a zip, not arrays: a damaged preview is no preview
+        return None
+    wanted = ("samples", "originals", "reconstructions")
+    if not (all(k in preview and preview[k].ndim == 3 for k in wanted)
+            and preview.get("epochs_done", preview.get("epoch", np.zeros(2))).size == 1):
         return None
     if "epoch" in preview:  # written before epochs were counted as completed: the index of the last one
         preview["epochs_done"] = preview.pop("epoch") + 1

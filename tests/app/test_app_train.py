@@ -251,3 +251,28 @@ def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
     assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
     saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history.to_dict()
     assert list(history_frame(saved)["epoch"]) == [1, 2]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("status.json", b"[1, 2]"),
+    ("status.json", b'{"state": 5, "epoch": "x", "epochs": [3], "pid": -1}'),
+    ("status.json", b"{not json"),
+    ("history.json", b'{"train_loss": ["a", "b"], "test_epochs": [0], "test_loss": [1.0]}'),
+    ("history.json", b'"just a string"'),
+    ("preview.npz", b"PK\x03\x04 truncated"),
+    ("preview.npz", b""),
+])
+def test_a_damaged_run_file_never_breaks_the_train_page(root, name, content):
+    folder = root / RUN
+    (folder / name).write_bytes(content)
+    at = watching_the_picked_run()
+    assert not at.exception
+    assert messages(at.subheader) == [f"Run {RUN}"]
+
+
+def test_a_damaged_preview_with_the_wrong_arrays_is_left_out(root):
+    import numpy as np
+
+    np.savez(root / RUN / "preview.npz", samples=np.zeros(3), epochs_done=np.array([1, 2]))
+    at = watching_the_picked_run()
+    assert not at.exception and not at.image

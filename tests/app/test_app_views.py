@@ -34,6 +34,17 @@ def test_home_sidebar_lists_the_run_with_its_epoch(root):
     assert picker.value == RUN
 
 
+def test_an_unreadable_run_is_named_with_its_reason_and_the_others_still_listed(root):
+    bad = root / "bad" / "checkpoint.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"garbage")
+    at = app()
+    assert not at.exception
+    (warning,) = messages(at.sidebar.warning)
+    assert warning.startswith("Run bad cannot be read") and "truncated or not a checkpoint file" in warning
+    assert at.sidebar.selectbox(key=PICKER_KEY).options[0].startswith(f"{RUN} · epoch 2/2")
+
+
 def test_home_sidebar_says_there_are_no_runs_in_an_empty_folder(empty_root):
     at = app()
     assert not at.exception
