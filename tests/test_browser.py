@@ -194,8 +194,8 @@ def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page
     _settle(page)
     page.get_by_label("Indices (0 to 9999, comma separated)").fill("3 7")
     page.keyboard.press("Enter")
+    page.locator("[data-testid='stImage']", has_text="test #7 ").wait_for()  # the rerun has drawn them
     _settle(page)
-    assert page.locator("[data-testid='stImage']", has_text="test #7 ").count() == 1
 
     _open(page, "Train")
     page.get_by_label("Run name", exact=True).fill("e2e")
@@ -239,7 +239,7 @@ def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page
 
     _open(page, "Reconstructions")  # four page switches later, still the two typed indices
     assert page.get_by_label("Indices (0 to 9999, comma separated)").input_value() == "3 7"
-    assert page.locator("[data-testid='stImage']", has_text="test #7 ").count() == 1
+    page.locator("[data-testid='stImage']", has_text="test #7 ").wait_for()
 
 
 def _phone_shot(browser, url: str, path: str, name: str) -> float | None:
@@ -274,7 +274,7 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     _shot(page, "train")
     for view, name in (("Samples", "samples"), ("Reconstructions", "reconstructions")):
         _open(page, view)
-        assert page.locator("[data-testid='stImage'] img").count() >= 1
+        page.locator("[data-testid='stImage'] img").first.wait_for()
         _shot(page, name)
     _open(page, "Latent map")
     title = page.locator(".js-plotly-plot .gtitle").text_content()
