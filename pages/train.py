@@ -83,7 +83,7 @@ def start_run() -> None:
     name = s.train_run.strip()
     errors = {}
     try:
-        ckpt.validate_run_name(name)
+        ckpt.run_dir(root, name)
     except ckpt.RunNameError as exc:
         message = str(exc)  # "run name '../x' is not allowed: ..."
         errors["train_run"] = message[:1].upper() + message[1:]

@@ -45,7 +45,10 @@ def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
     (["train", "--run", "x", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
     (["train", "--run", "x", "--lr", "-1"], "lr must be more than 0 and at most 1"),
     (["train", "--run", "x", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
-    (["train", "--run", "x", "--threads", "0"], "--threads must be at least 1"),
+    (["train", "--run", "x", "--threads", "0"], "--threads must be between 1 and"),
+    (["train", "--run", "x", "--threads", "1000000"], "--threads must be between 1 and"),
+    (["evaluate", "x", "--seed", "18446744073709551616"], "--seed must be between 0 and 9223372036854775807"),
+    (["embed", "x", "--seed", "-1"], "--seed must be between 0 and"),
     (["train", "--run", "x", "--resume"], "cannot resume run 'x': .* does not exist"),
     (["train"], "the following arguments are required: --run"),
     (["evaluate", "ghost"], "no run 'ghost'"),
@@ -94,6 +97,13 @@ def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
     from vae_core import analysis
     assert ckpt.load_cached(path, analysis.MEANS_NAME, digest).shape == (10000, 50)
     assert ckpt.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)
+
+
+def test_a_run_name_taken_by_a_file_is_refused_clearly(tmp_path):
+    (tmp_path / "README.md").write_text("not a run")
+    out = cli("train", "--run", "README.md", "--epochs", "1", checkpoints=tmp_path)
+    assert out.returncode == 2 and "run name 'README.md' is taken by a file" in out.stderr
+    assert (tmp_path / "README.md").read_text() == "not a run"
 
 
 def test_bad_values_leave_no_run_folder_behind(tmp_path):

@@ -66,8 +66,11 @@ def validate_run_name(name: str) -> str:
 
 
 def run_dir(root: str | Path, name: str) -> Path:
-    """The folder of run `name` under `root` (not created)."""
-    return Path(root) / validate_run_name(name)
+    """The folder of run `name` under `root` (not created); RunNameError if a file holds that name."""
+    folder = Path(root) / validate_run_name(name)
+    if folder.exists() and not folder.is_dir():
+        raise RunNameError(f"run name {name!r} is taken by a file in {Path(root).name}/: choose another name")
+    return folder
 
 
 def checkpoint_path(root: str | Path, name: str) -> Path:

@@ -37,6 +37,9 @@ RESUMABLE_OVERRIDES = ("epochs", "device", "jit")
 # faster on a quiet machine but 2.3x slower while another process keeps a core
 # busy (the app's server, a browser), which is how runs are usually trained here.
 DEFAULT_THREADS = max(1, (os.cpu_count() or 1) - 1)
+# More threads than this only oversubscribes the cores (a million crashed torch).
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range, as Config.seed
 
 
 class UsageError(Exception):
@@ -101,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise UsageError(f"--threads must be between 1 and {MAX_THREADS} (4 per core here), got {args.threads}")
+        if args.command != "train" and not 0 <= args.seed <= MAX_SEED:  # train's seed is checked by Config
+            raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
         torch.set_num_threads(args.threads)
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:

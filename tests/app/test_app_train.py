@@ -86,6 +86,12 @@ def test_train_form_refuses_a_run_name_that_leaves_the_folder(root):
     assert not (root.parent / "x").exists()
 
 
+def test_train_form_refuses_a_run_name_taken_by_a_file(root):
+    (root / "README.md").write_text("not a run")
+    message = form_error(root, train_run="README.md")
+    assert message.startswith("Run name 'README.md' is taken by a file")
+
+
 def test_train_form_refuses_cuda_on_a_machine_without_a_gpu(root):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
