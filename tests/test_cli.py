@@ -99,6 +99,15 @@ def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
     assert ckpt.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)
 
 
+def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path):
+    assert cli("train", "--run", "k", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
+    stale = tmp_path / "k" / ".checkpoint.pt.x1y2.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    out = cli("train", "--run", "k", "--epochs", "2", "--resume", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert not stale.exists() and "removed .checkpoint.pt.x1y2.tmp" in out.stderr
+
+
 def test_a_run_name_taken_by_a_file_is_refused_clearly(tmp_path):
     (tmp_path / "README.md").write_text("not a run")
     out = cli("train", "--run", "README.md", "--epochs", "1", checkpoints=tmp_path)

@@ -13,6 +13,7 @@ written by vae_core.monitor. One process per run: the run's lock decides.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -137,21 +138,48 @@ def job(root: Path, run: str) -> Job:
         message = f"{message}\n\n{_log_tail(folder)}".strip()
     if state in ("starting", "running") and monitor.stop_requested(folder, status.get("pid")):
         state = "stopping"
+    if state not in ("starting", "running", "stopping"):
+        # A process killed between saving its checkpoint and writing its status leaves
+        # the status an epoch behind: once it has ended, the checkpoint says what is kept.
+        saved = _summary(folder / ckpt.CHECKPOINT_FILE)
+        if saved is not None:
+            status = {**status, "epoch": saved[0], "epochs": status.get("epochs", saved[1])}
+            history = saved[2]
     return Job(state, status, history, message)
 
 
 def _saved(folder: Path) -> Job:
     """A run saved without the CLI's files (say, copied in): its checkpoint tells its story."""
+    path = folder / ckpt.CHECKPOINT_FILE
     try:
-        state = ckpt.load_state(folder / ckpt.CHECKPOINT_FILE)
-    except ckpt.CheckpointError as exc:
+        epoch, epochs, history = _summary_of(str(path), *_identity(path))
+    except (ckpt.CheckpointError, OSError) as exc:
         return Job("failed", {}, None, str(exc))
-    status = {"epoch": state.epoch, "epochs": state.config.epochs}
-    return Job("saved", status, state.history.to_dict(), f"saved at epoch {state.epoch}")
+    return Job("saved", {"epoch": epoch, "epochs": epochs}, history, f"saved at epoch {epoch}")
+
+
+def _summary(path: Path) -> tuple[int, int, dict[str, list]] | None:
+    """Epochs done, epochs asked for and history of the checkpoint at `path`, or None."""
+    try:
+        return _summary_of(str(path), *_identity(path))
+    except (ckpt.CheckpointError, OSError):
+        return None
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=32)
+def _summary_of(path: str, inode: int, mtime_ns: int, size: int) -> tuple[int, int, dict[str, list]]:
+    """Read once per file version (an atomic save gives a new inode)."""
+    state = ckpt.load_state(path)
+    return state.epoch, state.config.epochs, state.history.to_dict()
 
 
 def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid <= 1:  # 0, -1 and 1 name a group, every process or init
         return False
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child

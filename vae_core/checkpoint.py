@@ -129,6 +129,17 @@ def read_snapshot(path: str | Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete what saves killed midway left in `folder` (atomic_write's temp files); returns them.
+
+    Call it only while holding the run's lock: a live writer's temp file looks the same.
+    """
+    stale = sorted(Path(folder).glob(".*.tmp"))
+    for file in stale:
+        file.unlink(missing_ok=True)
+    return stale
+
+
 def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
     """Rebuild the run saved at `path` (or the bytes `data` read from it), on the CPU, validating every part."""
     path = Path(path)

@@ -129,6 +129,8 @@ def _train(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop.request)
     with run_lock(path.parent):
+        for stale in ckpt.remove_temp_files(path.parent):
+            print(f"removed {stale.name}, left by a save that was killed midway", file=sys.stderr)
         if args.resume:
             state = _resumed(path, args.run, overrides)
         elif path.exists() and not args.overwrite:

@@ -282,3 +282,11 @@ def test_a_damaged_preview_with_the_wrong_arrays_is_left_out(root):
     np.savez(root / RUN / "preview.npz", samples=np.zeros(3), epochs_done=np.array([1, 2]))
     at = watching_the_picked_run()
     assert not at.exception and not at.image
+
+
+def test_a_run_killed_between_its_save_and_its_status_shows_what_the_checkpoint_holds(root):
+    folder = root / RUN  # the small run: its checkpoint holds 2 epochs
+    (folder / "status.json").write_text('{"state": "running", "pid": -1, "epoch": 1, "epochs": 2}')
+    (folder / "history.json").write_text('{"train_loss": [190.0], "test_epochs": [], "test_loss": []}')
+    job = jobs.job(root, RUN)
+    assert job.state == "lost" and job.epochs_done == 2 and len(job.history["train_loss"]) == 2
