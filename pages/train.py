@@ -112,16 +112,19 @@ def start_run() -> None:
     s.train_run, s.train_overwrite = fresh_name(), False
 
 
-def continue_run(run: str, epochs: int) -> None:
-    """Resume `run` up to `epochs` (its own target unless the user raised it); from scratch if nothing was saved."""
+def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
+    """Resume `run` up to `epochs` (its own target unless the user raised it), at the learning rate in
+    widget `lr_key` if given; from scratch, with the settings it was given, if nothing was saved."""
     st.session_state.pop(RUN_ERROR, None)
+    lr = st.session_state.get(lr_key) if lr_key else None
     path = ckpt.checkpoint_path(root, run)
     try:
         if path.exists():
             config = ckpt.load_state(path).config
-            jobs.start(root, run, dataclasses.replace(config, epochs=epochs), resume=True)
-        else:  # stopped before its first epoch ended: start it again with the settings it was given
-            jobs.start(root, run, Config.from_dict(jobs.job(root, run).status["config"]))
+            jobs.start(root, run, dataclasses.replace(config, epochs=epochs, lr=lr or config.lr), resume=True)
+        else:  # ended before its first epoch did
+            config = Config.from_dict(jobs.job(root, run).status["config"])
+            jobs.start(root, run, dataclasses.replace(config, lr=lr or config.lr))
     except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, monitor.RunBusyError) as exc:
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 
@@ -170,8 +173,13 @@ def actions(run: str, job: jobs.Job) -> None:
                        if has_checkpoint else f"Stopped before epoch 1 of {target} ended, so nothing was saved. "
                                               "Resume starts it again with the same settings.",
                        icon=":material/pause_circle:")
+        lr_key = None
+        if job.state == "failed" and "lower the learning rate" in job.message:  # it diverged
+            lr_key = "train_resume_lr"
+            st.number_input("Learning rate for the resumed run", step=1e-4, format="%.5f", key=lr_key,
+                            value=job.status.get("config", {}).get("lr", Config().lr) / 10)
         st.button(f"Resume to epoch {target}", icon=":material/play_arrow:", key="train_resume", type="primary",
-                  on_click=continue_run, args=(run, target))
+                  on_click=continue_run, args=(run, target, lr_key))
     elif not job.active and has_checkpoint:
         if job.state == "finished":
             st.success(f"Finished after epoch {done} of {target}.", icon=":material/check_circle:")

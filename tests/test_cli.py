@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,6 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
     out = cli(*args, checkpoints=tmp_path)
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert "error:" in out.stderr
-    import re
     assert re.search(message, out.stderr), out.stderr
 
 
@@ -143,3 +143,20 @@ def test_a_stale_stop_request_for_another_process_is_ignored(tmp_path):
     out = cli("train", "--run", "stale", "--epochs", "1", "--limit", "256", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
     assert monitor.read_status(folder)["state"] == "finished"
+
+
+def test_a_diverging_run_stops_at_the_step_and_says_to_lower_the_learning_rate(tmp_path):
+    out = cli("train", "--run", "hot", "--epochs", "3", "--limit", "2000", "--lr", "0.05", checkpoints=tmp_path)
+    assert out.returncode == 1
+    assert re.search(r"error: the loss became nan at epoch 1, step \d+; lower the learning rate", out.stderr)
+    assert "Traceback" not in out.stderr
+    status = monitor.read_status(tmp_path / "hot")
+    assert status["state"] == "failed" and status["message"].startswith("the loss became nan at epoch 1")
+
+
+def test_resume_may_lower_the_learning_rate(tmp_path):
+    assert cli("train", "--run", "cool", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
+    out = cli("train", "--run", "cool", "--epochs", "2", "--resume", "--lr", "0.0005", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    state = ckpt.load_state(tmp_path / "cool" / ckpt.CHECKPOINT_FILE)
+    assert state.config.lr == 0.0005 and state.optimizer.param_groups[0]["lr"] == 0.0005

@@ -64,7 +64,7 @@ def command(root: Path, run: str, config: Config, resume: bool, threads: int | N
     if threads is not None:
         args += ["--threads", str(threads)]
     if resume:
-        return args + ["--resume"]
+        return args + ["--lr", repr(config.lr), "--resume"]  # the one optimiser setting a Resume may change
     if config.limit is not None:
         args += ["--limit", str(config.limit)]
     return args + ["--lr", repr(config.lr), "--batch-size", str(config.batch_size), "--z-dim", str(config.z_dim),

@@ -29,10 +29,11 @@ from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
 from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
-from vae_core.train import Callbacks, DeviceError, TrainState, evaluate, fit, new_state, resolve_device
+from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
+                            resolve_device)
 
-# Fields a resumed run may change: they do not alter the model or the optimisation.
-RESUMABLE_OVERRIDES = ("epochs", "device", "jit")
+# Fields a resumed run may change: they do not alter the model (a lower lr rescues a diverged run).
+RESUMABLE_OVERRIDES = ("epochs", "device", "jit", "lr")
 # All cores but one. Measured by bench/threads.py on 2 cores: 2 threads are 1.55x
 # faster on a quiet machine but 2.3x slower while another process keeps a core
 # busy (the app's server, a browser), which is how runs are usually trained here.
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run's checkpoint instead of starting anew")
     train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")
     train.add_argument("--limit", type=int, help="train on the first N training images only, for quick tries")
-    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.lr})")
+    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.lr}); with --resume, "
+                                                "may be changed, say lowered after the loss became NaN")
     train.add_argument("--batch-size", type=int, help=f"images per step (default {defaults.batch_size})")
     train.add_argument("--z-dim", type=int, help=f"latent dimensions (default {defaults.z_dim})")
     train.add_argument("--hidden-dim", type=int, help=f"hidden units of encoder and decoder (default {defaults.hidden_dim})")
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except (ckpt.CheckpointError, DataError) as exc:
+    except (ckpt.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
 
 
@@ -144,6 +146,9 @@ def _train(args: argparse.Namespace) -> int:
         try:
             with _Progress(path, monitor) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)
+        except DivergedError as exc:
+            monitor.finish("failed", str(exc))
+            raise
         except BaseException as exc:
             monitor.finish("failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -171,6 +176,8 @@ def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
     if clashes:
         raise UsageError(f"a resumed run keeps its config; these differ: {', '.join(clashes)}")
     state.config = Config.from_dict({**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}})
+    for group in state.optimizer.param_groups:
+        group["lr"] = state.config.lr
     if state.epoch >= state.config.epochs:
         raise UsageError(f"run {run!r} has already trained {state.epoch} of {state.config.epochs} epochs; "
                          f"pass a larger --epochs to continue it")

@@ -16,6 +16,7 @@ optimizer, history, epoch, RNG states) is in `TrainState`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -31,6 +32,15 @@ from vae_core.model import VAE
 
 class DeviceError(RuntimeError):
     """The requested device is not available here."""
+
+
+class DivergedError(RuntimeError):
+    """The loss stopped being a finite number; the epoch under way is lost, earlier ones are not."""
+
+    def __init__(self, epoch: int, step: int, value: float) -> None:
+        super().__init__(f"the loss became {value} at epoch {epoch}, step {step}; lower the learning rate "
+                         f"(the tutorial's is 1e-3) and Resume")
+        self.epoch, self.step = epoch, step  # both counted from 1
 
 
 @dataclass
@@ -118,10 +128,17 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
             if should_stop():
                 return state.history
             state.optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(x)  # summed over the batch, like SVI.step
+            try:
+                loss = loss_fn(x)  # summed over the batch, like SVI.step
+            except ValueError as exc:  # Pyro refuses a Normal whose loc the last step made NaN
+                if _all_finite(state.vae):
+                    raise
+                raise DivergedError(epoch + 1, b + 1, float("nan")) from exc
+            value = loss.item()
+            if not math.isfinite(value):  # stop before this step spoils the weights further
+                raise DivergedError(epoch + 1, b + 1, value)
             loss.backward()
             state.optimizer.step()
-            value = loss.item()
             total += value
             seen += x.shape[0]
             callbacks.on_batch(epoch, b, n_batches, seen, value / x.shape[0])
@@ -175,6 +192,10 @@ def _loss_function(vae: VAE, jit: bool) -> Callable[[torch.Tensor], torch.Tensor
             return elbo.differentiable_loss(model, guide, x)
 
     return loss
+
+
+def _all_finite(vae: VAE) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in vae.parameters())
 
 
 def _capture_rng(shuffle: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -290,3 +291,26 @@ def test_a_run_killed_between_its_save_and_its_status_shows_what_the_checkpoint_
     (folder / "history.json").write_text('{"train_loss": [190.0], "test_epochs": [], "test_loss": []}')
     job = jobs.job(root, RUN)
     assert job.state == "lost" and job.epochs_done == 2 and len(job.history["train_loss"]) == 2
+
+
+def test_a_diverged_run_resumes_at_the_lower_learning_rate_the_user_gives(root):
+    folder = root / "hot"
+    folder.mkdir()
+    config = Config(epochs=1, limit=256, lr=0.05).to_dict()
+    (folder / "status.json").write_text(json.dumps({
+        "state": "failed", "pid": 999999, "epoch": 0, "epochs": 1, "config": config,
+        "message": "the loss became nan at epoch 1, step 3; lower the learning rate (the tutorial's is 1e-3) and Resume"}))
+    at = app()
+    at.session_state[RUN_KEY] = "hot"
+    at.switch_page(TRAIN).run()
+    field = at.number_input(key="train_resume_lr")
+    assert field.value == pytest.approx(0.005)
+    field.set_value(0.001)
+    button(at, "Resume to epoch 1").click()
+    at.run()
+    try:
+        assert jobs.job(root, "hot").status["config"]["lr"] == 0.001
+        finished = wait_for(root, "hot", lambda j: not j.active)
+        assert finished.state == "finished"
+    finally:
+        jobs.stop(root, "hot")
