@@ -105,6 +105,8 @@ def start_run() -> None:
             jobs.start(root, name, config, overwrite=s.train_overwrite)
         except monitor.RunBusyError:
             errors["train_run"] = f"Run {name} is training already: pick it in the sidebar to watch it."
+        except OSError as exc:  # a full disk or a read-only folder: nothing was started
+            errors["train_run"] = f"Run {name} could not start: {exc.strerror or exc}."
     s[ERRORS] = errors
     if errors:
         return
@@ -125,6 +127,8 @@ def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
         else:  # ended before its first epoch did
             config = Config.from_dict(jobs.job(root, run).status["config"])
             jobs.start(root, run, dataclasses.replace(config, lr=lr or config.lr))
+    except OSError as exc:  # a full disk or a read-only folder: nothing was started
+        st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc.strerror or exc}."
     except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, monitor.RunBusyError) as exc:
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 

@@ -214,3 +214,46 @@ def test_one_unreadable_run_is_reported_with_its_reason_and_never_hides_the_othe
     runs, unreadable = ckpt.scan_runs(tmp_path)
     assert [r.name for r in runs] == ["good"]
     assert list(unreadable) == ["bad"] and "truncated or not a checkpoint file" in unreadable["bad"]
+
+
+def _failing_save(trained, path, monkeypatch, exc) -> str:
+    """Save over `path` with torch.save failing midway with `exc`; the SaveError's words."""
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a zip")
+        raise exc
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(ckpt.SaveError) as caught:
+        ckpt.save_state(trained, path)
+    return str(caught.value.strerror)
+
+
+def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(trained, tmp_path, monkeypatch):
+    import errno
+
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    ckpt.save_state(trained, path)
+    before = path.read_bytes()
+    message = _failing_save(trained, path, monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    assert message == f"no space left on device while saving {path}"
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == [ckpt.CHECKPOINT_FILE]
+
+
+def test_torchs_own_words_for_a_full_disk_are_recognised(trained, tmp_path, monkeypatch):
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    monkeypatch.setattr(ckpt, "_free_bytes", lambda path: 0)  # the disk is full
+    message = _failing_save(trained, path, monkeypatch,
+                            RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"))
+    assert message.startswith("no space left on device while saving")
+
+
+def test_a_read_only_folder_is_named(trained, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(ckpt.SaveError, match="the folder is read-only or not writable"):
+        ckpt.save_state(trained, tmp_path / "run" / ckpt.CHECKPOINT_FILE)

@@ -160,3 +160,32 @@ def test_resume_may_lower_the_learning_rate(tmp_path):
     assert out.returncode == 0, out.stderr
     state = ckpt.load_state(tmp_path / "cool" / ckpt.CHECKPOINT_FILE)
     assert state.config.lr == 0.0005 and state.optimizer.param_groups[0]["lr"] == 0.0005
+
+
+def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    import errno
+    import signal
+
+    from vae_core import cli as cli_module
+
+    real_save, saves = ckpt.save_state, []
+
+    def save_then_fill_the_disk(state, path):
+        saves.append(state.epoch)
+        if len(saves) > 1:
+            raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+        real_save(state, path)
+
+    monkeypatch.setattr(ckpt, "save_state", save_then_fill_the_disk)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli_module.main(["train", "--run", "full", "--epochs", "3", "--limit", "256",
+                             "--checkpoints", str(tmp_path)])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert exited.value.code == 1
+    assert "error: no space left on device while saving" in capsys.readouterr().err
+    assert "the previous checkpoint (epoch 1) is intact" in monitor.read_status(tmp_path / "full")["message"]
+    assert ckpt.load_state(tmp_path / "full" / ckpt.CHECKPOINT_FILE).epoch == 1

@@ -73,20 +73,23 @@ def command(root: Path, run: str, config: Config, resume: bool, threads: int | N
 
 
 def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
-    """Launch the training process and return; raises RunBusyError if the run is training."""
+    """Launch the training process and return; RunBusyError if the run is training, OSError if
+    its folder cannot be written."""
     folder = ckpt.run_dir(root, run)
     if monitor.is_locked(folder):
         raise monitor.RunBusyError(f"run {run!r} is already training; stop it first or pick another name")
     folder.mkdir(parents=True, exist_ok=True)
     monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
+    # Replaces the last run's final status, so the page shows this start at once. Written before
+    # the process exists, so a full disk or a read-only folder (SaveError) starts nothing.
+    status = {"state": "starting", "pid": None, "started": time.time(), "epoch": 0,
+              "epochs": config.epochs, "config": config.to_dict(), "message": ""}
+    monitor.write_json(folder / monitor.STATUS_FILE, status)
     with open(folder / LOG_FILE, "wb") as log:
         proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    # Replaces the last run's final status, so the page shows this start at once.
-    monitor.write_json(folder / monitor.STATUS_FILE,
-                       {"state": "starting", "pid": proc.pid, "started": time.time(), "epoch": 0,
-                        "epochs": config.epochs, "config": config.to_dict(), "message": ""})
+    monitor.write_json(folder / monitor.STATUS_FILE, {**status, "pid": proc.pid})
 
 
 def stop(root: Path, run: str) -> bool:

@@ -15,11 +15,13 @@ fields) raises a CheckpointError naming the file and the problem.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import os
 import pickle
 import re
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -92,10 +94,25 @@ def save_state(state: TrainState, path: str | Path) -> None:
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
+class SaveError(OSError):
+    """A file could not be written (no space left, a read-only folder); what was there is intact."""
+
+
+# Free space under which a failed write is put down to a full disk: torch.save reports one
+# as "RuntimeError: [enforce fail at inline_container.cc] . unexpected pos", not as ENOSPC.
+_NEARLY_FULL = 1 << 20  # bytes
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it over `path`.
+
+    A full disk or a read-only folder raises SaveError, saying so; the old file is untouched.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _save_error(path, exc) from exc
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
@@ -103,14 +120,33 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):
+            raise _save_error(path, exc) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _save_error(path: Path, exc: BaseException) -> BaseException:
+    """SaveError in words for a full disk or a read-only folder; any other failure as it was."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (isinstance(exc, RuntimeError) and _free_bytes(path) < _NEARLY_FULL):
+        return SaveError(code or errno.ENOSPC, f"no space left on device while saving {path}")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return SaveError(code, f"cannot write {path}: the folder is read-only or not writable")
+    return exc
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return 1 << 62
 
 
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:

@@ -14,6 +14,7 @@ checkpoint of the last finished epoch, which `--resume` continues.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -114,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except ckpt.SaveError as exc:
+        parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
     except (ckpt.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
 
@@ -149,6 +152,12 @@ def _train(args: argparse.Namespace) -> int:
         except DivergedError as exc:
             monitor.finish("failed", str(exc))
             raise
+        except ckpt.SaveError as exc:
+            kept = _kept(path)
+            error = ckpt.SaveError(exc.errno, f"{exc.strerror}; {kept}")
+            with contextlib.suppress(ckpt.SaveError):  # the status may not fit on a full disk either
+                monitor.finish("failed", error.strerror)
+            raise error from exc
         except BaseException as exc:
             monitor.finish("failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -164,6 +173,14 @@ def _train(args: argparse.Namespace) -> int:
         monitor.finish("finished", f"trained {state.config.epochs} epochs")
     print(f"saved {path}")
     return 0
+
+
+def _kept(path: Path) -> str:
+    """What a failed save left: the checkpoint before it, or nothing."""
+    try:
+        return f"the previous checkpoint (epoch {ckpt.load_state(path).epoch}) is intact"
+    except ckpt.CheckpointError:
+        return "no epoch was saved yet"
 
 
 def _resumed(path: Path, run: str, overrides: dict) -> TrainState:

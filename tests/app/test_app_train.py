@@ -314,3 +314,17 @@ def test_a_diverged_run_resumes_at_the_lower_learning_rate_the_user_gives(root):
         assert finished.state == "finished"
     finally:
         jobs.stop(root, "hot")
+
+
+def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root, monkeypatch):
+    import errno
+
+    from vae_core import monitor
+
+    def full(path, value):
+        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+
+    monkeypatch.setattr(monitor, "write_json", full)
+    message = form_error(root, train_run="new", train_epochs=1)
+    assert message.startswith("Run new could not start: no space left on device while saving")
+    assert not (root / "new" / "train.log").exists()
