@@ -45,6 +45,7 @@ FORM_ROWS = [
 ]
 ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
 RUN_ERROR = "train_run_error"  # session key: why the last Resume or Continue did not start
+CONFIRM = "train_confirm_overwrite"  # session key: the run whose replacement one Start press asked for
 root = checkpoints_root()
 
 
@@ -93,24 +94,23 @@ def start_run() -> None:
         resolve_device(s.train_device)
     except DeviceError as exc:
         errors["train_device"] = str(exc)
-    if not errors:
-        path = ckpt.checkpoint_path(root, name)
-        if monitor.is_locked(path.parent):
-            errors["train_run"] = f"Run {name} is training already: pick it in the sidebar to watch it."
-        elif path.exists() and not s.train_overwrite:
-            errors["train_run"] = (f"A run named {name} exists already: pick it in the sidebar to resume it, "
-                                   f"tick Overwrite to start it anew, or choose another name.")
+    replacing = not errors and s.train_overwrite and ckpt.checkpoint_path(root, name).exists()
+    if replacing and s.get(CONFIRM) != name and name not in jobs.SHIPPED_RUNS:
+        errors["train_run"] = (f"Run {name} exists: press Start again to replace it. Its checkpoint is kept "
+                               f"until the new run has saved its first epoch.")
+        s[CONFIRM] = name  # the second press is the deliberate one
     if not errors:
         try:
             jobs.start(root, name, config, overwrite=s.train_overwrite)
-        except monitor.RunBusyError:
-            errors["train_run"] = f"Run {name} is training already: pick it in the sidebar to watch it."
+        except jobs.StartRefused as exc:
+            errors["train_run"] = str(exc)
         except OSError as exc:  # a full disk or a read-only folder: nothing was started
             errors["train_run"] = f"Run {name} could not start: {exc.strerror or exc}."
     s[ERRORS] = errors
     if errors:
         return
     pick(name)
+    s.pop(CONFIRM, None)
     s.train_run, s.train_overwrite = fresh_name(), False
 
 
@@ -129,7 +129,7 @@ def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
             jobs.start(root, run, dataclasses.replace(config, lr=lr or config.lr))
     except OSError as exc:  # a full disk or a read-only folder: nothing was started
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc.strerror or exc}."
-    except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, monitor.RunBusyError) as exc:
+    except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, jobs.StartRefused) as exc:
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 
 
@@ -191,10 +191,13 @@ def actions(run: str, job: jobs.Job) -> None:
         links[0].page_link("pages/samples.py", label="Its samples", icon=":material/casino:")
         links[1].page_link("pages/reconstructions.py", label="Its reconstructions", icon=":material/compare:")
         links[2].page_link("pages/latent_map.py", label="Its latent map", icon=":material/scatter_plot:")
-        with st.popover("Train longer", icon=":material/fast_forward:"):
-            more = st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000, value=done + 10,
-                                   step=1, key="train_more")
-            st.button("Continue", key="train_continue", on_click=continue_run, args=(run, int(more)))
+        if run in jobs.SHIPPED_RUNS:
+            st.caption(f"Run {run} is shipped with the app: it is not trained further from here.")
+        else:
+            with st.popover("Train longer", icon=":material/fast_forward:"):
+                more = st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000,
+                                       value=done + 10, step=1, key="train_more")
+                st.button("Continue", key="train_continue", on_click=continue_run, args=(run, int(more)))
     if RUN_ERROR in st.session_state:
         st.error(st.session_state[RUN_ERROR], icon=":material/error:")
 

@@ -25,8 +25,15 @@ from typing import Any
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config
+from vae_core.model import training_bytes
 
 LOG_FILE = "train.log"
+# Runs shipped with the repository: the app never replaces them or trains them further.
+SHIPPED_RUNS = ("tutorial",)
+# Training runs this server lets train at once, and the memory one may take ($VAE_MAX_JOBS,
+# $VAE_MEMORY_GIB): anyone who can open the app can start runs.
+MAX_JOBS = int(os.environ.get("VAE_MAX_JOBS", "1"))
+MEMORY_GIB = float(os.environ.get("VAE_MEMORY_GIB", "2"))
 PROJECT = Path(__file__).resolve().parent.parent
 # How long a just-launched process may take to write its first status.
 START_GRACE_S = 60.0
@@ -72,12 +79,43 @@ def command(root: Path, run: str, config: Config, resume: bool, threads: int | N
                    "--seed", str(config.seed)]
 
 
-def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
-    """Launch the training process and return; RunBusyError if the run is training, OSError if
-    its folder cannot be written."""
+class StartRefused(RuntimeError):
+    """Why a run may not start now, in the user's words."""
+
+
+def training(root: Path) -> list[str]:
+    """The runs under `root` whose training process is alive (it holds the run's lock)."""
+    return sorted(folder.name for folder in Path(root).glob("*/") if monitor.is_locked(folder))
+
+
+def check_start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
+    """StartRefused, saying why, unless `run` may start now; the one place that decides it."""
     folder = ckpt.run_dir(root, run)
     if monitor.is_locked(folder):
-        raise monitor.RunBusyError(f"run {run!r} is already training; stop it first or pick another name")
+        raise StartRefused(f"Run {run} is training already: pick it in the sidebar to watch it.")
+    others = [name for name in training(root) if name != run]
+    if len(others) >= MAX_JOBS:
+        raise StartRefused(f"Run {others[0]} is training, and this server trains {MAX_JOBS} run(s) at a time "
+                           f"(VAE_MAX_JOBS): stop it first, or wait until it ends.")
+    need = training_bytes(config) / 2**30
+    if need > MEMORY_GIB:
+        raise StartRefused(f"This model would take about {need:.1f} GiB to train (weights, gradients, Adam's "
+                           f"state), more than the {MEMORY_GIB:g} GiB this server allows (VAE_MEMORY_GIB): "
+                           f"lower the hidden units, the latent dimensions or the batch size.")
+    exists = (folder / ckpt.CHECKPOINT_FILE).exists()
+    if run in SHIPPED_RUNS and (resume or exists):
+        raise StartRefused(f"Run {run} is shipped with the app and is never replaced or trained further "
+                           f"from here: choose another name.")
+    if exists and not resume and not overwrite:
+        raise StartRefused(f"A run named {run} exists already: pick it in the sidebar to resume it, "
+                           f"tick Overwrite to start it anew, or choose another name.")
+
+
+def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
+    """Launch the training process and return; StartRefused (check_start) if it may not start,
+    OSError if its folder cannot be written."""
+    check_start(root, run, config, resume=resume, overwrite=overwrite)
+    folder = ckpt.run_dir(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])

@@ -33,6 +33,8 @@ from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, 
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
                             resolve_device)
 
+# An overwritten run's checkpoint, kept under this name until the new run has saved its first epoch.
+REPLACED_FILE = "checkpoint.replaced.pt"
 # Fields a resumed run may change: they do not alter the model (a lower lr rescues a diverged run).
 RESUMABLE_OVERRIDES = ("epochs", "device", "jit", "lr")
 # All cores but one. Measured by bench/threads.py on 2 cores: 2 threads are 1.55x
@@ -130,12 +132,14 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
     if not args.resume:
         resolve_device(Config(**overrides).device)  # bad values fail before the run folder is made
+    replaced = path.with_name(REPLACED_FILE)
     stop = StopRequest(path.parent)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop.request)
     with run_lock(path.parent):
         for stale in ckpt.remove_temp_files(path.parent):
             print(f"removed {stale.name}, left by a save that was killed midway", file=sys.stderr)
+        _settle_replaced(path, replaced)
         if args.resume:
             state = _resumed(path, args.run, overrides)
         elif path.exists() and not args.overwrite:
@@ -143,6 +147,8 @@ def _train(args: argparse.Namespace) -> int:
                              f"--overwrite to start it anew, or choose another --run name")
         else:
             state = new_state(Config(**overrides))
+            if path.exists():  # --overwrite: the old run stays recoverable until the new one saves an epoch
+                os.replace(path, replaced)
         resolve_device(state.config.device)
         data = load_mnist(args.data)
         monitor = RunMonitor(path.parent, state, data.test_images)
@@ -163,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
             raise
         finally:
             clear_stop(path.parent)
+            _settle_replaced(path, replaced)
         done = f"{state.epoch} of {state.config.epochs} epochs done"
         if state.epoch < state.config.epochs:
             monitor.finish("stopped", f"stopped after {done}")
@@ -173,6 +180,16 @@ def _train(args: argparse.Namespace) -> int:
         monitor.finish("finished", f"trained {state.config.epochs} epochs")
     print(f"saved {path}")
     return 0
+
+
+def _settle_replaced(path: Path, replaced: Path) -> None:
+    """An overwritten run's old checkpoint: back in place if the new run saved no epoch, else gone."""
+    if replaced.exists():
+        if path.exists():
+            replaced.unlink()
+        else:
+            os.replace(replaced, path)
+            print(f"the new run saved no epoch: {path} is the replaced run's again", file=sys.stderr)
 
 
 def _kept(path: Path) -> str:

@@ -81,3 +81,15 @@ class VAE(nn.Module):
         z_loc, z_scale = self.encoder(x)
         eps = torch.randn(z_loc.shape, generator=generator, device=z_loc.device, dtype=z_loc.dtype)
         return self.decoder(z_loc + z_scale * eps)  # a Normal(z_loc, z_scale) draw
+
+
+def training_bytes(config: Config) -> int:
+    """Rough memory a training run of `config` needs, in bytes, counted before anything is allocated.
+
+    Weights, their gradients and Adam's two moments (4 float32 copies of every
+    parameter), plus a batch's activations forward and backward.
+    """
+    x, h, z = config.x_dim, config.hidden_dim, config.z_dim
+    params = (x * h + h) + 2 * (h * z + z) + (z * h + h) + (h * x + x)  # encoder + decoder
+    activations = config.batch_size * (2 * x + 4 * h + 6 * z)  # (B, .) tensors kept for backward, about
+    return 4 * (4 * params + 2 * activations)

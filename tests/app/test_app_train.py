@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -328,3 +330,47 @@ def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root
     message = form_error(root, train_run="new", train_epochs=1)
     assert message.startswith("Run new could not start: no space left on device while saving")
     assert not (root / "new" / "train.log").exists()
+
+
+def test_only_one_run_trains_at_a_time_on_a_server(root):
+    from vae_core import monitor
+
+    with monitor.run_lock(root / "busy"):  # another run's trainer holds its lock
+        message = form_error(root, train_run="new", train_epochs=1)
+    assert message.startswith("Run busy is training, and this server trains 1 run(s) at a time (VAE_MAX_JOBS)")
+    assert not (root / "new").exists()
+
+
+def test_a_model_too_large_for_the_memory_budget_is_refused_with_its_estimate(root):
+    message = form_error(root, train_run="huge", train_hidden=65536, train_z_dim=4096)
+    assert re.match(r"This model would take about \d+\.\d GiB to train .* more than the 2 GiB", message)
+    assert not (root / "huge").exists()
+
+
+def test_the_shipped_run_is_never_overwritten_or_trained_further_from_the_app(root):
+    shutil.copytree(root / RUN, root / "tutorial")
+    before = (root / "tutorial" / "checkpoint.pt").read_bytes()
+    message = form_error(root, train_run="tutorial", train_overwrite=True)
+    assert message.startswith("Run tutorial is shipped with the app and is never replaced")
+    assert (root / "tutorial" / "checkpoint.pt").read_bytes() == before
+    at = app()
+    at.session_state[RUN_KEY] = "tutorial"
+    at.switch_page(TRAIN).run()
+    assert not [p for p in at.get("popover")] and "not trained further from here" in at.caption[-1].value
+
+
+def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_new_saves(root):
+    before = ckpt.checkpoint_path(root, RUN).read_bytes()
+    at = view(TRAIN)
+    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
+    (first,) = messages(at.error)
+    assert first.startswith(f"Run {RUN} exists: press Start again to replace it")
+    assert jobs.job(root, RUN).state == "saved"  # nothing started
+    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
+    try:
+        assert not at.error and jobs.job(root, RUN).active
+        jobs.stop(root, RUN)  # at once: the new run saves no epoch
+        wait_for(root, RUN, lambda j: not j.active)
+        assert ckpt.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
+    finally:
+        jobs.stop(root, RUN)
