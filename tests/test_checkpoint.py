@@ -257,3 +257,15 @@ def test_a_read_only_folder_is_named(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(ckpt.SaveError, match="the folder is read-only or not writable"):
         ckpt.save_state(trained, tmp_path / "run" / ckpt.CHECKPOINT_FILE)
+
+
+def test_an_archive_that_would_expand_far_beyond_its_size_is_refused_unread(trained, tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\0" * (64 << 20))  # 64 MB of zeros in a few KB
+    with pytest.raises(CheckpointError, match=r"bomb\.pt would expand to 64 MB from 0\.\d MB on disk"):
+        ckpt.load_state(path)
+    ckpt.save_state(trained, tmp_path / "real.pt")
+    assert ckpt.load_state(tmp_path / "real.pt").epoch == trained.epoch  # a real one expands to its own size

@@ -273,6 +273,7 @@ def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
                               f"in it); nothing was loaded. Delete it, or retrain the run.")
     if data is not None:
         source.seek(0)
+    _check_expansion(path, source)
     try:
         raw = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -296,6 +297,28 @@ def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
             and all(torch.is_tensor(v) and v.dtype == torch.uint8 for v in rng.values())):
         raise CheckpointError(f"checkpoint {path} has an invalid RNG state")
     return raw
+
+
+# torch.save stores tensors uncompressed, so a real checkpoint expands to about its own size;
+# a compressed archive that expands far beyond (1 GiB from 8 MB) is refused before it is read.
+_MAX_EXPANSION = 2.0
+_EXPANSION_SLACK = 1 << 20  # bytes: headers and small records
+
+
+def _check_expansion(path: Path, source) -> None:
+    try:
+        with zipfile.ZipFile(source) as archive:
+            expanded = sum(item.file_size for item in archive.infolist())
+        stored = source.getbuffer().nbytes if isinstance(source, io.BytesIO) else Path(source).stat().st_size
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: {_first_line(exc)}") from exc
+    finally:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+    if expanded > _MAX_EXPANSION * stored + _EXPANSION_SLACK:
+        raise CheckpointError(f"checkpoint {path} would expand to {expanded / 2**20:,.0f} MB from "
+                              f"{stored / 2**20:,.1f} MB on disk, far more than a checkpoint holds: refused "
+                              f"unread")
 
 
 def _weight_problems(expected: dict[str, torch.Tensor], weights: Any) -> list[str]:
