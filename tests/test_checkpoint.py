@@ -199,7 +199,7 @@ def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trai
     path = tmp_path / "huge" / ckpt.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     raw = torch.load(path, weights_only=True)
-    raw["config"].update(image_height=4096, image_width=4096, hidden_dim=65536)  # within the ranges, ~4 TB
+    raw["config"].update(hidden_dim=65536, z_dim=4096)  # within the ranges, about 14 GiB to build
     torch.save(raw, path)
     with pytest.raises(CheckpointError, match=r"does not fit the model its config describes.*has shape"):
         ckpt.load_state(path)
@@ -257,6 +257,16 @@ def test_a_read_only_folder_is_named(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(ckpt.SaveError, match="the folder is read-only or not writable"):
         ckpt.save_state(trained, tmp_path / "run" / ckpt.CHECKPOINT_FILE)
+
+
+def test_image_sizes_are_mnists_not_a_free_choice(trained, tmp_path):
+    path = tmp_path / "big.pt"
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    raw["config"].update(image_height=4096, image_width=4096)
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=r"image_height must be 28, got 4096: MNIST's images are 28 x 28"):
+        ckpt.load_state(path)
 
 
 def test_an_archive_that_would_expand_far_beyond_its_size_is_refused_unread(trained, tmp_path):

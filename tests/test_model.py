@@ -46,9 +46,10 @@ def test_reconstruct_img_is_stochastic_but_seedable(mnist):
 
 
 def test_sizes_follow_the_config():
-    vae = VAE(Config(z_dim=3, hidden_dim=7, image_height=4, image_width=5))
-    z_loc, _ = vae.encoder(torch.rand(2, 20))
-    assert z_loc.shape == (2, 3) and vae.decoder(z_loc).shape == (2, 20)
+    vae = VAE(Config(z_dim=3, hidden_dim=7))
+    z_loc, _ = vae.encoder(torch.rand(2, 784))
+    assert z_loc.shape == (2, 3) and vae.decoder(z_loc).shape == (2, 784)
+    assert vae.encoder.hidden.weight.shape == (7, 784)
 
 
 def test_training_one_run_leaves_another_model_and_the_global_param_store_untouched(small_mnist):

@@ -35,13 +35,15 @@ class ConfigError(ValueError):
 
 
 DEVICES = ("cpu", "cuda")
+# MNIST's digits are 28 x 28 pixels; vae_core.data checks the files say so.
+MNIST_SIDE = 28
 
 
 @dataclass(frozen=True)
 class Config:
-    # MNIST digits are 28 x 28 grey images, flattened to 784 inputs.
-    image_height: int = 28
-    image_width: int = 28
+    # MNIST digits are 28 x 28 grey images, flattened to 784 inputs; fixed by the data, not a choice.
+    image_height: int = MNIST_SIDE
+    image_width: int = MNIST_SIDE
     z_dim: int = 50
     hidden_dim: int = 400
     lr: float = 1.0e-3
@@ -57,8 +59,10 @@ class Config:
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        _check_int("image_height", self.image_height, 1, 4096)
-        _check_int("image_width", self.image_width, 1, 4096)
+        for name in ("image_height", "image_width"):
+            if getattr(self, name) != MNIST_SIDE:
+                raise ConfigError.of(name, f"must be {MNIST_SIDE}, got {getattr(self, name)!r}: MNIST's images "
+                                           f"are {MNIST_SIDE} x {MNIST_SIDE} pixels, and the size comes from the data")
         _check_int("z_dim", self.z_dim, 1, 4096)
         _check_int("hidden_dim", self.hidden_dim, 1, 65536)
         _check_int("batch_size", self.batch_size, 1, 60000)

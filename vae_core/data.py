@@ -23,6 +23,8 @@ import torch
 from torchvision.datasets import MNIST
 from torchvision.datasets.utils import extract_archive
 
+from vae_core.config import MNIST_SIDE
+
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
 
 # MD5 of each uncompressed file, as published with MNIST (see data/README.md).
@@ -91,6 +93,9 @@ def _read_split(root: Path, raw: Path, train: bool) -> tuple[torch.Tensor, torch
     except Exception as exc:  # torchvision raises RuntimeError/ValueError for bad IDX headers
         raise DataError(f"cannot read MNIST from {raw}: {exc}. Restore the folder with "
                         f"`git checkout -- data/MNIST/raw` and delete the extracted *-ubyte files.") from exc
+    if tuple(ds.data.shape[1:]) != (MNIST_SIDE, MNIST_SIDE):
+        raise DataError(f"the MNIST images in {raw} are {tuple(ds.data.shape[1:])} pixels, not "
+                        f"{MNIST_SIDE} x {MNIST_SIDE}. Restore the folder with `git checkout -- data/MNIST/raw`.")
     images = ds.data.reshape(ds.data.shape[0], -1).float().div_(255.0)
     return images, ds.targets.long()
 
