@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import jobs
 from ui.figures import elbo_figure, grid, history_frame
-from ui.runs import checkpoints_root, open_page, pick, picked_name
+from ui.runs import RUN_KEY, checkpoints_root, open_page, pick, picked_name
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
@@ -232,6 +232,8 @@ def live(run: str, every: float | None) -> None:
 
 
 st.title("Train")
+if RUN_KEY not in st.session_state and jobs.training(root):
+    pick(jobs.training(root)[0])  # a new session (say, after a server restart) finds the run that trains
 watched = picked_name()
 active = watched is not None and jobs.job(root, watched).active
 if "train_run" not in st.session_state:

@@ -23,7 +23,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import settings
+from ui import jobs, settings
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
@@ -154,7 +154,8 @@ def run_picker() -> str | None:
         st.sidebar.caption("No trained runs yet.")
         return None
     by_name = {r.name: r for r in runs()}
-    options = list(by_name) + ([] if name in by_name else [name])
+    starting = [run for run in jobs.training(checkpoints_root()) if run not in by_name]  # no checkpoint yet
+    options = list(by_name) + starting + ([] if name in by_name or name in starting else [name])
     st.session_state[PICKER_KEY] = name
     st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
                          format_func=lambda n: describe(by_name[n]) if n in by_name else _unsaved(n),

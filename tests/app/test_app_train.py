@@ -16,7 +16,7 @@ from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button,
                                figures, messages, plotly_values, view)
 from ui import jobs
 from ui.figures import history_frame
-from ui.runs import RUN_KEY
+from ui.runs import PICKER_KEY, RUN_KEY
 from vae_core import checkpoint as ckpt
 from vae_core.config import Config
 
@@ -374,3 +374,16 @@ def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_
         assert ckpt.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
     finally:
         jobs.stop(root, RUN)
+
+
+def test_a_new_session_finds_the_run_that_trains_and_lists_it_from_its_start(root):
+    from vae_core import monitor
+
+    folder = root / "bg"  # started by an earlier server, still in its first epoch
+    folder.mkdir()
+    (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
+    with monitor.run_lock(folder):
+        at = app()
+        assert "bg · first epoch under way" in at.sidebar.selectbox(key=PICKER_KEY).options
+        at.switch_page(TRAIN).run()
+        assert messages(at.subheader) == ["Run bg"]
