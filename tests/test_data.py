@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 
-from vae_core.data import DataError, batches, load_mnist
+from vae_core.data import DataError, batches, load_mnist, load_split
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "MNIST" / "raw"
 
@@ -68,3 +68,14 @@ def test_one_split_loads_on_its_own(mnist):
     from vae_core.data import load_split
     images, labels = load_split(train=False)
     assert torch.equal(images, mnist.test_images) and torch.equal(labels, mnist.test_labels)
+
+
+def test_an_extracted_file_damaged_later_is_extracted_again(tmp_path):
+    raw = _copy_raw(tmp_path)
+    images, _ = load_split(tmp_path, train=False)  # extracts the test files
+    extracted = raw / "t10k-images-idx3-ubyte"
+    data = bytearray(extracted.read_bytes())
+    data[5000:5100] = b"\xff" * 100  # pixels changed on disk after extraction
+    extracted.write_bytes(bytes(data))
+    again, _ = load_split(tmp_path, train=False)
+    assert torch.equal(again, images)
