@@ -83,15 +83,23 @@ class StartRefused(RuntimeError):
     """Why a run may not start now, in the user's words."""
 
 
+def _busy(folder: Path) -> bool:
+    """True while the run's process trains (it holds the lock) or is still starting (alive, no lock yet)."""
+    if monitor.is_locked(folder):
+        return True
+    status = monitor.read_status(folder) or {}
+    return status.get("state") == "starting" and _alive(status.get("pid"))
+
+
 def training(root: Path) -> list[str]:
-    """The runs under `root` whose training process is alive (it holds the run's lock)."""
-    return sorted(folder.name for folder in Path(root).glob("*/") if monitor.is_locked(folder))
+    """The runs under `root` whose training process is alive, starting or training."""
+    return sorted(folder.name for folder in Path(root).glob("*/") if _busy(folder))
 
 
 def check_start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
     """StartRefused, saying why, unless `run` may start now; the one place that decides it."""
     folder = ckpt.run_dir(root, run)
-    if monitor.is_locked(folder):
+    if _busy(folder):  # a second process, queued behind the lock, could outlive a Stop of the first
         raise StartRefused(f"Run {run} is training already: pick it in the sidebar to watch it.")
     others = [name for name in training(root) if name != run]
     if len(others) >= MAX_JOBS:

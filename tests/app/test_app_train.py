@@ -387,3 +387,21 @@ def test_a_new_session_finds_the_run_that_trains_and_lists_it_from_its_start(roo
         assert "bg · first epoch under way" in at.sidebar.selectbox(key=PICKER_KEY).options
         at.switch_page(TRAIN).run()
         assert messages(at.subheader) == ["Run bg"]
+
+
+def test_a_second_start_while_the_first_process_still_starts_is_refused(root):
+    at = view(TRAIN)
+    submit(at, train_run="race", train_epochs=3, train_limit=256)
+    try:
+        assert jobs.job(root, "race").state == "starting"  # importing torch: no lock yet
+        again = view(TRAIN)
+        submit(again, train_run="race", train_overwrite=True)
+        submit(again, train_run="race", train_overwrite=True)  # the second, deliberate press
+        assert any("is training already" in m for m in messages(again.error))
+        jobs.stop(root, "race")
+        stopped = wait_for(root, "race", lambda j: not j.active)
+        assert stopped.state == "stopped"
+        time.sleep(1)  # nothing queued behind the lock comes back to life
+        assert jobs.job(root, "race").state == "stopped" and not jobs.training(root)
+    finally:
+        jobs.stop(root, "race")
