@@ -112,7 +112,10 @@ def atomic_write(path: Path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _save_error(path, exc) from exc
+        error = _save_error(path, exc)
+        if error is exc:
+            raise
+        raise error from exc
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
@@ -121,10 +124,12 @@ def atomic_write(path: Path, write) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
+        # Judged before the temp file goes: deleting it frees the space that ran out.
+        error = _save_error(path, exc) if isinstance(exc, (OSError, RuntimeError)) else exc
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)):
-            raise _save_error(path, exc) from exc
-        raise
+        if error is exc:
+            raise
+        raise error from exc
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable

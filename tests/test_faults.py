@@ -1,12 +1,16 @@
-"""SIGKILL at random moments of training: no finished epoch is ever lost, nothing half-written is read."""
+"""Faults made real: SIGKILL at random moments of training, a disk that fills up while a run saves."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
@@ -52,3 +56,30 @@ def test_twenty_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path)
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr  # and the run resumes from there
     assert ckpt.load_state(path).epoch == done + 1
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, megabytes: int):
+    """A tmpfs of `megabytes` mounted on `folder` (root only; skipped elsewhere)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the injected ENOSPC tests stand in")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint_kept(tmp_path):
+    # 12 MB: the first checkpoint (8.3 MB) fits, the second cannot be written beside it.
+    with _small_disk(tmp_path / "disk", 12) as disk:
+        out = subprocess.run(_train(disk, "--epochs", "3"), cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 1, out.stderr
+        assert "error: no space left on device while saving" in out.stderr
+        assert "the previous checkpoint (epoch 1) is intact" in out.stderr
+        assert "Traceback" not in out.stderr
+        path = ckpt.checkpoint_path(disk, "k")
+        assert ckpt.load_state(path).epoch == 1
+        assert not list(path.parent.glob(".*.tmp"))
