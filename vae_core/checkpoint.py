@@ -228,7 +228,7 @@ def scan_runs(root: str | Path = DEFAULT_ROOT) -> tuple[list[RunInfo], dict[str,
             validate_run_name(folder.name)
             state = load_state(path)
             modified = path.stat().st_mtime
-        except (RunNameError, CheckpointError, OSError, MemoryError, RuntimeError) as exc:
+        except Exception as exc:  # whatever one file holds, the other runs are still listed
             unreadable[folder.name] = _first_line(exc)
             continue
         h = state.history
