@@ -1,6 +1,7 @@
 """Training jobs: a `python -m vae_core train` process per run, watched through its files.
 
-    from ui.jobs import start, stop, job
+    from ui.jobs import check_start, start, stop, job
+    check_start(root, "demo", config)                   # StartRefused says why a run may not start now
     start(root, "demo", Config(epochs=2, limit=2000))   # returns at once
     stop(root, "demo")                                  # honoured at any moment, even while starting
     job(root, "demo").state       # starting, running, stopping, finished, stopped, failed, lost, saved, none
@@ -8,7 +9,8 @@
 The process runs in its own session, so it outlives reruns, page switches and
 closed tabs (and is not killed with the Streamlit script). Its output goes to
 train.log in the run folder; status.json, history.json and preview.npz are
-written by vae_core.monitor. One process per run: the run's lock decides.
+written by vae_core.monitor. One process per run, and $VAE_MAX_JOBS runs per
+server: the run's lock, or its "starting" status with a live process, decides.
 """
 
 from __future__ import annotations
