@@ -181,8 +181,9 @@ def live(run: str, every: float | None) -> None:
 
 
 st.title("Train")
-if RUN_KEY not in st.session_state and jobs.training(root):
-    pick(jobs.training(root)[0])  # a new session (say, after a server restart) finds the run that trains
+if RUN_KEY not in st.session_state:
+    for run in jobs.training(root)[:1]:  # a new session (say, after a server restart) finds the run that trains
+        pick(run)
 watched = picked_name()
 active = watched is not None and jobs.job(root, watched).active
 if "train_run" not in st.session_state:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from ui import jobs
+from ui.runs import RUN_KEY
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
 
@@ -60,3 +63,50 @@ def plotly_values(axis) -> np.ndarray:
 
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
+
+
+# ---------------------------------------------------------------- the Train view
+
+
+def submit(at: AppTest, label: str = "Start", **values) -> AppTest:
+    """Fill the Train form's widgets (by key) and press one of its submit buttons."""
+    for key, value in values.items():
+        form_widget(at, key).set_value(value)
+    button(at, label).click()
+    return at.run()
+
+
+def form_widget(at: AppTest, key: str):
+    for kind in ("number_input", "text_input", "selectbox", "checkbox"):
+        found = [w for w in at.get(kind) if w.key == key]
+        if found:
+            return found[0]
+    raise KeyError(key)
+
+
+def form_error(root: Path, label: str = "Start", **values) -> str:
+    at = view(TRAIN)
+    submit(at, label, **values)
+    assert not at.exception
+    assert len(at.error) == 1
+    return at.error[0].value
+
+
+
+def watching_the_picked_run() -> AppTest:
+    # The entry script's sidebar picker keeps the chosen run under RUN_KEY; AppTest runs the page alone.
+    at = app()
+    at.session_state[RUN_KEY] = RUN
+    at.switch_page(TRAIN)
+    return at.run()
+
+
+
+def wait_for(root: Path, run: str, done, polls: int = 2400):
+    """Poll the run's job until done(job) holds (no wall-clock limit, just a bounded number of polls)."""
+    for _ in range(polls):
+        job = jobs.job(root, run)
+        if done(job):
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"run {run!r} never got there; last state {jobs.job(root, run)}")

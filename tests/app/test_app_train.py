@@ -1,55 +1,20 @@
-"""The Train view in AppTest: the form's validation, and watching a run."""
+"""The Train view in AppTest: the form's validation, and watching, stopping and resuming a run."""
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import time
-from pathlib import Path
-
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button,
-                               figures, messages, plotly_values, view)
+from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button, figures, form_error, messages, plotly_values,
+                               submit, view, wait_for, watching_the_picked_run)
 from ui import jobs
 from ui.figures import history_frame
-from ui.runs import PICKER_KEY, RUN_KEY
+from ui.runs import RUN_KEY
 from vae_core import checkpoint as ckpt
 from vae_core.config import Config
 
 
 # ---------------------------------------------------------------- train: the form
-
-
-def submit(at: AppTest, label: str = "Start", **values) -> AppTest:
-    """Fill the Train form's widgets (by key) and press one of its submit buttons."""
-    for key, value in values.items():
-        form_widget(at, key).set_value(value)
-    button(at, label).click()
-    return at.run()
-
-
-def form_widget(at: AppTest, key: str):
-    for kind in ("number_input", "text_input", "selectbox", "checkbox"):
-        found = [w for w in at.get(kind) if w.key == key]
-        if found:
-            return found[0]
-    raise KeyError(key)
-
-
-def form_error(root: Path, label: str = "Start", **values) -> str:
-    at = view(TRAIN)
-    submit(at, label, **values)
-    assert not at.exception
-    assert len(at.error) == 1
-    return at.error[0].value
-
-
-def field_errors(at: AppTest) -> list[str]:
-    return messages(at.error)
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -124,14 +89,6 @@ def test_train_without_runs_asks_to_start_one(empty_root):
     assert messages(at.info) == ["No run yet: fill in the form above and press Start."]
 
 
-def watching_the_picked_run() -> AppTest:
-    # The entry script's sidebar picker keeps the chosen run under RUN_KEY; AppTest runs the page alone.
-    at = app()
-    at.session_state[RUN_KEY] = RUN
-    at.switch_page(TRAIN)
-    return at.run()
-
-
 def test_train_shows_the_picked_run_with_its_elbo_chart(root):
     at = watching_the_picked_run()
     assert not at.exception
@@ -174,16 +131,6 @@ def test_the_picker_switches_to_a_started_run_and_train_follows_the_picker(root)
     finally:
         jobs.stop(root, "mine")
         wait_for(root, "mine", lambda j: not j.active)
-
-
-def wait_for(root: Path, run: str, done, polls: int = 2400):
-    """Poll the run's job until done(job) holds (no wall-clock limit, just a bounded number of polls)."""
-    for _ in range(polls):
-        job = jobs.job(root, run)
-        if done(job):
-            return job
-        time.sleep(0.25)
-    raise AssertionError(f"run {run!r} never got there; last state {jobs.job(root, run)}")
 
 
 def test_stop_pressed_right_after_start_stops_the_run(root):
@@ -260,148 +207,3 @@ def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
     assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
     saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history.to_dict()
     assert list(history_frame(saved)["epoch"]) == [1, 2]
-
-
-@pytest.mark.parametrize("name, content", [
-    ("status.json", b"[1, 2]"),
-    ("status.json", b'{"state": 5, "epoch": "x", "epochs": [3], "pid": -1}'),
-    ("status.json", b"{not json"),
-    ("history.json", b'{"train_loss": ["a", "b"], "test_epochs": [0], "test_loss": [1.0]}'),
-    ("history.json", b'"just a string"'),
-    ("preview.npz", b"PK\x03\x04 truncated"),
-    ("preview.npz", b""),
-])
-def test_a_damaged_run_file_never_breaks_the_train_page(root, name, content):
-    folder = root / RUN
-    (folder / name).write_bytes(content)
-    at = watching_the_picked_run()
-    assert not at.exception
-    assert messages(at.subheader) == [f"Run {RUN}"]
-
-
-def test_a_damaged_preview_with_the_wrong_arrays_is_left_out(root):
-    import numpy as np
-
-    np.savez(root / RUN / "preview.npz", samples=np.zeros(3), epochs_done=np.array([1, 2]))
-    at = watching_the_picked_run()
-    assert not at.exception and not at.image
-
-
-def test_a_run_killed_between_its_save_and_its_status_shows_what_the_checkpoint_holds(root):
-    folder = root / RUN  # the small run: its checkpoint holds 2 epochs
-    (folder / "status.json").write_text('{"state": "running", "pid": -1, "epoch": 1, "epochs": 2}')
-    (folder / "history.json").write_text('{"train_loss": [190.0], "test_epochs": [], "test_loss": []}')
-    job = jobs.job(root, RUN)
-    assert job.state == "lost" and job.epochs_done == 2 and len(job.history["train_loss"]) == 2
-
-
-def test_a_diverged_run_resumes_at_the_lower_learning_rate_the_user_gives(root):
-    folder = root / "hot"
-    folder.mkdir()
-    config = Config(epochs=1, limit=256, lr=0.05).to_dict()
-    (folder / "status.json").write_text(json.dumps({
-        "state": "failed", "pid": 999999, "epoch": 0, "epochs": 1, "config": config,
-        "message": "the loss became nan at epoch 1, step 3; lower the learning rate (the tutorial's is 1e-3) and Resume"}))
-    at = app()
-    at.session_state[RUN_KEY] = "hot"
-    at.switch_page(TRAIN).run()
-    field = at.number_input(key="train_resume_lr")
-    assert field.value == pytest.approx(0.005)
-    field.set_value(0.001)
-    button(at, "Resume to epoch 1").click()
-    at.run()
-    try:
-        assert jobs.job(root, "hot").status["config"]["lr"] == 0.001
-        finished = wait_for(root, "hot", lambda j: not j.active)
-        assert finished.state == "finished"
-    finally:
-        jobs.stop(root, "hot")
-
-
-def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root, monkeypatch):
-    import errno
-
-    from vae_core import monitor
-
-    def full(path, value):
-        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
-
-    monkeypatch.setattr(monitor, "write_json", full)
-    message = form_error(root, train_run="new", train_epochs=1)
-    assert message.startswith("Run new could not start: no space left on device while saving")
-    assert not (root / "new" / "train.log").exists()
-
-
-def test_only_one_run_trains_at_a_time_on_a_server(root):
-    from vae_core import monitor
-
-    with monitor.run_lock(root / "busy"):  # another run's trainer holds its lock
-        message = form_error(root, train_run="new", train_epochs=1)
-    assert message.startswith("Run busy is training, and this server trains 1 run(s) at a time (VAE_MAX_JOBS)")
-    assert not (root / "new").exists()
-
-
-def test_a_model_too_large_for_the_memory_budget_is_refused_with_its_estimate(root):
-    message = form_error(root, train_run="huge", train_hidden=65536, train_z_dim=4096)
-    assert re.match(r"This model would take about \d+\.\d GiB to train .* more than the 2 GiB", message)
-    assert not (root / "huge").exists()
-
-
-def test_the_shipped_run_is_never_overwritten_or_trained_further_from_the_app(root):
-    shutil.copytree(root / RUN, root / "tutorial")
-    before = (root / "tutorial" / "checkpoint.pt").read_bytes()
-    message = form_error(root, train_run="tutorial", train_overwrite=True)
-    assert message.startswith("Run tutorial is shipped with the app and is never replaced")
-    assert (root / "tutorial" / "checkpoint.pt").read_bytes() == before
-    at = app()
-    at.session_state[RUN_KEY] = "tutorial"
-    at.switch_page(TRAIN).run()
-    assert not [p for p in at.get("popover")] and "not trained further from here" in at.caption[-1].value
-
-
-def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_new_saves(root):
-    before = ckpt.checkpoint_path(root, RUN).read_bytes()
-    at = view(TRAIN)
-    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
-    (first,) = messages(at.error)
-    assert first.startswith(f"Run {RUN} exists: press Start again to replace it")
-    assert jobs.job(root, RUN).state == "saved"  # nothing started
-    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
-    try:
-        assert not at.error and jobs.job(root, RUN).active
-        jobs.stop(root, RUN)  # at once: the new run saves no epoch
-        wait_for(root, RUN, lambda j: not j.active)
-        assert ckpt.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
-    finally:
-        jobs.stop(root, RUN)
-
-
-def test_a_new_session_finds_the_run_that_trains_and_lists_it_from_its_start(root):
-    from vae_core import monitor
-
-    folder = root / "bg"  # started by an earlier server, still in its first epoch
-    folder.mkdir()
-    (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
-    with monitor.run_lock(folder):
-        at = app()
-        assert "bg · first epoch under way" in at.sidebar.selectbox(key=PICKER_KEY).options
-        at.switch_page(TRAIN).run()
-        assert messages(at.subheader) == ["Run bg"]
-
-
-def test_a_second_start_while_the_first_process_still_starts_is_refused(root):
-    at = view(TRAIN)
-    submit(at, train_run="race", train_epochs=3, train_limit=256)
-    try:
-        assert jobs.job(root, "race").state == "starting"  # importing torch: no lock yet
-        again = view(TRAIN)
-        submit(again, train_run="race", train_overwrite=True)
-        submit(again, train_run="race", train_overwrite=True)  # the second, deliberate press
-        assert any("is training already" in m for m in messages(again.error))
-        jobs.stop(root, "race")
-        stopped = wait_for(root, "race", lambda j: not j.active)
-        assert stopped.state == "stopped"
-        time.sleep(1)  # nothing queued behind the lock comes back to life
-        assert jobs.job(root, "race").state == "stopped" and not jobs.training(root)
-    finally:
-        jobs.stop(root, "race")

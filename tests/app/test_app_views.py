@@ -10,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
-                               captions, figures, messages, plotly_values, run_info, view)
+                               captions, figures, messages, plotly_values, view)
 from ui.maps import _tasks
-from ui.runs import PICKER_KEY, RUN_KEY
+from ui.runs import PICKER_KEY
 from vae_core import checkpoint as ckpt
 
 

@@ -1,0 +1,162 @@
+"""The Train view in AppTest when things go wrong: damaged files, divergence, a full disk, the server's limits."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+
+import pytest
+
+from tests.app.helpers import (RUN, TRAIN, app, button, form_error, messages, submit, view, wait_for,
+                               watching_the_picked_run)
+from ui import jobs
+from ui.runs import PICKER_KEY, RUN_KEY
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config
+
+
+@pytest.mark.parametrize("name, content", [
+    ("status.json", b"[1, 2]"),
+    ("status.json", b'{"state": 5, "epoch": "x", "epochs": [3], "pid": -1}'),
+    ("status.json", b"{not json"),
+    ("history.json", b'{"train_loss": ["a", "b"], "test_epochs": [0], "test_loss": [1.0]}'),
+    ("history.json", b'"just a string"'),
+    ("preview.npz", b"PK\x03\x04 truncated"),
+    ("preview.npz", b""),
+])
+def test_a_damaged_run_file_never_breaks_the_train_page(root, name, content):
+    folder = root / RUN
+    (folder / name).write_bytes(content)
+    at = watching_the_picked_run()
+    assert not at.exception
+    assert messages(at.subheader) == [f"Run {RUN}"]
+
+
+def test_a_damaged_preview_with_the_wrong_arrays_is_left_out(root):
+    import numpy as np
+
+    np.savez(root / RUN / "preview.npz", samples=np.zeros(3), epochs_done=np.array([1, 2]))
+    at = watching_the_picked_run()
+    assert not at.exception and not at.image
+
+
+def test_a_run_killed_between_its_save_and_its_status_shows_what_the_checkpoint_holds(root):
+    folder = root / RUN  # the small run: its checkpoint holds 2 epochs
+    (folder / "status.json").write_text('{"state": "running", "pid": -1, "epoch": 1, "epochs": 2}')
+    (folder / "history.json").write_text('{"train_loss": [190.0], "test_epochs": [], "test_loss": []}')
+    job = jobs.job(root, RUN)
+    assert job.state == "lost" and job.epochs_done == 2 and len(job.history["train_loss"]) == 2
+
+
+def test_a_diverged_run_resumes_at_the_lower_learning_rate_the_user_gives(root):
+    folder = root / "hot"
+    folder.mkdir()
+    config = Config(epochs=1, limit=256, lr=0.05).to_dict()
+    (folder / "status.json").write_text(json.dumps({
+        "state": "failed", "pid": 999999, "epoch": 0, "epochs": 1, "config": config,
+        "message": "the loss became nan at epoch 1, step 3; lower the learning rate (the tutorial's is 1e-3) and Resume"}))
+    at = app()
+    at.session_state[RUN_KEY] = "hot"
+    at.switch_page(TRAIN).run()
+    field = at.number_input(key="train_resume_lr")
+    assert field.value == pytest.approx(0.005)
+    field.set_value(0.001)
+    button(at, "Resume to epoch 1").click()
+    at.run()
+    try:
+        assert jobs.job(root, "hot").status["config"]["lr"] == 0.001
+        finished = wait_for(root, "hot", lambda j: not j.active)
+        assert finished.state == "finished"
+    finally:
+        jobs.stop(root, "hot")
+
+
+def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root, monkeypatch):
+    import errno
+
+    from vae_core import monitor
+
+    def full(path, value):
+        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+
+    monkeypatch.setattr(monitor, "write_json", full)
+    message = form_error(root, train_run="new", train_epochs=1)
+    assert message.startswith("Run new could not start: no space left on device while saving")
+    assert not (root / "new" / "train.log").exists()
+
+
+def test_only_one_run_trains_at_a_time_on_a_server(root):
+    from vae_core import monitor
+
+    with monitor.run_lock(root / "busy"):  # another run's trainer holds its lock
+        message = form_error(root, train_run="new", train_epochs=1)
+    assert message.startswith("Run busy is training, and this server trains 1 run(s) at a time (VAE_MAX_JOBS)")
+    assert not (root / "new").exists()
+
+
+def test_a_model_too_large_for_the_memory_budget_is_refused_with_its_estimate(root):
+    message = form_error(root, train_run="huge", train_hidden=65536, train_z_dim=4096)
+    assert re.match(r"This model would take about \d+\.\d GiB to train .* more than the 2 GiB", message)
+    assert not (root / "huge").exists()
+
+
+def test_the_shipped_run_is_never_overwritten_or_trained_further_from_the_app(root):
+    shutil.copytree(root / RUN, root / "tutorial")
+    before = (root / "tutorial" / "checkpoint.pt").read_bytes()
+    message = form_error(root, train_run="tutorial", train_overwrite=True)
+    assert message.startswith("Run tutorial is shipped with the app and is never replaced")
+    assert (root / "tutorial" / "checkpoint.pt").read_bytes() == before
+    at = app()
+    at.session_state[RUN_KEY] = "tutorial"
+    at.switch_page(TRAIN).run()
+    assert not [p for p in at.get("popover")] and "not trained further from here" in at.caption[-1].value
+
+
+def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_new_saves(root):
+    before = ckpt.checkpoint_path(root, RUN).read_bytes()
+    at = view(TRAIN)
+    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
+    (first,) = messages(at.error)
+    assert first.startswith(f"Run {RUN} exists: press Start again to replace it")
+    assert jobs.job(root, RUN).state == "saved"  # nothing started
+    submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
+    try:
+        assert not at.error and jobs.job(root, RUN).active
+        jobs.stop(root, RUN)  # at once: the new run saves no epoch
+        wait_for(root, RUN, lambda j: not j.active)
+        assert ckpt.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
+    finally:
+        jobs.stop(root, RUN)
+
+
+def test_a_new_session_finds_the_run_that_trains_and_lists_it_from_its_start(root):
+    from vae_core import monitor
+
+    folder = root / "bg"  # started by an earlier server, still in its first epoch
+    folder.mkdir()
+    (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
+    with monitor.run_lock(folder):
+        at = app()
+        assert "bg · first epoch under way" in at.sidebar.selectbox(key=PICKER_KEY).options
+        at.switch_page(TRAIN).run()
+        assert messages(at.subheader) == ["Run bg"]
+
+
+def test_a_second_start_while_the_first_process_still_starts_is_refused(root):
+    at = view(TRAIN)
+    submit(at, train_run="race", train_epochs=3, train_limit=256)
+    try:
+        assert jobs.job(root, "race").state == "starting"  # importing torch: no lock yet
+        again = view(TRAIN)
+        submit(again, train_run="race", train_overwrite=True)
+        submit(again, train_run="race", train_overwrite=True)  # the second, deliberate press
+        assert any("is training already" in m for m in messages(again.error))
+        jobs.stop(root, "race")
+        stopped = wait_for(root, "race", lambda j: not j.active)
+        assert stopped.state == "stopped"
+        time.sleep(1)  # nothing queued behind the lock comes back to life
+        assert jobs.job(root, "race").state == "stopped" and not jobs.training(root)
+    finally:
+        jobs.stop(root, "race")
