@@ -16,7 +16,7 @@ from vae_core.train import DeviceError, resolve_device
 open_page("pages/train.py")
 
 ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
-RUN_ERROR = "train_run_error"  # session key: why the last Resume or Continue did not start
+RUN_ERROR = "train_run_error"  # session key: why the last Stop, Resume or Continue did not work
 CONFIRM = "train_confirm_overwrite"  # session key: the run whose replacement one Start press asked for
 root = checkpoints_root()
 
@@ -82,6 +82,15 @@ def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 
 
+def stop_run(run: str) -> None:
+    """The Stop button: ask the run's process to stop; say so if the request cannot be written."""
+    st.session_state.pop(RUN_ERROR, None)
+    try:
+        jobs.stop(root, run)
+    except OSError as exc:  # a full disk or a read-only folder: the request was not made
+        st.session_state[RUN_ERROR] = f"Run {run} could not be asked to stop: {exc.strerror or exc}."
+
+
 def field_error(where, key: str) -> None:
     """The problem with this widget's value, right under it."""
     message = st.session_state.get(ERRORS, {}).get(key)
@@ -112,7 +121,9 @@ def actions(run: str, job: jobs.Job) -> None:
     resumable = has_checkpoint or isinstance(job.status.get("config"), dict)
     done, target = job.epochs_done, job.target
     if job.state in ("starting", "running"):
-        st.button("Stop", icon=":material/stop:", key="train_stop", on_click=jobs.stop, args=(root, run))
+        # Not plain "Stop": Streamlit's own "Stop" shows in the header while a page redraws, and it
+        # interrupts the redraw only; pressed for this one, it would leave the run training.
+        st.button("Stop training", icon=":material/stop:", key="train_stop", on_click=stop_run, args=(run,))
     elif job.state == "stopping":
         st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
     elif job.state in ("failed", "lost"):

@@ -203,7 +203,7 @@ def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page
     page.get_by_label("Subset", exact=True).fill("20000")
     page.get_by_role("button", name="Start").click()
     page.wait_for_selector("h3:has-text('Run e2e')")
-    page.get_by_role("button", name="Stop").click()  # at once: the process is still starting
+    page.get_by_role("button", name="Stop training").click()  # at once: the process is still starting
     _wait_progress(page, "Stopped")
     _settle(page)
     assert "0 of 4 epochs done" in _progress(page)

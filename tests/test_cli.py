@@ -1,6 +1,8 @@
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,9 +105,17 @@ def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path
     assert cli("train", "--run", "k", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
     stale = tmp_path / "k" / ".checkpoint.pt.x1y2.tmp"
     stale.write_bytes(b"half a checkpoint")
+    old_status = tmp_path / "k" / ".status.json.a1b2.tmp"  # the app's write, killed an hour ago
+    old_status.write_bytes(b'{"sta')
+    os.utime(old_status, (time.time() - 3600,) * 2)
+    # The app writes a stop request without the run's lock: a young temp file may be a write under way.
+    writing = tmp_path / "k" / ".stop.json.c3d4.tmp"
+    writing.write_bytes(b'{"pid"')
     out = cli("train", "--run", "k", "--epochs", "2", "--resume", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
     assert not stale.exists() and "removed .checkpoint.pt.x1y2.tmp" in out.stderr
+    assert not old_status.exists() and "removed .status.json.a1b2.tmp" in out.stderr
+    assert writing.exists() and ".stop.json" not in out.stderr
 
 
 def test_a_run_name_taken_by_a_file_is_refused_clearly(tmp_path):

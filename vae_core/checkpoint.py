@@ -23,7 +23,9 @@ import pickle
 import re
 import shutil
 import tempfile
+import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,14 +172,24 @@ def read_snapshot(path: str | Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def remove_temp_files(folder: str | Path) -> list[Path]:
+def remove_temp_files(folder: str | Path, shared: Iterable[str] = (), grace_s: float = 60.0) -> list[Path]:
     """Delete what saves killed midway left in `folder` (atomic_write's temp files); returns them.
 
-    Call it only while holding the run's lock: a live writer's temp file looks the same.
+    Call it only while holding the run's lock: a live writer's temp file looks the same. Files
+    named in `shared` are also written by processes without the lock (the app's stop request),
+    so their temp files count as left behind only once `grace_s` old.
     """
-    stale = sorted(Path(folder).glob(".*.tmp"))
-    for file in stale:
-        file.unlink(missing_ok=True)
+    now = time.time()
+    stale = []
+    for file in sorted(Path(folder).glob(".*.tmp")):
+        target = file.name[1:].rsplit(".", 2)[0]  # ".stop.json.k2j4.tmp" -> "stop.json"
+        try:
+            if target in shared and now - file.stat().st_mtime < grace_s:
+                continue
+            file.unlink()
+        except FileNotFoundError:  # its writer renamed it into place meanwhile
+            continue
+        stale.append(file)
     return stale
 
 

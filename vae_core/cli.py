@@ -29,7 +29,7 @@ from vae_core import checkpoint as ckpt
 from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
-from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
+from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
                             resolve_device)
 
@@ -137,7 +137,7 @@ def _train(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop.request)
     with run_lock(path.parent):
-        for stale in ckpt.remove_temp_files(path.parent):
+        for stale in ckpt.remove_temp_files(path.parent, shared=SHARED_FILES):
             print(f"removed {stale.name}, left by a save that was killed midway", file=sys.stderr)
         _settle_replaced(path, replaced)
         if args.resume:

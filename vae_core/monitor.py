@@ -39,6 +39,8 @@ HISTORY_FILE = "history.json"
 PREVIEW_FILE = "preview.npz"
 LOCK_FILE = ".lock"
 STOP_FILE = "stop.json"
+# Written by the app too, which does not hold the run's lock: the first status, the stop request.
+SHARED_FILES = (STATUS_FILE, STOP_FILE)
 PREVIEW_SAMPLES = 16
 PREVIEW_DIGITS = 8
 PREVIEW_SEED = 0

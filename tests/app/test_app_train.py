@@ -138,7 +138,7 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
     submit(at, train_run="early", train_epochs=3, train_limit=256)
     try:
         assert jobs.job(root, "early").state == "starting"
-        button(at, "Stop").click()
+        button(at, "Stop training").click()
         at.run()
         assert jobs.job(root, "early").state == "stopping"
         stopped = wait_for(root, "early", lambda j: not j.active)
@@ -162,7 +162,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
     try:
         wait_for(root, "long", lambda j: j.state == "running" and j.epochs_done >= 2)
         at.run()
-        button(at, "Stop").click()
+        button(at, "Stop training").click()
         at.run()
         stopped = wait_for(root, "long", lambda j: not j.active)
         saved = ckpt.load_state(ckpt.checkpoint_path(root, "long"))

@@ -87,6 +87,29 @@ def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root
     assert not (root / "new" / "train.log").exists()
 
 
+def test_a_stop_that_cannot_be_written_says_so_beside_the_run(root, monkeypatch):
+    import errno
+
+    from vae_core import monitor
+
+    def full(path, value):
+        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+
+    at = view(TRAIN)
+    submit(at, train_run="early", train_epochs=3, train_limit=256)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(monitor, "write_json", full)
+            button(at, "Stop training").click()
+            at.run()
+        (message,) = messages(at.error)
+        assert message.startswith("Run early could not be asked to stop: no space left on device while saving")
+        assert button(at, "Stop training")  # still offered: the next press may find room
+    finally:
+        jobs.stop(root, "early")
+        wait_for(root, "early", lambda j: not j.active)
+
+
 def test_only_one_run_trains_at_a_time_on_a_server(root):
     from vae_core import monitor
 
