@@ -182,7 +182,10 @@ def live(run: str, every: float | None) -> None:
     actions(run, job)
     history = job.history or {}
     chart, panel = st.columns([3, 2])
-    chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+    if history.get("train_loss"):
+        chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+    elif job.active:
+        chart.caption("The ELBO per image, train and test, is drawn here from the end of epoch 1.")
     preview(run, panel)
     if history.get("train_loss"):
         st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(), file_name=f"history-{run}.csv",

@@ -146,13 +146,6 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def _chart_points(page) -> int:
-    return page.evaluate("""() => {
-        const plot = document.querySelector('.js-plotly-plot');
-        return plot && plot.data ? plot.data[0].x.length : 0;
-    }""")
-
-
 def _home(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("h1:has-text('See a VAE learn')")

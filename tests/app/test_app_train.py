@@ -138,6 +138,8 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
     submit(at, train_run="early", train_epochs=3, train_limit=256)
     try:
         assert jobs.job(root, "early").state == "starting"
+        assert not figures(at)  # no empty axes before the first epoch, but a word on what comes
+        assert "drawn here from the end of epoch 1" in " ".join(messages(at.caption))
         button(at, "Stop training").click()
         at.run()
         assert jobs.job(root, "early").state == "stopping"
