@@ -3,10 +3,11 @@
 import streamlit as st
 
 from ui.home import N_SAMPLES, elbo_thumbnail, model_dot, thumbnails
-from ui.runs import current_model, open_page
+from ui.runs import current_model
+from ui.views import BY_NAME, VIEWS, link, open_page
 from vae_core.config import Config
 
-open_page("pages/home.py")
+open_page(__file__)
 
 st.title("See a VAE learn")
 model = current_model()
@@ -25,7 +26,7 @@ picture.graphviz_chart(model_dot(config))
 
 if model is None:
     st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    link("train", "Go to Train")
     st.stop()
 
 thumbs = thumbnails(model)
@@ -34,10 +35,13 @@ st.caption(f"Live from run {model.name}, epoch {model.epoch}/{model.epochs}{elbo
            "Pick another run in the sidebar.")
 train, samples, recs, latent = st.columns(4, vertical_alignment="bottom")  # links in one row
 train.plotly_chart(elbo_thumbnail(thumbs.history), config={"staticPlot": True}, key="home_elbo")
-train.page_link("pages/train.py", label="**Train**", icon=":material/model_training:")
 samples.image(thumbs.samples, caption=f"{N_SAMPLES} draws from the prior", width="stretch")
-samples.page_link("pages/samples.py", label="**Samples**", icon=":material/casino:")
 recs.image(thumbs.reconstructions, caption="test digits over their reconstructions", width="stretch")
-recs.page_link("pages/reconstructions.py", label="**Reconstructions**", icon=":material/compare:")
 latent.image(thumbs.latent, caption=f"{thumbs.latent_method} of the test codes, by digit", width="stretch")
-latent.page_link("pages/latent_map.py", label="**Latent map**", icon=":material/scatter_plot:")
+for column, name in zip((train, samples, recs, latent), ("train", "samples", "reconstructions", "latent_map")):
+    link(name, f"**{BY_NAME[name].title}**", column)
+others = [view for view in VIEWS if view.name not in ("home", "train", "samples", "reconstructions", "latent_map")]
+for row in range(0, len(others), 4):  # the views without a thumbnail: title and blurb, four to a row
+    for column, view in zip(st.columns(4), others[row:row + 4]):
+        link(view.name, f"**{view.title}**", column)
+        column.caption(view.blurb)

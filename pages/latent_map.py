@@ -5,10 +5,11 @@ import streamlit as st
 
 from ui.figures import export_config, grid, latent_figure
 from ui.maps import forget, tsne_task
-from ui.runs import cached_array, latent_means, mnist_test, open_page, require_model
+from ui.runs import cached_array, latent_means, mnist_test, require_model
+from ui.views import open_page
 from vae_core import analysis
 
-open_page("pages/latent_map.py")
+open_page(__file__)
 
 PICKED = "map_picked"  # session key: the test index of the clicked point; it outlives reruns and maps
 CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled

@@ -7,7 +7,8 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from ui.figures import grid
-from ui.runs import mnist_test, open_page, require_model
+from ui.runs import mnist_test, require_model
+from ui.views import open_page
 from vae_core.analysis import elbo_estimate, reconstructions
 
 SCALE, PADDING = 3, 4  # screen pixels per image pixel; white gap around each image, in image pixels
@@ -54,7 +55,7 @@ def elbo_of(digest: str, indices: tuple[int, ...], seed: int, _vae, _images):
     return elbo_estimate(_vae, _images, ids=np.array(indices), seed=seed, draws=ELBO_DRAWS)
 
 
-open_page("pages/reconstructions.py")
+open_page(__file__)
 
 st.title("Reconstructions")
 model = require_model()

@@ -3,10 +3,11 @@
 import streamlit as st
 
 from ui.figures import grid, png_bytes
-from ui.runs import open_page, require_model
+from ui.runs import require_model
+from ui.views import open_page
 from vae_core.analysis import prior_samples
 
-open_page("pages/samples.py")
+open_page(__file__)
 
 st.title("Samples from the prior")
 model = require_model()

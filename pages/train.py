@@ -6,14 +6,15 @@ import streamlit as st
 
 from ui import jobs
 from ui.figures import elbo_figure, grid, history_frame
-from ui.runs import RUN_KEY, checkpoints_root, open_page, pick, picked_name
+from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name
 from ui.train_form import FIELDS, FORM_ROWS, form_config
+from ui.views import link, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
 from vae_core.train import DeviceError, resolve_device
 
-open_page("pages/train.py")
+open_page(__file__)
 
 ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
 RUN_ERROR = "train_run_error"  # session key: why the last Stop, Resume or Continue did not work
@@ -148,9 +149,9 @@ def actions(run: str, job: jobs.Job) -> None:
         if job.state == "finished":
             st.success(f"Finished after epoch {done} of {target}.", icon=":material/check_circle:")
         links = st.columns(3)
-        links[0].page_link("pages/samples.py", label="Its samples", icon=":material/casino:")
-        links[1].page_link("pages/reconstructions.py", label="Its reconstructions", icon=":material/compare:")
-        links[2].page_link("pages/latent_map.py", label="Its latent map", icon=":material/scatter_plot:")
+        link("samples", "Its samples", links[0])
+        link("reconstructions", "Its reconstructions", links[1])
+        link("latent_map", "Its latent map", links[2])
         if run in jobs.SHIPPED_RUNS:
             st.caption(f"Run {run} is shipped with the app: it is not trained further from here.")
         else:

@@ -1,8 +1,7 @@
 """Runs, models and data for the views: the sidebar picker and cached loaders.
 
-    from ui.runs import mnist_test, open_page, require_model, run_picker
+    from ui.runs import mnist_test, require_model, run_picker
     run_picker()                        # in streamlit_app.py: shared by every view
-    open_page("pages/samples.py")       # first line of every view
     model = require_model()             # in a view: st.info + st.stop when there is none
     model.vae, model.epoch, model.digest
 
@@ -23,7 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import jobs, settings
+from ui import jobs, views
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
@@ -33,8 +32,6 @@ from vae_core.model import VAE
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
 PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
-_ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
-_WANTED = "_wanted"  # the page a session asked for before the entry script ran
 
 
 @dataclass(frozen=True)
@@ -52,27 +49,6 @@ class Model:
     def version(self) -> str:
         """Short id of this checkpoint version, for titles and file names."""
         return self.digest[:8]
-
-
-def enter() -> None:
-    """Called by the entry script after st.navigation: mark the session, honour a deep link."""
-    st.session_state[_ENTERED] = True
-    wanted = st.session_state.pop(_WANTED, None)
-    if wanted:
-        st.switch_page(wanted)
-
-
-def open_page(page: str) -> None:
-    """First call of every view: route a stray first request through the entry, keep the settings.
-
-    A freshly started server serves its very first request from pages/ in
-    Streamlit's older multipage mode, skipping streamlit_app.py (no
-    navigation, no picker) until st.navigation has run once.
-    """
-    if not st.session_state.get(_ENTERED):
-        st.session_state[_WANTED] = page
-        st.switch_page("streamlit_app.py")
-    settings.keep()
 
 
 def checkpoints_root() -> Path:
@@ -179,7 +155,7 @@ def require_model() -> Model:
     name = picked_name()
     if name is None:
         st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        views.link("train", "Go to Train")
         st.stop()
     path = ckpt.checkpoint_path(checkpoints_root(), name)
     if not path.exists():
@@ -187,8 +163,7 @@ def require_model() -> Model:
         st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has." if training else
                 f"Run {name} has no finished epoch: it ended before its first one did. Resume it on Train, "
                 f"or pick another run in the sidebar.")
-        st.page_link("pages/train.py", label=f"{'Watch' if training else 'Resume'} {name} on Train",
-                     icon=":material/model_training:")
+        views.link("train", f"{'Watch' if training else 'Resume'} {name} on Train")
         if training:
             st.fragment(_open_when_saved, run_every=2.0)(path)
         st.stop()

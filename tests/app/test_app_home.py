@@ -121,3 +121,12 @@ def test_scatter_image_paints_each_point_in_its_digits_colour():
     assert tuple(image[-1, 0]) == rgb[0]  # the lowest, leftmost point: bottom left
     assert tuple(image[0, -1]) == rgb[9]  # the highest, rightmost point: top right
     assert (image == 255).all(axis=2).sum() == 20 * 20 - 2 * 4  # two 2 x 2 dots on white
+
+
+def test_every_view_in_pages_is_registered_once_and_home_links_to_each(root):
+    from tests.app.helpers import ROOT
+    from ui import views
+
+    names = [view.name for view in views.VIEWS]
+    assert sorted(names) == sorted(path.stem for path in (ROOT / "pages").glob("*.py")) and len(set(names)) == len(names)
+    assert sorted(links(app())) == sorted(name for name in names if name != "home")

@@ -1,0 +1,126 @@
+"""vae_core.latent on the shipped, fully trained run and the real test set."""
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core import analysis, latent
+from vae_core import checkpoint as ckpt
+
+PATH = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return ckpt.load_state(PATH).vae.eval()
+
+
+@pytest.fixture(scope="module")
+def codes(shipped, mnist):
+    return latent.encode(shipped, mnist.test_images)
+
+
+def test_codes_are_the_guides_loc_and_positive_scale(shipped, codes, mnist):
+    assert codes.loc.shape == codes.scale.shape == (10000, 50)
+    assert (codes.scale > 0).all()
+    np.testing.assert_allclose(codes.loc, analysis.latent_means(shipped, mnist.test_images), atol=1e-6)
+    loc, scale = shipped.encoder(mnist.test_images[:3].reshape(3, -1))
+    np.testing.assert_allclose(codes.scale[:3], scale.detach().numpy(), atol=1e-6)
+
+
+def test_neighbours_are_the_nearest_codes_in_order_without_the_digit_itself(codes, mnist):
+    idx, dist = latent.neighbours(codes.loc, codes.loc[0], k=8, exclude=0)
+    brute = np.argsort(np.linalg.norm(codes.loc - codes.loc[0], axis=1))[1:9]  # [0] is the digit itself
+    assert list(idx) == list(brute) and 0 not in idx
+    assert (np.diff(dist) >= 0).all() and dist[0] > 0
+    labels = mnist.test_labels.numpy()
+    assert (labels[idx] == labels[0]).sum() >= 6  # a trained VAE keeps a 7's neighbours mostly 7s
+
+
+@pytest.mark.parametrize("k", [0, 10000, -1])
+def test_neighbours_refuse_k_out_of_range(codes, k):
+    with pytest.raises(ValueError, match="k must be between 1 and 9999"):
+        latent.neighbours(codes.loc, codes.loc[0], k=k, exclude=0)
+
+
+def test_paths_start_and_end_at_the_codes_and_slerp_keeps_the_norm(codes):
+    a, b = codes.loc[3], codes.loc[7]
+    for kind in latent.PATH_KINDS:
+        z = latent.path(a, b, steps=9, kind=kind)
+        assert z.shape == (9, 50)
+        np.testing.assert_allclose(z[0], a, atol=1e-5)
+        np.testing.assert_allclose(z[-1], b, atol=1e-5)
+    rng = np.random.default_rng(0)
+    p, q = rng.standard_normal(50), rng.standard_normal(50)  # two typical prior draws, norm about 7
+    norms = {kind: np.linalg.norm(latent.path(p, q, 9, kind), axis=1) for kind in latent.PATH_KINDS}
+    ends = min(np.linalg.norm(p), np.linalg.norm(q))
+    assert norms["linear"][4] < 0.8 * ends  # the straight line dips towards the origin
+    assert norms["slerp"].min() >= 0.99 * ends  # the great circle does not
+
+
+def test_slerp_of_parallel_codes_is_the_line_and_bad_arguments_are_refused():
+    a = np.ones(4, np.float32)
+    np.testing.assert_allclose(latent.path(a, 2 * a, 3, "slerp"), latent.path(a, 2 * a, 3, "linear"))
+    with pytest.raises(ValueError, match="at least 2"):
+        latent.path(a, a, 1)
+    with pytest.raises(ValueError, match="linear, slerp"):
+        latent.path(a, a, 3, "cubic")
+
+
+def test_a_coordinate_traversal_changes_one_coordinate_to_each_value(codes):
+    z = codes.loc[5]
+    values = np.linspace(-3, 3, 7)
+    grid = latent.traversal(z, np.eye(50)[[4, 9]], values)
+    assert grid.shape == (2, 7, 50)
+    np.testing.assert_allclose(grid[0, :, 4], values, atol=1e-6)
+    np.testing.assert_allclose(np.delete(grid[0], 4, axis=1), np.tile(np.delete(z, 4), (7, 1)), atol=1e-6)
+    np.testing.assert_allclose(grid[1, :, 9], values, atol=1e-6)
+
+
+def test_kl_per_dimension_matches_torch_and_the_shipped_run_has_few_active_units(codes):
+    q = torch.distributions.Normal(torch.from_numpy(codes.loc[:500]), torch.from_numpy(codes.scale[:500]))
+    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(0)
+    part = latent.Codes(codes.loc[:500], codes.scale[:500])
+    np.testing.assert_allclose(latent.kl_per_dimension(part), expected.numpy(), rtol=1e-4, atol=1e-5)
+    active = latent.active_units(codes.loc)
+    kl = latent.kl_per_dimension(codes)
+    assert active.dtype == bool and 5 <= active.sum() < 50  # Burda et al.: far fewer than 50 are used
+    assert kl[active].min() > kl[~active].max()  # the unused dimensions cost nothing
+
+
+def test_principal_directions_are_unit_and_ordered(codes):
+    u, variance = latent.principal_directions(codes.loc, 3)
+    np.testing.assert_allclose(u @ u.T, np.eye(3), atol=1e-5)
+    assert (np.diff(variance) <= 0).all()
+    with pytest.raises(ValueError, match="k must be between 1 and 50"):
+        latent.principal_directions(codes.loc, 51)
+
+
+def test_a_new_code_is_placed_among_its_neighbours_on_the_map(codes):
+    xy = np.random.default_rng(0).standard_normal((10000, 2)).astype(np.float32)
+    (spot,) = latent.place(codes.loc, xy, codes.loc[11], k=8)
+    idx, _ = latent.neighbours(codes.loc, codes.loc[11], k=8)
+    np.testing.assert_allclose(spot, xy[idx].mean(axis=0), atol=1e-6)
+
+
+def test_a_drawing_is_made_like_mnist_cropped_scaled_to_20_and_centred_by_mass():
+    ink = np.zeros((280, 280), np.float32)
+    ink[20:220, 200:240] = 1.0  # a tall bar in the top right corner: 200 x 40
+    x = latent.mnist_style(ink)
+    assert x.shape == (28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    rows, cols = np.nonzero(x > 0.05)
+    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 <= 5  # the long side fits 20
+    mass = np.indices(x.shape).reshape(2, -1) @ x.ravel() / x.sum()
+    np.testing.assert_allclose(mass, [14, 14], atol=0.6)  # centred, as MNIST's digits are
+
+
+def test_real_test_digits_drawn_ten_times_larger_come_back_as_mnist_made_them(mnist):
+    for digit in mnist.test_images[:10].reshape(10, 28, 28).numpy():
+        big = np.kron(digit, np.ones((10, 10), np.float32))
+        assert np.corrcoef(latent.mnist_style(big).ravel(), digit.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("ink, message", [(np.zeros((50, 50)), "empty"), (np.zeros((5, 5, 3)), "one grey image")])
+def test_an_empty_or_coloured_drawing_is_refused(ink, message):
+    with pytest.raises(ValueError, match=message):
+        latent.mnist_style(ink)

@@ -1,0 +1,76 @@
+"""The app's views in one list: the entry's navigation, Home's cards and every "go to" link read it.
+
+    from ui.views import VIEWS, open_page, link
+    open_page(__file__)                       # first line of every view in pages/
+    link("latent_map", "Its latent map")      # a link to a view, with the view's icon
+
+A new view is one file in pages/ plus one line in VIEWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+
+from ui import settings
+
+_ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
+_WANTED = "_wanted"  # the page a session asked for before the entry script ran
+
+
+@dataclass(frozen=True)
+class View:
+    name: str  # its file in pages/, without .py
+    title: str
+    icon: str  # a Material icon, ":material/...:"
+    blurb: str  # one line: what the view shows
+
+    @property
+    def path(self) -> str:
+        return f"pages/{self.name}.py"
+
+
+VIEWS = (
+    View("home", "Home", ":material/home:", "The model, the guide and a live look at every view."),
+    View("train", "Train", ":material/model_training:", "Start a run and watch its ELBO rise and its digits sharpen."),
+    View("samples", "Samples", ":material/casino:", "Digits decoded from codes drawn from the prior."),
+    View("reconstructions", "Reconstructions", ":material/compare:", "Test digits beside what the VAE makes of them."),
+    View("latent_map", "Latent map", ":material/scatter_plot:", "The 10,000 test codes in 2-D, coloured by digit."),
+)
+BY_NAME = {view.name: view for view in VIEWS}
+
+
+def navigation() -> StreamlitPage:
+    """The sidebar's page list, Home first and default."""
+    return st.navigation([st.Page(v.path, title=v.title, icon=v.icon, default=v.name == "home") for v in VIEWS])
+
+
+def link(name: str, label: str | None = None, where=st) -> None:
+    """A link to view `name` (its title unless `label` is given), with the view's icon."""
+    view = BY_NAME[name]
+    where.page_link(view.path, label=label or view.title, icon=view.icon)
+
+
+def enter() -> None:
+    """Called by the entry script after st.navigation: mark the session, honour a deep link."""
+    st.session_state[_ENTERED] = True
+    wanted = st.session_state.pop(_WANTED, None)
+    if wanted:
+        st.switch_page(wanted)
+
+
+def open_page(file: str) -> None:
+    """First call of every view (pass `__file__`): route a stray first request through the entry,
+    keep the settings.
+
+    A freshly started server serves its very first request from pages/ in
+    Streamlit's older multipage mode, skipping streamlit_app.py (no
+    navigation, no picker) until st.navigation has run once.
+    """
+    if not st.session_state.get(_ENTERED):
+        st.session_state[_WANTED] = BY_NAME[Path(file).stem].path
+        st.switch_page("streamlit_app.py")
+    settings.keep()

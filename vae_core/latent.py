@@ -1,0 +1,149 @@
+"""Taking the latent space apart: codes and their spread, neighbours, paths, traversals, active units, drawn digits.
+
+    from vae_core import latent
+    codes = latent.encode(vae, mnist.test_images)          # loc, scale: (10000, z_dim) float32
+    idx, dist = latent.neighbours(codes.loc, codes.loc[7], k=8, exclude=7)   # (8,) int64, (8,) float32
+    z = latent.path(codes.loc[3], codes.loc[7], steps=16, kind="slerp")      # (16, z_dim)
+    z = latent.traversal(codes.loc[3], np.eye(z_dim)[:5], np.linspace(-3, 3, 9))   # (5, 9, z_dim)
+    kl = latent.kl_per_dimension(codes)                    # (z_dim,) nats per image
+    active = latent.active_units(codes.loc)                # (z_dim,) bool
+    x = latent.mnist_style(ink)                            # (28, 28) float32 in [0, 1], as MNIST was made
+
+Every function takes and returns numpy arrays and draws nothing; decode codes with
+`analysis.decode`. Distances are Euclidean between z_loc vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vae_core.config import MNIST_SIDE
+from vae_core.model import VAE
+
+PATH_KINDS = ("linear", "slerp")
+# Burda et al. 2015 (IWAE), section 5.2: a unit is active when Cov_x(E_q[u]) exceeds 10^-2.
+ACTIVE_VARIANCE = 0.01
+# How MNIST was made (LeCun et al.): each digit scaled to fit a 20 x 20 box, keeping its
+# aspect ratio, then centred by its centre of mass in the 28 x 28 image.
+DIGIT_BOX = 20
+
+
+@dataclass(frozen=True)
+class Codes:
+    """The guide's q(z | x) for each image: its mean and standard deviation, both (n, z_dim)."""
+    loc: np.ndarray
+    scale: np.ndarray
+
+
+@torch.no_grad()
+def encode(vae: VAE, images: torch.Tensor, batch_size: int = 2048) -> Codes:
+    """z_loc and z_scale of every image (any shape with n first), in batches."""
+    x = images.reshape(images.shape[0], -1)
+    device = next(vae.parameters()).device
+    parts = [vae.encoder(x[i:i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+    return Codes(torch.cat([p[0] for p in parts]).cpu().numpy(), torch.cat([p[1] for p in parts]).cpu().numpy())
+
+
+def neighbours(loc: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` rows of `loc` (n, z_dim) nearest to `query` (z_dim,), nearest first, leaving out row `exclude`."""
+    available = loc.shape[0] - (exclude is not None)
+    if not 1 <= k <= available:
+        raise ValueError(f"k must be between 1 and {available}, got {k}")
+    dist = np.linalg.norm(loc - query.reshape(1, -1), axis=1)  # (n,)
+    if exclude is not None:
+        dist[exclude] = np.inf
+    nearest = np.argpartition(dist, k - 1)[:k]
+    order = nearest[np.argsort(dist[nearest], kind="stable")]
+    return order.astype(np.int64), dist[order].astype(np.float32)
+
+
+def path(z_a: np.ndarray, z_b: np.ndarray, steps: int, kind: str = "linear") -> np.ndarray:
+    """`steps` codes from z_a to z_b, both ends included; shape (steps, z_dim).
+
+    "linear" walks the straight line. "slerp" walks the great circle (White 2016,
+    "Sampling Generative Networks"), which keeps the norm near that of the ends: a
+    straight line between two typical prior draws passes through the unlikely
+    region near the origin.
+    """
+    if kind not in PATH_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(PATH_KINDS)}, got {kind!r}")
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
+    a, b = np.asarray(z_a, np.float64).ravel(), np.asarray(z_b, np.float64).ravel()
+    t = np.linspace(0.0, 1.0, steps)[:, None]  # (steps, 1)
+    cos = a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if kind == "linear" or np.sin(omega) < 1e-6:  # parallel ends: the circle is the line
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+
+
+def traversal(z: np.ndarray, directions: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Codes with their component along each unit direction set to each value; shape (rows, values, z_dim).
+
+    With the coordinate axes as directions, row d holds z with z[d] replaced by each value.
+    """
+    z = np.asarray(z, np.float32).ravel()
+    u = np.asarray(directions, np.float32)  # (rows, z_dim), unit rows
+    v = np.asarray(values, np.float32)  # (values,)
+    along = u @ z  # (rows,): where z sits along each direction now
+    return z + (v[None, :, None] - along[:, None, None]) * u[:, None, :]
+
+
+def kl_per_dimension(codes: Codes) -> np.ndarray:
+    """KL(q(z_d | x) || N(0, 1)) of each dimension d, averaged over the images; shape (z_dim,), nats."""
+    loc, scale = codes.loc.astype(np.float64), codes.scale.astype(np.float64)
+    return (0.5 * (loc ** 2 + scale ** 2 - 1.0) - np.log(scale)).mean(axis=0)
+
+
+def active_units(loc: np.ndarray, threshold: float = ACTIVE_VARIANCE) -> np.ndarray:
+    """Which dimensions are active: the variance of z_loc over the images exceeds `threshold`; (z_dim,) bool."""
+    return loc.astype(np.float64).var(axis=0) > threshold
+
+
+def principal_directions(loc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` leading principal directions of the codes, (k, z_dim) unit rows, and each one's variance (k,)."""
+    if not 1 <= k <= min(loc.shape):
+        raise ValueError(f"k must be between 1 and {min(loc.shape)}, got {k}")
+    centred = loc.astype(np.float64) - loc.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:k].astype(np.float32), (s[:k] ** 2 / (loc.shape[0] - 1)).astype(np.float32)
+
+
+def place(loc: np.ndarray, xy: np.ndarray, queries: np.ndarray, k: int = 8) -> np.ndarray:
+    """Where new codes (m, z_dim) fall on a 2-D map `xy` (n, 2) of `loc` (n, z_dim): the mean map
+    position of each one's `k` nearest codes; shape (m, 2)."""
+    return np.stack([xy[neighbours(loc, q, k)[0]].mean(axis=0) for q in np.atleast_2d(queries)])
+
+
+def mnist_style(ink: np.ndarray) -> np.ndarray:
+    """A drawing as MNIST's digits were made; `ink` (H, W) in [0, 1], 1 where drawn. Shape (28, 28), float32.
+
+    Crops to the ink's bounding box, scales it to fit 20 x 20 keeping its aspect
+    ratio (antialiased, hence grey edges), and centres its centre of mass in 28 x 28.
+    """
+    ink = np.asarray(ink, np.float32)
+    if ink.ndim != 2:
+        raise ValueError(f"a drawing must be one grey image (H, W), got shape {ink.shape}")
+    rows, cols = np.nonzero(ink > 0.05)
+    if rows.size == 0:
+        raise ValueError("the drawing is empty: draw a digit first")
+    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = DIGIT_BOX / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))  # PIL: (width, height)
+    box = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS), np.float32).clip(0.0, 1.0)
+    mass = box.sum()
+    if mass <= 0:
+        raise ValueError("the drawing is empty: draw a digit first")
+    grid_y, grid_x = np.indices(box.shape)
+    centre = np.array([(grid_y * box).sum(), (grid_x * box).sum()]) / mass  # (row, column) of the centre of mass
+    # MNIST's centres of mass sit near pixel (14, 14); the box stays inside the image.
+    top, left = np.round(MNIST_SIDE / 2 - centre).astype(int).clip(0, [MNIST_SIDE - box.shape[0],
+                                                                       MNIST_SIDE - box.shape[1]])
+    out = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
+    out[top:top + box.shape[0], left:left + box.shape[1]] = box
+    return out
