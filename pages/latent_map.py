@@ -3,15 +3,20 @@
 import numpy as np
 import streamlit as st
 
+from ui.codes import codes, use_as
 from ui.figures import export_config, grid, latent_figure
 from ui.maps import forget, tsne_task
 from ui.runs import cached_array, latent_means, mnist_test, require_model
-from ui.views import open_page
-from vae_core import analysis
+from ui.views import link, open_page
+from vae_core import analysis, latent
+from vae_core.config import MNIST_SIDE
 
 open_page(__file__)
 
 PICKED = "map_picked"  # session key: the test index of the clicked point; it outlives reruns and maps
+SELECTED = "map_selected"  # session key: the test indices inside the last box or lasso
+SHOWN = 100  # selected digits drawn at most
+NEIGHBOURS = 8
 CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled
 
 st.title("Latent map")
@@ -26,32 +31,66 @@ with st.sidebar:
 
 
 def remember_pick(chart_key: str) -> None:
-    """Selection callback: keep the clicked point's test index for the session."""
-    points = st.session_state[chart_key].selection.points
-    if points:
-        st.session_state[PICKED] = int(points[0]["customdata"])
+    """Selection callback: keep the clicked point's test index, or a box's or lasso's points, for the session."""
+    selection = st.session_state[chart_key].selection
+    indices = [_index(p["customdata"]) for p in selection.points if p.get("customdata") is not None]
+    if selection.box or selection.lasso:
+        st.session_state[SELECTED] = sorted(set(indices))
+    elif indices:
+        st.session_state[PICKED] = indices[0]
+
+
+def _index(customdata) -> int:
+    return int(customdata[0] if isinstance(customdata, (list, tuple)) else customdata)
 
 
 def show_map(xy: np.ndarray, method: str) -> None:
     """The map, the picked point ringed over the faded others."""
     picked = st.session_state.get(PICKED)
-    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked)
+    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked,
+                        spread=codes(model).scale.mean(axis=1))
     key = f"map_{method.lower()}"
-    st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode="points",
+    st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
                     config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))
     st.caption(f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions), "
                f"checkpoint {model.version} (run {model.name} after epoch {model.epoch}). "
-               "Click a point to see its digit. The camera icon saves a PNG.")
+               "Click a point to see its digit and its neighbours; drag a box or a lasso (the chart's "
+               "toolbar) to see the digits inside. Hover shows each code's mean z_scale, the encoder's "
+               "uncertainty. The camera icon saves a PNG.")
 
 
 def show_pick(index: int) -> None:
-    """The picked test digit, one reconstruction and the decoder mean at its z_loc."""
-    rec = analysis.reconstructions(model.vae, test_images[index:index + 1], k=1, seed=0)
+    """The picked test digit: reconstructions, its nearest test digits, and buttons to interpolate from it."""
+    c = codes(model)
+    rec = analysis.reconstructions(model.vae, test_images[index:index + 1], k=3, seed=0, ids=[index])
     side = model.vae.config.image_height, model.vae.config.image_width
     images = np.concatenate([test_images[index].reshape(1, *side).numpy(), rec.draws[0].numpy(),
                              rec.at_loc.numpy()])
-    st.image(grid(images, nrow=3, scale=4, padding=4),
-             caption=f"test #{index} · digit {labels[index]}: the image, a reconstruction, the decoder mean at z_loc")
+    st.subheader(f"Test #{index}, a {labels[index]}")
+    left, right = st.columns([2, 1])
+    left.image(grid(images, nrow=5, scale=4, padding=4), width="stretch",
+               caption="the digit, 3 reconstructions, the decoder mean at z_loc")
+    right.caption(f"Mean z_scale {c.scale[index].mean():.3f} (test digits: {c.scale.mean():.3f}): how unsure "
+                  "the encoder is of this code.")
+    buttons = right.columns(2)
+    buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", index), key="map_as_a")
+    buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", index), key="map_as_b")
+    link("interpolate", "Interpolate between A and B", right)
+    idx, dist = latent.neighbours(c.loc, c.loc[index], k=NEIGHBOURS, exclude=index)
+    st.caption(f"Its {NEIGHBOURS} nearest test digits, by the distance between z_loc vectors:")
+    for column, i, d in zip(st.columns(NEIGHBOURS), idx, dist):
+        column.image(grid(test_images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), width="stretch",
+                     caption=f"#{i} · a {labels[i]} · {d:.2f}")
+
+
+def show_selection(indices: list[int]) -> None:
+    """The digits inside a box or lasso: how many of each, and (up to 100 of) them."""
+    counts = np.bincount(labels[indices], minlength=10)
+    st.subheader(f"{len(indices):,} digits selected")
+    st.caption(" · ".join(f"{d}: {n}" for d, n in enumerate(counts) if n))
+    shown = indices[:SHOWN]
+    st.image(grid(test_images[shown].reshape(-1, MNIST_SIDE, MNIST_SIDE).numpy(), nrow=20, scale=2),
+             caption=f"the first {len(shown)} of them, by test index" if len(indices) > SHOWN else None)
 
 
 def follow(task) -> None:
@@ -86,6 +125,8 @@ else:
         else:
             st.fragment(follow, run_every=0.5)(task)
 
+if st.session_state.get(SELECTED):
+    show_selection(st.session_state[SELECTED])
 if PICKED in st.session_state:
     show_pick(st.session_state[PICKED])
 st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "

@@ -124,3 +124,48 @@ def test_real_test_digits_drawn_ten_times_larger_come_back_as_mnist_made_them(mn
 def test_an_empty_or_coloured_drawing_is_refused(ink, message):
     with pytest.raises(ValueError, match=message):
         latent.mnist_style(ink)
+
+
+def _png(array: np.ndarray, mode: str = "L") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_photo_of_dark_ink_on_paper_reads_like_white_ink_on_black(mnist):
+    digit = (mnist.test_images[0].reshape(28, 28).numpy() * 255).astype(np.uint8)
+    paper = 255 - np.kron(digit, np.ones((6, 6), np.uint8))  # dark on white, 168 x 168
+    on_black = latent.ink_from_picture(_png(np.kron(digit, np.ones((6, 6), np.uint8))))
+    np.testing.assert_allclose(latent.ink_from_picture(_png(paper)), on_black, atol=1 / 255)
+    assert np.corrcoef(latent.mnist_style(on_black).ravel(), digit.ravel())[0, 1] > 0.99
+
+
+def test_a_canvas_drawn_white_on_black_is_ink():
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[2:5, 3, :3] = 255
+    ink = latent.ink_from_canvas(rgba)
+    assert ink.shape == (10, 10) and ink[3, 3] == 1.0 and ink.sum() == 3.0
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"not a picture at all", "cannot be read as a picture"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "cannot be read as a picture"),
+    (b"\x00" * (5 * 2**20 + 1), "up to 5 MB"),
+    (_png(np.zeros((4, 4), np.uint8)), "at least 8 x 8"),
+    (_png(np.zeros((1, 5000), np.uint8)), "up to 4096 on a side"),
+])
+def test_a_bad_upload_says_what_is_wrong(data, message):
+    with pytest.raises(ValueError, match=message):
+        latent.ink_from_picture(data)
+
+
+def test_a_transparent_png_counts_transparent_pixels_as_paper():
+    rgba = np.zeros((40, 40, 4), np.uint8)  # all transparent...
+    rgba[10:30, 18:22] = (0, 0, 0, 255)  # ...but a black bar
+    ink = latent.ink_from_picture(_png(rgba, "RGBA"))
+    assert ink[20, 20] == 1.0 and ink[0, 0] == 0.0 and ink.sum() == 80

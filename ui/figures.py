@@ -53,17 +53,21 @@ def history_frame(history: dict[str, list]) -> pd.DataFrame:
     return frame
 
 
-def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str,
-                  picked: int | None = None) -> go.Figure:
-    """One WebGL scatter trace per digit (hover: digit and test index); a ring on the picked point."""
+def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, picked: int | None = None,
+                  faded: bool = False, spread: np.ndarray | None = None) -> go.Figure:
+    """One WebGL scatter trace per digit (hover: digit, test index and, given `spread` (n,), the mean
+    z_scale); a ring on the picked point; `faded` when something is drawn over the points."""
     fig = go.Figure()
     index = np.arange(len(labels))
+    spread_line = "<br>mean z_scale %{customdata[1]:.3f}" if spread is not None else ""
     for digit in range(10):
         mask = labels == digit
+        data = index[mask] if spread is None else np.stack([index[mask], spread[mask]], axis=1)
         fig.add_trace(go.Scattergl(
-            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=str(digit), customdata=index[mask],
-            marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8 if picked is None else 0.35},
-            hovertemplate=f"digit {digit}<br>index %{{customdata}}<extra></extra>"))
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=str(digit), customdata=data,
+            marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8 if picked is None and not faded else 0.3},
+            hovertemplate=f"digit {digit}<br>index %{{customdata{'' if spread is None else '[0]'}}}"
+                          f"{spread_line}<extra></extra>"))
     if picked is not None:
         fig.add_trace(go.Scattergl(
             x=xy[picked:picked + 1, 0], y=xy[picked:picked + 1, 1], mode="markers", name="picked",
@@ -75,6 +79,21 @@ def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str,
                       legend={"itemsizing": "constant", "orientation": "h", "y": -0.12, "title": {"text": "digit"}},
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
+
+
+def path_trace(xy: np.ndarray, name: str, dashed: bool = False) -> go.Scatter:
+    """A path over a map: its points joined in order, the first and last marked A and B."""
+    text = ["A"] + [""] * (len(xy) - 2) + ["B"]
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers+text", name=name, text=text,
+                      textposition="top center", textfont={"size": 16, "color": "black"},
+                      line={"color": "black", "width": 2, "dash": "dash" if dashed else "solid"},
+                      marker={"size": 6, "color": "black"}, hovertemplate=f"{name}<extra></extra>")
+
+
+def marker_trace(xy: np.ndarray, name: str) -> go.Scatter:
+    """One point drawn large over a map (a drawing's place)."""
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name, text=[name], textposition="top center",
+                      marker={"size": 18, "symbol": "star", "color": "black"}, hovertemplate=f"{name}<extra></extra>")
 
 
 def export_config(filename: str) -> dict:

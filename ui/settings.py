@@ -18,6 +18,7 @@ import streamlit as st
 from vae_core.config import Config
 
 _TRAIN = Config()
+TEST, DRAWN = "Test digit", "My drawing"  # where an end of the Interpolate pair comes from
 
 DEFAULTS: dict[str, object] = {
     # Samples
@@ -33,6 +34,20 @@ DEFAULTS: dict[str, object] = {
     # Latent map
     "map_perplexity": 30,
     "map_seed": 0,
+    # Interpolate: the pair A, B (the map's and Draw's "use as" buttons set them too)
+    "pair_a": 0,
+    "pair_b": 1,
+    "pair_a_from": TEST,
+    "pair_b_from": TEST,
+    "pair_a_digit": 1,
+    "pair_b_digit": 7,
+    "pair_steps": 12,
+    # Traverse
+    "trav_from": "A test digit",
+    "trav_index": 0,
+    "trav_along": "Latent dimensions",
+    "trav_rows": 10,
+    "trav_cols": 9,
     # Train form (the run name's default is the first free name, set by the page)
     "train_epochs": _TRAIN.epochs,
     "train_lr": _TRAIN.lr,

@@ -39,6 +39,11 @@ VIEWS = (
     View("samples", "Samples", ":material/casino:", "Digits decoded from codes drawn from the prior."),
     View("reconstructions", "Reconstructions", ":material/compare:", "Test digits beside what the VAE makes of them."),
     View("latent_map", "Latent map", ":material/scatter_plot:", "The 10,000 test codes in 2-D, coloured by digit."),
+    View("interpolate", "Interpolate", ":material/linear_scale:",
+         "Decode the way from one digit's code to another's, straight and along a great circle."),
+    View("traverse", "Traverse", ":material/tune:",
+         "Vary one latent dimension at a time; see which of the 50 the model really uses."),
+    View("draw", "Draw", ":material/draw:", "Draw a digit: see how the VAE reads it, and where it lands."),
 )
 BY_NAME = {view.name: view for view in VIEWS}
 

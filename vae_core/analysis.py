@@ -99,6 +99,18 @@ def elbo_estimate(vae: VAE, images: torch.Tensor, ids: Sequence[int], seed: int,
     return ElboEstimate(per_draw.mean(dim=1).cpu(), (per_draw.std(dim=1) / draws ** 0.5).cpu())
 
 
+@torch.no_grad()
+def elbo_of_all(vae: VAE, images: torch.Tensor, draws: int, seed: int, batch_size: int = 2000) -> np.ndarray:
+    """Each image's ELBO in nats, the mean of `draws` one-sample estimates; shape (n,), float32.
+
+    Made for a distribution over many images: the draws come from one RNG per batch and draw.
+    """
+    x = _flat(vae, images)  # (n, x_dim)
+    parts = [torch.stack([_one_sample_elbos(vae, x[i:i + batch_size], image_seed(seed + d, i))
+                          for d in range(draws)]).mean(dim=0) for i in range(0, x.shape[0], batch_size)]
+    return torch.cat(parts).cpu().numpy().astype(np.float32)
+
+
 def image_seed(seed: int, index: int) -> int:
     """Seed of one image's RNG: fixed by the caller's seed and the image's test-set index alone."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])

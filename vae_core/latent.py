@@ -15,11 +15,12 @@ Every function takes and returns numpy arrays and draws nothing; decode codes wi
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from vae_core.config import MNIST_SIDE
 from vae_core.model import VAE
@@ -30,6 +31,8 @@ ACTIVE_VARIANCE = 0.01
 # How MNIST was made (LeCun et al.): each digit scaled to fit a 20 x 20 box, keeping its
 # aspect ratio, then centred by its centre of mass in the 28 x 28 image.
 DIGIT_BOX = 20
+MAX_UPLOAD_BYTES = 5 * 2**20
+MAX_UPLOAD_SIDE = 4096  # pixels: a larger picture of one digit is a mistake, or a decompression bomb
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,37 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     out = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
     out[top:top + box.shape[0], left:left + box.shape[1]] = box
     return out
+
+
+def ink_from_canvas(rgba: np.ndarray) -> np.ndarray:
+    """A canvas drawn white on black, (H, W, 4) uint8 RGBA, as ink in [0, 1]; shape (H, W)."""
+    rgba = np.asarray(rgba, np.float32)
+    return rgba[..., :3].mean(axis=-1) / 255.0 * (rgba[..., 3] / 255.0)
+
+
+def ink_from_picture(data: bytes) -> np.ndarray:
+    """An uploaded picture of one digit (PNG, JPEG, ...) as ink in [0, 1], shape (H, W); ValueError says
+    what is wrong. Dark ink on a light page is inverted, as MNIST's digits are white on black."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is {len(data) / 2**20:.1f} MB; pictures up to {MAX_UPLOAD_BYTES // 2**20} MB "
+                         "are read: crop it to the digit, or save it smaller")
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            if max(picture.size) > MAX_UPLOAD_SIDE:
+                raise ValueError(f"the picture is {picture.size[0]} x {picture.size[1]} pixels; up to "
+                                 f"{MAX_UPLOAD_SIDE} on a side are read: crop it to the digit")
+            picture.load()
+            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+                flat = Image.new("RGBA", picture.size, "white")  # transparent pixels count as paper
+                picture = Image.alpha_composite(flat, picture.convert("RGBA"))
+            grey = np.asarray(picture.convert("L"), np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"this file cannot be read as a picture ({exc}): upload a PNG or JPEG of one digit") from exc
+    if grey.ndim != 2 or min(grey.shape) < 8:
+        raise ValueError(f"the picture is {grey.shape[1] if grey.ndim == 2 else '?'} pixels wide and "
+                         f"{grey.shape[0]} high; at least 8 x 8 are needed to see a digit")
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if border.mean() > 0.5:  # a light page: dark ink on paper
+        grey, border = 1.0 - grey, 1.0 - border
+    paper = float(np.median(border))  # the page's own shade counts as no ink
+    return np.clip((grey - paper) / max(1.0 - paper, 1e-6), 0.0, 1.0)

@@ -42,6 +42,13 @@ def view(page: str) -> AppTest:
     return at
 
 
+def stored_map(root: Path, xy: np.ndarray) -> AppTest:
+    """The Latent map view, with `xy` stored as the run's T-SNE map (no wait for T-SNE)."""
+    path = root / RUN / "checkpoint.pt"
+    ckpt.store_cached(path, TSNE_CACHE, ckpt.file_digest(path), xy)
+    return view(LATENT_MAP)
+
+
 def messages(elements) -> list[str]:
     return [e.value for e in elements]
 

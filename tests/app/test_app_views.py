@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
-                               captions, figures, messages, plotly_values, view)
+                               captions, figures, messages, plotly_values, stored_map, view)
 from ui.maps import _tasks
 from ui.runs import PICKER_KEY
 from vae_core import checkpoint as ckpt
@@ -268,7 +268,7 @@ def test_a_rerun_while_tsne_runs_neither_restarts_it_nor_loses_the_picked_point(
     assert title(at).startswith("T-SNE · ")
     (figure,) = figures(at)
     assert figure["data"][-1]["name"] == "picked" and list(plotly_values(figure["data"][-1]["customdata"])) == [42]
-    assert any(c.startswith("test #42 · digit ") for c in captions(at))
+    assert any(h.value.startswith("Test #42, a ") for h in at.subheader)  # the picked digit's panel
 
 
 @pytest.mark.slow
@@ -285,12 +285,6 @@ def test_a_map_is_cached_under_the_checkpoint_it_was_computed_from(root, trained
     at.run()
     assert title(at) == f"PCA · run {RUN} · epoch {trained.epoch}"  # the new checkpoint's own map is not made yet
     assert f"checkpoint {after[:8]}" in at.caption[0].value
-
-
-def stored_map(root: Path, xy: np.ndarray) -> AppTest:
-    path = root / RUN / "checkpoint.pt"
-    ckpt.store_cached(path, TSNE_CACHE, ckpt.file_digest(path), xy)
-    return view(LATENT_MAP)
 
 
 def test_latent_map_draws_one_trace_per_digit(root, quick_tsne):

@@ -1,0 +1,100 @@
+"""Draw: a digit of your own, made the way MNIST's were, read by the VAE and placed among the test digits."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui.codes import DRAWING, codes, map_points, test_elbos, use_as
+from ui.figures import grid, latent_figure, marker_trace
+from ui.runs import mnist_test, require_model
+from ui.views import link, open_page
+from vae_core import analysis, latent
+from vae_core.config import MNIST_SIDE
+
+open_page(__file__)
+
+CANVAS_SIDE = 280  # pixels: ten screen pixels to one of MNIST's
+NEIGHBOURS = 8
+
+st.title("Draw")
+model = require_model()
+test_images, test_labels = mnist_test()
+labels = test_labels.numpy()
+
+
+def canvas_ink() -> np.ndarray | None:
+    """The canvas, white strokes on black, as ink; None while it is blank or where it cannot load."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # the component registers with a running server only (AppTest has none)
+        st.info(f"The drawing canvas is not available here ({type(exc).__name__}): upload a picture instead.")
+        return None
+    result = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#000000", height=CANVAS_SIDE,
+                       width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key="draw_canvas")
+    ink = latent.ink_from_canvas(result.image_data) if result is not None and result.image_data is not None else None
+    return ink if ink is not None and ink.max() > 0 else None
+
+
+draw_tab, upload_tab = st.tabs(["Draw with the mouse or a finger", "Upload a picture"])
+with draw_tab:
+    st.caption("Draw one digit, large, in the middle. The toolbar undoes a stroke or clears the canvas.")
+    ink = canvas_ink()
+with upload_tab:
+    upload = st.file_uploader("A picture of one digit (PNG or JPEG, up to 5 MB)", type=["png", "jpg", "jpeg"],
+                              key="draw_upload")
+    if upload is not None:
+        try:
+            ink = latent.ink_from_picture(upload.getvalue())
+        except ValueError as exc:
+            st.error(f"{upload.name}: {str(exc)[:1].upper()}{str(exc)[1:]}.", icon=":material/error:")
+            ink = None
+if ink is None:
+    st.info("Draw a digit above, or upload a picture of one, to see how the VAE reads it.")
+    st.stop()
+try:
+    x = latent.mnist_style(ink)  # (28, 28) in [0, 1]
+except ValueError as exc:
+    st.warning(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", icon=":material/warning:")
+    st.stop()
+st.session_state[DRAWING] = x  # for Interpolate's "My drawing"
+
+flat = torch.from_numpy(x).reshape(1, -1)
+rec = analysis.reconstructions(model.vae, flat, k=4, seed=0)
+elbo = analysis.elbo_estimate(model.vae, flat, ids=[0], seed=0)
+value, se = float(elbo.mean[0]), float(elbo.se[0])
+z_loc, z_scale = (t[0].detach().numpy() for t in model.vae.encoder(flat))
+share = float((test_elbos(model) > value).mean())
+
+st.subheader("How the VAE reads it")
+left, right = st.columns([3, 2])
+left.image(grid(np.concatenate([x[None], rec.draws[0].numpy(), rec.at_loc.numpy()]), nrow=6, scale=4),
+           caption="your digit as MNIST's were made (cropped, scaled to 20 × 20, centred by mass), "
+                   "4 reconstructions, the decoder mean at z_loc", width="stretch")
+right.metric("ELBO", f"{value:.1f} nats", help="The mean of 64 one-sample estimates, ± its standard error; "
+             "a lower bound on log p(x) under the tutorial's Bernoulli on grey pixels, not a binarized-MNIST "
+             "log-likelihood.")
+right.caption(f"± {se:.1f}. Less likely than {share:.0%} of the 10,000 test digits"
+              if share >= 0.5 else f"± {se:.1f}. More likely than {1 - share:.0%} of the 10,000 test digits")
+right.caption(f"Mean z_scale {z_scale.mean():.3f} (test digits: {codes(model).scale.mean():.3f}): "
+              "how unsure the encoder is of its code.")
+buttons = right.columns(2)
+buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", None), key="draw_as_a")
+buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", None), key="draw_as_b")
+link("interpolate", "Interpolate from or to it", right)
+
+c = codes(model)
+idx, dist = latent.neighbours(c.loc, z_loc, k=NEIGHBOURS)
+st.subheader(f"Its {NEIGHBOURS} nearest test digits")
+for column, i, d in zip(st.columns(NEIGHBOURS), idx, dist):
+    column.image(grid(test_images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), caption=f"a {labels[i]} · {d:.2f}",
+                 width="stretch")
+st.caption("Nearest by the distance between z_loc vectors, under each digit.")
+
+xy, method = map_points(model)
+spot = latent.place(c.loc, xy, z_loc, k=NEIGHBOURS)
+fig = latent_figure(xy, labels, f"Your digit on the {method} map · run {model.name} · epoch {model.epoch}",
+                    faded=True)
+fig.add_trace(marker_trace(spot, "your digit"))
+st.plotly_chart(fig, key="draw_map")
+st.caption(f"{method} has no exact place for a new code: the star sits at the mean position of its "
+           f"{NEIGHBOURS} nearest test codes.")

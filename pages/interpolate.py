@@ -1,0 +1,86 @@
+"""Interpolate: decode the codes on the way from digit A to digit B, along a line and along a great circle."""
+
+import io
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from ui.codes import DRAWING, codes, endpoint, map_points
+from ui.figures import grid, latent_figure, path_trace, png_bytes
+from ui.runs import mnist_test, require_model
+from ui.settings import DRAWN, TEST
+from ui.views import link, open_page
+from vae_core import analysis, latent
+
+open_page(__file__)
+
+st.title("Interpolate")
+model = require_model()
+test_images, test_labels = mnist_test()
+labels = test_labels.numpy()
+
+
+def random_pair() -> None:
+    """Callback: a random test digit of each chosen class as A and B."""
+    rng = np.random.default_rng()
+    for end in ("a", "b"):
+        st.session_state[f"pair_{end}"] = int(rng.choice(np.flatnonzero(labels == st.session_state[f"pair_{end}_digit"])))
+        st.session_state[f"pair_{end}_from"] = TEST
+
+
+with st.sidebar:
+    for end in ("a", "b"):
+        st.radio(f"{end.upper()} is", (TEST, DRAWN), key=f"pair_{end}_from", persist_state="session", horizontal=True)
+        st.number_input(f"Test index of {end.upper()} (0 to 9999)", 0, len(labels) - 1, step=1, key=f"pair_{end}",
+                        persist_state="session", disabled=st.session_state[f"pair_{end}_from"] == DRAWN)
+    st.slider("Steps", 8, 32, key="pair_steps", persist_state="session", help="Codes along the way, A and B included.")
+    with st.expander("A random pair of chosen digits"):
+        st.selectbox("Digit of A", range(10), key="pair_a_digit", persist_state="session")
+        st.selectbox("Digit of B", range(10), key="pair_b_digit", persist_state="session")
+        st.button("Pick a random pair", icon=":material/shuffle:", on_click=random_pair)
+
+ends = {end: endpoint(model, end) for end in ("a", "b")}
+if any(v is None for v in ends.values()):
+    st.info("There is no drawing yet: draw a digit on the Draw view, or pick a test digit as A and B.")
+    link("draw", "Draw a digit")
+    st.stop()
+(image_a, z_a, label_a), (image_b, z_b, label_b) = ends["a"], ends["b"]
+if label_a == label_b:
+    st.warning(f"A and B are the same image ({label_a}): pick two different ones in the sidebar.",
+               icon=":material/warning:")
+    st.stop()
+
+steps = int(st.session_state.pair_steps)
+rows = {kind: analysis.decode(model.vae, torch.from_numpy(latent.path(z_a, z_b, steps, kind))).numpy()
+        for kind in latent.PATH_KINDS}  # each (steps, 28, 28)
+st.caption(f"From A, {label_a}, to B, {label_b}: the decoder's mean image at {steps} codes, "
+           f"A's z_loc and B's z_loc included. Run {model.name}, epoch {model.epoch}, checkpoint {model.version}.")
+names = {"linear": "Linear: the straight line between the codes",
+         "slerp": "Spherical (slerp, White 2016): the great circle, which keeps the codes' length"}
+for kind, images in rows.items():
+    st.markdown(f"**{names[kind]}**")
+    st.image(grid(images, nrow=steps, scale=2), width="stretch")
+
+strip = grid(np.concatenate(list(rows.values())), nrow=steps, scale=4)
+frames = [Image.fromarray(grid(rows["slerp"][i:i + 1], nrow=1, scale=8, padding=0)) for i in range(steps)]
+gif = io.BytesIO()
+frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=120, loop=0)
+left, right = st.columns(2)
+stem = f"interpolation-{model.name}-epoch{model.epoch}"
+left.download_button("Strip as PNG (linear over slerp)", png_bytes(strip), f"{stem}.png", "image/png",
+                     icon=":material/download:")
+right.download_button("Slerp as an animated GIF (there and back)", gif.getvalue(), f"{stem}.gif", "image/gif",
+                      icon=":material/animated_images:")
+
+xy, method = map_points(model)
+places = {kind: latent.place(codes(model).loc, xy, latent.path(z_a, z_b, steps, kind)) for kind in latent.PATH_KINDS}
+fig = latent_figure(xy, labels, f"The path on the {method} map · run {model.name} · epoch {model.epoch}", faded=True)
+for kind, spots in places.items():
+    fig.add_trace(path_trace(spots, names[kind].split(":")[0], dashed=kind == "linear"))
+st.plotly_chart(fig, key="pair_map")
+st.caption(f"{method} has no exact place for a new code, so each code on the way is placed at the mean position of "
+           "its 8 nearest test codes. A jump means the path crosses a region no test digit's code is near.")
+if DRAWING in st.session_state:
+    st.caption("Your drawing is kept for this session: draw another on the Draw view.")

@@ -1,0 +1,172 @@
+"""The latent-space workbench in AppTest: Traverse, Interpolate and Draw on a small real run."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.app.helpers import N_TEST, button, captions, figures, messages, plotly_values, stored_map, view
+from ui.settings import DRAWN, TEST
+
+TRAVERSE, INTERPOLATE, DRAW = "pages/traverse.py", "pages/interpolate.py", "pages/draw.py"
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def widget(at, kind: str, key: str):
+    return next(w for w in at.get(kind) if w.key == key)
+
+
+# ---------------------------------------------------------------- Latent map
+
+
+def test_a_picked_point_shows_its_neighbours_and_becomes_a_or_b(root, quick_tsne, mnist):
+    at = stored_map(root, quick_tsne)
+    at.session_state["map_picked"] = 42  # what clicking test digit 42 leaves
+    at.run()
+    labels = mnist.test_labels.numpy()
+    assert [h.value for h in at.subheader] == [f"Test #42, a {labels[42]}"]
+    neighbours = [c for c in captions(at) if c.startswith("#")]
+    assert len(neighbours) == 8 and not any(c.startswith("#42 ") for c in neighbours)
+    distances = [float(c.rsplit(" · ", 1)[1]) for c in neighbours]
+    assert distances == sorted(distances)
+    (figure,) = figures(at)
+    assert "mean z_scale" in figure["data"][0]["hovertemplate"]  # the encoder's uncertainty, on hover
+    button(at, "Use as B").click()
+    at.run()
+    assert at.session_state.pair_b == 42 and at.session_state.pair_b_from == TEST
+    at.switch_page(INTERPOLATE).run()
+    assert "to B, test #42" in " ".join(c.value for c in at.caption)
+
+
+def test_a_box_selection_shows_its_digits_and_their_counts(root, quick_tsne, mnist):
+    at = stored_map(root, quick_tsne)
+    chosen = list(range(0, 300, 2))  # 150 digits: more than the 100 drawn
+    at.session_state["map_selected"] = chosen
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["150 digits selected"]
+    counts = np.bincount(mnist.test_labels.numpy()[chosen], minlength=10)
+    assert " · ".join(f"{d}: {n}" for d, n in enumerate(counts) if n) in messages(at.caption)
+    assert "the first 100 of them, by test index" in captions(at)
+
+
+# ---------------------------------------------------------------- Traverse
+
+
+def test_traverse_draws_one_row_per_dimension_ordered_by_kl_and_counts_active_units(root):
+    at = view(TRAVERSE)
+    assert not at.exception
+    (kl,) = figures(at)
+    assert " of 50 units active" in kl["layout"]["title"]["text"]
+    labels = [m.value for m in at.markdown if m.value.startswith("**dimension")]
+    assert len(labels) == 10  # the default number of rows
+    kls = [float(label.split("KL ")[1].split("**")[0]) for label in labels]
+    assert kls == sorted(kls, reverse=True)
+    assert all("digit: " in label and " ± " in label for label in labels)  # the digit's posterior on each row
+    assert len(at.image) == 1 + 10  # the digit, then a strip per row
+
+
+def test_traverse_rows_slider_principal_directions_and_the_prior_mean(root):
+    at = view(TRAVERSE)
+    widget(at, "slider", "trav_rows").set_value(3)
+    widget(at, "radio", "trav_along").set_value("Principal directions")
+    widget(at, "radio", "trav_from").set_value("The prior mean (z = 0)")
+    at.run()
+    assert not at.exception
+    labels = [m.value for m in at.markdown if m.value.startswith("**direction")]
+    assert len(labels) == 3 and all("prior: " in label for label in labels)
+    assert widget(at, "number_input", "trav_index").disabled
+    assert len(at.image) == 3  # no digit to show: three strips
+
+
+# ---------------------------------------------------------------- Interpolate
+
+
+def test_interpolate_shows_a_linear_and_a_slerp_strip_exports_and_the_path_on_the_map(root):
+    at = view(INTERPOLATE)
+    assert not at.exception
+    assert [m.value.split(":")[0] for m in at.markdown if m.value.startswith("**")] == ["**Linear", "**Spherical (slerp, White 2016)"]
+    assert len(at.image) == 2
+    assert {b.label for b in at.get("download_button")} == {"Strip as PNG (linear over slerp)",
+                                                           "Slerp as an animated GIF (there and back)"}
+    (fig,) = figures(at)
+    paths = [t for t in fig["data"] if t.get("mode") == "lines+markers+text"]
+    assert len(paths) == 2 and all(len(plotly_values(t["x"])) == 12 for t in paths)  # 12 steps by default
+
+
+def test_interpolate_refuses_a_equal_to_b_and_a_drawing_that_does_not_exist(root):
+    at = view(INTERPOLATE)
+    widget(at, "number_input", "pair_b").set_value(0)
+    at.run()
+    assert [w.value for w in at.warning][0].startswith("A and B are the same image (test #0")
+    widget(at, "number_input", "pair_b").set_value(5)
+    widget(at, "radio", "pair_a_from").set_value(DRAWN)
+    at.run()
+    assert messages(at.info)[0].startswith("There is no drawing yet")
+    assert not at.image
+
+
+def test_interpolate_random_pair_takes_digits_of_the_chosen_classes(root, mnist):
+    at = view(INTERPOLATE)
+    widget(at, "selectbox", "pair_a_digit").set_value(3)
+    widget(at, "selectbox", "pair_b_digit").set_value(8)
+    button(at, "Pick a random pair").click()
+    at.run()
+    labels = mnist.test_labels.numpy()
+    a, b = at.session_state.pair_a, at.session_state.pair_b
+    assert 0 <= a < N_TEST and labels[a] == 3 and labels[b] == 8
+
+
+# ---------------------------------------------------------------- Draw
+
+
+def test_draw_reads_an_uploaded_digit_places_it_and_hands_it_to_interpolate(root, mnist):
+    at = view(DRAW)
+    assert messages(at.info)[-1].startswith("Draw a digit above, or upload a picture")
+    digit = (mnist.test_images[3].reshape(28, 28).numpy() * 255).astype(np.uint8)  # a 0
+    at.file_uploader[0].set_value(("zero.png", png(255 - np.kron(digit, np.ones((8, 8), np.uint8))), "image/png"))
+    at.run()
+    assert not at.exception and not at.error
+    (metric,) = at.metric
+    assert metric.label == "ELBO" and metric.value.endswith(" nats")
+    assert any("of the 10,000 test digits" in c.value for c in at.caption)
+    neighbours = [c for image in at.image for c in image.captions if c.startswith("a ")]
+    assert len(neighbours) == 8 and sum(c.startswith("a 0 ") for c in neighbours) >= 4
+    (fig,) = figures(at)
+    assert any(t.get("name") == "your digit" for t in fig["data"])
+
+    button(at, "Use as A").click()
+    at.run()
+    assert at.session_state.pair_a_from == DRAWN and at.session_state.pair_b_from == TEST
+    at.switch_page(INTERPOLATE).run()
+    assert not at.exception and len(at.image) == 2
+    assert "From A, your drawing, to B, test #1" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.png", b"hello, not a picture", "notes.png: This file cannot be read as a picture"),
+    ("huge.png", b"\x00" * (5 * 2**20 + 10), "huge.png: The file is 5.0 MB"),
+])
+def test_draw_says_what_is_wrong_with_a_bad_upload(root, name, data, message):
+    at = view(DRAW)
+    at.file_uploader[0].set_value((name, data, "image/png"))
+    at.run()
+    assert not at.exception
+    (error,) = messages(at.error)
+    assert error.startswith(message)
+
+
+def test_draw_says_a_blank_picture_is_empty(root):
+    at = view(DRAW)
+    at.file_uploader[0].set_value(("blank.png", png(np.full((50, 50), 255, np.uint8)), "image/png"))
+    at.run()
+    assert not at.exception
+    assert messages(at.warning) == ["The drawing is empty: draw a digit first."]
