@@ -37,8 +37,8 @@ def canvas_ink() -> np.ndarray | None:
 
 draw_tab, upload_tab = st.tabs(["Draw with the mouse or a finger", "Upload a picture"])
 with draw_tab:
-    st.caption("Draw one digit, large, in the middle. The toolbar undoes a stroke or clears the canvas.")
     ink = canvas_ink()
+    st.caption("Draw one digit, large, in the middle. The toolbar above the canvas undoes a stroke or clears it.")
 with upload_tab:
     upload = st.file_uploader("A picture of one digit (PNG or JPEG, up to 5 MB)", type=["png", "jpg", "jpeg"],
                               key="draw_upload")

@@ -41,6 +41,10 @@ def remember_pick(chart_key: str) -> None:
 
 
 def _index(customdata) -> int:
+    """The test index a point carries: alone, or first of (index, mean z_scale), which the browser may
+    send as a list or as {"0": index, "1": ...}."""
+    if isinstance(customdata, dict):
+        customdata = [customdata[k] for k in sorted(customdata, key=int)]
     return int(customdata[0] if isinstance(customdata, (list, tuple)) else customdata)
 
 

@@ -72,8 +72,8 @@ st.caption(f"Each row sets one direction's coordinate to {cols} values from −{
            "posterior on it: z_loc ± z_scale.")
 if start == DIGIT:
     st.image(grid(test_images[index].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), caption=where)
-header = st.columns([1, 4])
-header[1].caption("   ".join(f"{v:+.1f}" for v in values))
+for column, value in zip(st.columns([1, 4])[1].columns(cols), values):  # over the strips' images
+    column.caption(f"{value:+.2f}")
 for row, (name, u) in enumerate(zip(names, directions)):
     label, strip = st.columns([1, 4], vertical_alignment="center")
     centre, width = float(u @ z), float(np.sqrt((u ** 2) @ spread ** 2))  # the posterior along u

@@ -273,8 +273,9 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     title = page.locator(".js-plotly-plot .gtitle").text_content()
     assert title == "T-SNE · run tutorial · epoch 100"  # cached: no PCA step
     assert page.locator(".js-plotly-plot .legend .traces").count() == 10
-    _click_first_point(page, trace=3)  # a digit 3: ringed, shown below the map
-    caption = page.locator("[data-testid='stImage']", has_text="digit 3: the image, a reconstruction")
+    _click_first_point(page, trace=3)  # a digit 3: ringed, shown below the map with its neighbours
+    page.wait_for_selector("h3:has-text(', a 3')")
+    caption = page.locator("[data-testid='stImage']", has_text="the digit, 3 reconstructions")
     caption.wait_for()
     _wait_loaded(page, caption.locator("img"))
     _settle(page)
@@ -282,6 +283,76 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     assert _phone_shot(browser, url, "latent_map", "phone_latent_map") >= 340
     _phone_shot(browser, url, "train", "phone_train")
     _phone_shot(browser, url, "", "phone_home")
+    for view, name in (("Interpolate", "interpolate"), ("Traverse", "traverse")):
+        _open(page, view)
+        page.locator("[data-testid='stImage'] img").first.wait_for()
+        _shot(page, name)
+    _phone_shot(browser, url, "traverse", "phone_traverse")
+
+
+def _strokes(page, canvas, points: list[tuple[float, float]]) -> None:
+    """Draw one stroke through `points` (fractions of the canvas) with the mouse."""
+    box = canvas.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(at, at[1:]):
+        for step in range(1, 11):
+            page.mouse.move(x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10)
+    page.mouse.up()
+
+
+def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, page):
+    url, _ = server
+    _home(page, url)
+    _pick_run(page, "tutorial")
+    _open(page, "Latent map")
+    picked = {}
+    for trace, end in ((7, "A"), (1, "B")):  # a 7 as A, a 1 as B, clicked on the map
+        _click_first_point(page, trace=trace)
+        heading = page.locator("h3", has_text=f", a {trace}")
+        heading.wait_for()
+        picked[end] = heading.text_content().split("#")[1].split(",")[0]
+        page.get_by_role("button", name=f"Use as {end}").click()
+        _settle(page)
+
+    page.get_by_role("link", name="Interpolate between A and B").click()
+    page.wait_for_selector("h1:has-text('Interpolate')")
+    _settle(page)
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="From A, ").first.text_content()
+    assert f"From A, test #{picked['A']} (a 7), to B, test #{picked['B']} (a 1)" in caption
+    assert page.locator("[data-testid='stImage'] img").count() == 2  # the linear and the slerp strip
+    assert page.get_by_role("button", name="Slerp as an animated GIF (there and back)").count() == 1
+
+    _open(page, "Traverse")
+    rows = page.locator("[data-testid='stMarkdown'] strong", has_text="dimension ")
+    assert rows.count() == 10
+    slider = page.get_by_role("slider", name="Rows")
+    slider.focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    assert slider.input_value() == "6"
+    for _ in range(600):  # the rerun draws six rows (polls, no wall-clock limit)
+        if rows.count() == 6:
+            break
+        page.wait_for_timeout(200)
+    assert rows.count() == 6
+
+    _open(page, "Draw")
+    canvas = page.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    _strokes(page, canvas, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7: its bar, then its stem
+    metric = page.locator("[data-testid='stMetric']", has_text="ELBO")
+    metric.wait_for()
+    _settle(page)
+    assert float(metric.text_content().split("ELBO")[1].split("nats")[0]) < 0
+    assert page.locator("[data-testid='stImage']", has_text=" · ").count() == 8  # its nearest test digits
+    _shot(page, "draw")
+    page.get_by_role("button", name="Use as A").click()
+    _settle(page)
+    _open(page, "Interpolate")
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="From A, ").first.text_content()
+    assert f"From A, your drawing, to B, test #{picked['B']} (a 1)" in caption
 
 
 def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):
