@@ -37,6 +37,7 @@ def canvas_ink() -> np.ndarray | None:
 
 draw_tab, upload_tab = st.tabs(["Draw with the mouse or a finger", "Upload a picture"])
 with draw_tab:
+    st.space("medium")  # room for the canvas's toolbar, which floats above its top edge
     ink = canvas_ink()
     st.caption("Draw one digit, large, in the middle. The toolbar above the canvas undoes a stroke or clears it.")
 with upload_tab:

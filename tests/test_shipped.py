@@ -34,3 +34,11 @@ def test_shipped_latent_means_belong_to_the_shipped_weights(shipped, mnist):
 def test_shipped_tsne_map_is_keyed_by_the_shipped_checkpoint_content():
     xy = ckpt.load_cached(PATH, analysis.tsne_name(30, 0), ckpt.file_digest(PATH))
     assert xy is not None and xy.shape == (10000, 2) and np.isfinite(xy).all()
+
+
+def test_shipped_test_elbos_belong_to_the_shipped_weights(shipped, mnist):
+    value = ckpt.load_cached(PATH, analysis.TEST_ELBOS_NAME, ckpt.file_digest(PATH))
+    assert value is not None and value.shape == (10000,), "open the Draw view on the tutorial run and commit its cache"
+    first = analysis.elbo_of_all(shipped.vae.eval(), mnist.test_images[:2000], draws=analysis.TEST_ELBO_DRAWS, seed=0)
+    np.testing.assert_allclose(value[:2000], first, atol=1e-3)  # the first batch draws the same noise
+    assert -103 < value.mean() < -99  # the shipped run's test ELBO, about -101

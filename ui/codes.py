@@ -21,7 +21,6 @@ from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
 
 DRAWING = "drawing"  # session key: the last drawing, (28, 28) float32 as MNIST was made
-TEST_ELBO_DRAWS = 16  # one-sample ELBOs averaged per test image for the test set's distribution
 
 
 @st.cache_resource(max_entries=4, show_spinner="Encoding the 10,000 test digits…")
@@ -43,11 +42,11 @@ def map_points(model: Model) -> tuple[np.ndarray, str]:
 
 def test_elbos(model: Model) -> np.ndarray:
     """Each test image's ELBO (nats, the mean of 16 one-sample estimates), from the disk cache when there."""
-    name = f"test-elbos-{TEST_ELBO_DRAWS}"
-    value = cached_array(model, name)
+    value = cached_array(model, analysis.TEST_ELBOS_NAME)
     if value is None:
-        value = analysis.elbo_of_all(model.vae, mnist_test()[0], draws=TEST_ELBO_DRAWS, seed=0)
-        store_array(model, name, value)
+        with st.spinner("Estimating the ELBO of the 10,000 test digits, once for this checkpoint…"):
+            value = analysis.elbo_of_all(model.vae, mnist_test()[0], draws=analysis.TEST_ELBO_DRAWS, seed=0)
+        store_array(model, analysis.TEST_ELBOS_NAME, value)
     return value
 
 

@@ -33,6 +33,8 @@ TSNE_METHODS = ("opentsne", "sklearn")
 # preservation of 0.421 against scikit-learn's 0.427.
 TSNE_FAST = (100, 200)
 MEANS_NAME = "test-means"  # cache name of the test set's latent means
+TEST_ELBO_DRAWS = 16  # one-sample ELBOs averaged per test image, for the test set's distribution
+TEST_ELBOS_NAME = f"test-elbos-{TEST_ELBO_DRAWS}"  # its cache name
 
 
 def tsne_name(perplexity: float, seed: int) -> str:
