@@ -46,7 +46,7 @@ if any(v is None for v in ends.values()):
     st.info("There is no drawing yet: draw a digit on the Draw view, or pick a test digit as A and B.")
     link("draw", "Draw a digit")
     st.stop()
-(image_a, z_a, label_a), (image_b, z_b, label_b) = ends["a"], ends["b"]
+(image_a, z_a, scale_a, label_a), (image_b, z_b, scale_b, label_b) = ends["a"], ends["b"]
 if label_a == label_b:
     st.warning(f"A and B are the same image ({label_a}): pick two different ones in the sidebar.",
                icon=":material/warning:")
@@ -56,7 +56,8 @@ steps = int(st.session_state.pair_steps)
 rows = {kind: analysis.decode(model.vae, torch.from_numpy(latent.path(z_a, z_b, steps, kind))).numpy()
         for kind in latent.PATH_KINDS}  # each (steps, 28, 28)
 st.caption(f"From A, {label_a}, to B, {label_b}: the decoder's mean image at {steps} codes, "
-           f"A's z_loc and B's z_loc included. Run {model.name}, epoch {model.epoch}, checkpoint {model.version}.")
+           f"A's z_loc and B's z_loc included. Run {model.name}, epoch {model.epoch}, checkpoint {model.version}. "
+           f"The encoder's uncertainty, mean z_scale: A {scale_a.mean():.3f}, B {scale_b.mean():.3f}.")
 names = {"linear": "Linear: the straight line between the codes",
          "slerp": "Spherical (slerp, White 2016): the great circle, which keeps the codes' length"}
 for kind, images in rows.items():

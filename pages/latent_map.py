@@ -24,10 +24,13 @@ model = require_model()
 test_images, test_labels = mnist_test()
 labels = test_labels.numpy()
 
-with st.sidebar:
-    perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity", persist_state="session",
-                           help="Roughly how many neighbours each point keeps close.")
-    seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed", persist_state="session")
+perplexity, seed = st.session_state.map_perplexity, st.session_state.map_seed
+if model.vae.config.z_dim > 2:  # two-dimensional codes are drawn as they are: no T-SNE settings
+    with st.sidebar:
+        perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity", persist_state="session",
+                               help="Roughly how many neighbours each point keeps close.")
+        seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed",
+                               persist_state="session")
 
 
 def remember_pick(chart_key: str) -> None:
@@ -113,7 +116,9 @@ def follow(task) -> None:
 means = latent_means(model)
 name = analysis.tsne_name(perplexity, int(seed))
 xy = cached_array(model, name)
-if xy is not None:
+if means.shape[1] == 2:  # the codes are a map already: no projection, no T-SNE
+    show_map(means, "z_loc")
+elif xy is not None:
     show_map(xy, "T-SNE")
 else:
     show_map(analysis.pca_2d(means), "PCA")
@@ -133,7 +138,10 @@ if st.session_state.get(SELECTED):
     show_selection(st.session_state[SELECTED])
 if PICKED in st.session_state:
     show_pick(st.session_state[PICKED])
-st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
-           "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "
-           "(or seed) draws another picture. PCA keeps distances along its two axes, but squeezes "
-           f"{model.vae.config.z_dim} dimensions into two.")
+if means.shape[1] == 2:
+    st.caption("This run's codes have two dimensions: the map draws z_loc itself, distances and all.")
+else:
+    st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
+               "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "
+               "(or seed) draws another picture. PCA keeps distances along its two axes, but squeezes "
+               f"{model.vae.config.z_dim} dimensions into two.")

@@ -4,7 +4,7 @@
     c = codes(model)                    # latent.Codes of the 10,000 test images (loc, scale)
     xy, method = map_points(model)      # the Latent map's points: T-SNE if computed, else PCA
     use_as("a", 42)                     # a button's callback: test digit 42 becomes A
-    image, z, label = endpoint(model, "a")
+    image, z_loc, z_scale, label = endpoint(model, "a")
 
 A and B live in the session, so the map, Draw and Interpolate hand them to each other.
 """
@@ -35,6 +35,8 @@ def codes(model: Model) -> latent.Codes:
 
 def map_points(model: Model) -> tuple[np.ndarray, str]:
     """The 2-D map the Latent map view shows for this version (its perplexity and seed), and its method."""
+    if model.vae.config.z_dim == 2:
+        return codes(model).loc, "z_loc"
     name = analysis.tsne_name(st.session_state.get("map_perplexity", 30), st.session_state.get("map_seed", 0))
     xy = cached_array(model, name)
     return (xy, "T-SNE") if xy is not None else (analysis.pca_2d(latent_means(model)), "PCA")
@@ -57,16 +59,17 @@ def use_as(end: str, index: int | None) -> None:
         st.session_state[f"pair_{end}"] = int(index)
 
 
-def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """End "a" or "b": its image (28, 28), its code z_loc (z_dim,) and a label; None if it is a
-    drawing and there is none."""
+def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
+    """End "a" or "b": its image (28, 28), its z_loc and z_scale (z_dim,) and a label; None if it is
+    a drawing and there is none."""
     if st.session_state.get(f"pair_{end}_from") == DRAWN:
         image = st.session_state.get(DRAWING)
         if image is None:
             return None
-        loc, _ = model.vae.encoder(torch.from_numpy(image).reshape(1, -1))
-        return image, loc[0].detach().numpy(), "your drawing"
+        loc, scale = (t[0].detach().numpy() for t in model.vae.encoder(torch.from_numpy(image).reshape(1, -1)))
+        return image, loc, scale, "your drawing"
     index = int(st.session_state[f"pair_{end}"])
     images, labels = mnist_test()
-    return (images[index].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), codes(model).loc[index],
+    c = codes(model)
+    return (images[index].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), c.loc[index], c.scale[index],
             f"test #{index} (a {int(labels[index])})")

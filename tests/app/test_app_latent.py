@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.helpers import N_TEST, button, captions, figures, messages, plotly_values, stored_map, view
+from tests.app.helpers import (LATENT_MAP, N_TEST, app, button, captions, figures, messages, plotly_values,
+                               stored_map, view)
+from ui.runs import RUN_KEY
 from ui.settings import DRAWN, TEST
+from vae_core import checkpoint as ckpt
+from vae_core.config import Config
+from vae_core.train import fit, new_state
 
 TRAVERSE, INTERPOLATE, DRAW = "pages/traverse.py", "pages/interpolate.py", "pages/draw.py"
 
@@ -170,3 +175,52 @@ def test_draw_says_a_blank_picture_is_empty(root):
     at.run()
     assert not at.exception
     assert messages(at.warning) == ["The drawing is empty: draw a digit first."]
+
+
+# ---------------------------------------------------------------- a run with two latent dimensions
+
+
+@pytest.fixture
+def flat(root, mnist) -> str:
+    """A real run with z_dim 2 beside the small one: its codes are a map already."""
+    state = new_state(Config(epochs=1, limit=1024, batch_size=128, z_dim=2))
+    fit(state, mnist)
+    ckpt.save_state(state, ckpt.checkpoint_path(root, "flat"))
+    return "flat"
+
+
+def on(run: str, page: str):
+    at = app()
+    at.session_state[RUN_KEY] = run
+    at.switch_page(page)
+    return at.run()
+
+
+def test_a_two_dimensional_run_is_mapped_as_it_is_without_t_sne(flat):
+    from ui.maps import _tasks
+
+    at = on(flat, LATENT_MAP)
+    assert not at.exception
+    (fig,) = figures(at)
+    assert fig["layout"]["title"]["text"] == "z_loc · run flat · epoch 1"
+    assert not _tasks()[0]  # no T-SNE started
+    assert not [s for s in at.slider if s.key == "map_perplexity"]
+    assert "the map draws z_loc itself" in " ".join(messages(at.caption))
+
+
+def test_a_two_dimensional_run_is_traversed_interpolated_and_drawn_on(flat, mnist):
+    at = on(flat, TRAVERSE)
+    assert not at.exception
+    (kl,) = figures(at)
+    assert " of 2 units active" in kl["layout"]["title"]["text"]
+    assert len([m for m in at.markdown if m.value.startswith("**dimension")]) == 2  # all there are
+    widget(at, "radio", "trav_along").set_value("Principal directions")
+    at.run()
+    assert not at.exception and len([m for m in at.markdown if m.value.startswith("**direction")]) == 2
+    at.switch_page(INTERPOLATE).run()
+    assert not at.exception and len(at.image) == 2
+    at.switch_page(DRAW).run()
+    digit = (mnist.test_images[3].reshape(28, 28).numpy() * 255).astype(np.uint8)
+    at.file_uploader[0].set_value(("zero.png", png(digit), "image/png"))
+    at.run()
+    assert not at.exception and len(at.metric) == 1
