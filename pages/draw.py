@@ -14,12 +14,22 @@ from vae_core.config import MNIST_SIDE
 open_page(__file__)
 
 CANVAS_SIDE = 280  # pixels: ten screen pixels to one of MNIST's
+CANVAS = "draw_canvas"  # the canvas's widget key
+STROKES = "draw_strokes"  # session key: the canvas's strokes (Fabric.js JSON), redrawn when the user comes back
+MOUNTED = "draw_mounted_with"  # session key: the strokes the canvas was mounted with on this visit
 NEIGHBOURS = 8
 
 st.title("Draw")
 model = require_model()
 test_images, test_labels = mnist_test()
 labels = test_labels.numpy()
+
+
+def keep_strokes() -> None:
+    """The canvas's callback, which runs even when the user leaves the page right after a stroke."""
+    drawing = (st.session_state.get(CANVAS) or {}).get("drawing") or {}
+    if isinstance(drawing.get("raw"), dict):
+        st.session_state[STROKES] = drawing["raw"]
 
 
 def canvas_ink() -> np.ndarray | None:
@@ -29,10 +39,16 @@ def canvas_ink() -> np.ndarray | None:
     except Exception as exc:  # the component registers with a running server only (AppTest has none)
         st.info(f"The drawing canvas is not available here ({type(exc).__name__}): upload a picture instead.")
         return None
+    if CANVAS not in st.session_state:  # mounted afresh, after a page switch: redraw the strokes kept
+        st.session_state[MOUNTED] = st.session_state.get(STROKES)
     result = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#000000", height=CANVAS_SIDE,
-                       width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key="draw_canvas")
-    ink = latent.ink_from_canvas(result.image_data) if result is not None and result.image_data is not None else None
-    return ink if ink is not None and ink.max() > 0 else None
+                       width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key=CANVAS,
+                       initial_drawing=st.session_state.get(MOUNTED), on_change=keep_strokes)
+    if result is None or result.image_data is None:
+        return None
+    st.session_state[STROKES] = result.json_data
+    ink = latent.ink_from_canvas(result.image_data)
+    return ink if ink.max() > 0 else None
 
 
 draw_tab, upload_tab = st.tabs(["Draw with the mouse or a finger", "Upload a picture"])
@@ -49,22 +65,26 @@ with upload_tab:
         except ValueError as exc:
             st.error(f"{upload.name}: {str(exc)[:1].upper()}{str(exc)[1:]}.", icon=":material/error:")
             ink = None
-if ink is None:
+if ink is not None:
+    try:
+        x = latent.mnist_style(ink)  # (28, 28) in [0, 1]
+    except ValueError as exc:
+        st.warning(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", icon=":material/warning:")
+        st.stop()
+    st.session_state[DRAWING] = x  # for Interpolate's "My drawing", and for the next visit
+elif DRAWING in st.session_state:
+    x = st.session_state[DRAWING]
+    st.caption("Below: your last digit, kept for this session. Draw or upload another to replace it.")
+else:
     st.info("Draw a digit above, or upload a picture of one, to see how the VAE reads it.")
     st.stop()
-try:
-    x = latent.mnist_style(ink)  # (28, 28) in [0, 1]
-except ValueError as exc:
-    st.warning(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", icon=":material/warning:")
-    st.stop()
-st.session_state[DRAWING] = x  # for Interpolate's "My drawing"
 
 flat = torch.from_numpy(x).reshape(1, -1)
 rec = analysis.reconstructions(model.vae, flat, k=4, seed=0)
 elbo = analysis.elbo_estimate(model.vae, flat, ids=[0], seed=0)
 value, se = float(elbo.mean[0]), float(elbo.se[0])
 z_loc, z_scale = (t[0].detach().numpy() for t in model.vae.encoder(flat))
-share = float((test_elbos(model) > value).mean())
+share = float((test_elbos(model) > value).mean())  # (0 to 1)
 
 st.subheader("How the VAE reads it")
 left, right = st.columns([3, 2])
@@ -74,8 +94,10 @@ left.image(grid(np.concatenate([x[None], rec.draws[0].numpy(), rec.at_loc.numpy(
 right.metric("ELBO", f"{value:.1f} nats", help="The mean of 64 one-sample estimates, ± its standard error; "
              "a lower bound on log p(x) under the tutorial's Bernoulli on grey pixels, not a binarized-MNIST "
              "log-likelihood.")
-right.caption(f"± {se:.1f}. Less likely than {share:.0%} of the 10,000 test digits"
-              if share >= 0.5 else f"± {se:.1f}. More likely than {1 - share:.0%} of the 10,000 test digits")
+higher = int((test_elbos(model) > value).sum())  # test digits the model finds likelier
+right.caption(f"± {se:.1f}. Less likely than {share:.0%} of the 10,000 test digits ({higher:,} have a higher ELBO)."
+              if share >= 0.5 else f"± {se:.1f}. More likely than {1 - share:.0%} of the 10,000 test digits "
+                                   f"(only {higher:,} have a higher ELBO).")
 right.caption(f"Mean z_scale {z_scale.mean():.3f} (test digits: {codes(model).scale.mean():.3f}): "
               "how unsure the encoder is of its code.")
 buttons = right.columns(2)

@@ -156,6 +156,14 @@ def test_draw_reads_an_uploaded_digit_places_it_and_hands_it_to_interpolate(root
     assert "From A, your drawing, to B, test #1" in " ".join(c.value for c in at.caption)
 
 
+def test_draw_shows_the_last_digit_again_after_a_page_switch(root, mnist):
+    at = view(DRAW)
+    at.session_state["drawing"] = mnist.test_images[3].reshape(28, 28).numpy()  # what an earlier visit kept
+    at.run()
+    assert "your last digit, kept for this session" in " ".join(messages(at.caption))
+    assert len(at.metric) == 1 and not at.info
+
+
 @pytest.mark.parametrize("name, data, message", [
     ("notes.png", b"hello, not a picture", "notes.png: This file cannot be read as a picture"),
     ("huge.png", b"\x00" * (5 * 2**20 + 10), "huge.png: The file is 5.0 MB"),
