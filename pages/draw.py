@@ -4,12 +4,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.codes import DRAWING, codes, map_points, test_elbos, use_as
+from ui.codes import DRAWING, codes, map_points, neighbour_row, pair_buttons, test_elbos
 from ui.figures import grid, latent_figure, marker_trace
 from ui.runs import mnist_test, require_model
-from ui.views import link, open_page
+from ui.views import open_page
 from vae_core import analysis, latent
-from vae_core.config import MNIST_SIDE
 
 open_page(__file__)
 
@@ -100,17 +99,12 @@ right.caption(f"± {se:.1f}. Less likely than {share:.0%} of the 10,000 test dig
                                    f"(only {higher:,} have a higher ELBO).")
 right.caption(f"Mean z_scale {z_scale.mean():.3f} (test digits: {codes(model).scale.mean():.3f}): "
               "how unsure the encoder is of its code.")
-buttons = right.columns(2)
-buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", None), key="draw_as_a")
-buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", None), key="draw_as_b")
-link("interpolate", "Interpolate from or to it", right)
+pair_buttons(right, None, "draw")
 
 c = codes(model)
 idx, dist = latent.neighbours(c.loc, z_loc, k=NEIGHBOURS)
 st.subheader(f"Its {NEIGHBOURS} nearest test digits")
-for column, i, d in zip(st.columns(NEIGHBOURS), idx, dist):
-    column.image(grid(test_images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), caption=f"a {labels[i]} · {d:.2f}",
-                 width="stretch")
+neighbour_row(idx, dist)
 st.caption("Nearest by the distance between z_loc vectors, under each digit.")
 
 xy, method = map_points(model)

@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from ui.codes import codes, use_as
+from ui.codes import codes, neighbour_row, pair_buttons
 from ui.figures import export_config, grid, latent_figure
 from ui.maps import forget, tsne_task
 from ui.runs import cached_array, latent_means, mnist_test, require_model
-from ui.views import link, open_page
+from ui.views import open_page
 from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
 
@@ -79,15 +79,10 @@ def show_pick(index: int) -> None:
                caption="the digit, 3 reconstructions, the decoder mean at z_loc")
     right.caption(f"Mean z_scale {c.scale[index].mean():.3f} (test digits: {c.scale.mean():.3f}): how unsure "
                   "the encoder is of this code.")
-    buttons = right.columns(2)
-    buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", index), key="map_as_a")
-    buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", index), key="map_as_b")
-    link("interpolate", "Interpolate between A and B", right)
+    pair_buttons(right, index, "map")
     idx, dist = latent.neighbours(c.loc, c.loc[index], k=NEIGHBOURS, exclude=index)
     st.caption(f"Its {NEIGHBOURS} nearest test digits, by the distance between z_loc vectors:")
-    for column, i, d in zip(st.columns(NEIGHBOURS), idx, dist):
-        column.image(grid(test_images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), width="stretch",
-                     caption=f"#{i} · a {labels[i]} · {d:.2f}")
+    neighbour_row(idx, dist)
 
 
 def show_selection(indices: list[int]) -> None:

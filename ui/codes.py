@@ -1,6 +1,6 @@
 """What the latent-space views share: the test codes of a checkpoint, its map, and the A/B pair.
 
-    from ui.codes import codes, map_points, endpoint, use_as
+    from ui.codes import codes, map_points, endpoint, use_as, pair_buttons
     c = codes(model)                    # latent.Codes of the 10,000 test images (loc, scale)
     xy, method = map_points(model)      # the Latent map's points: T-SNE if computed, else PCA
     use_as("a", 42)                     # a button's callback: test digit 42 becomes A
@@ -15,8 +15,10 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui.figures import grid
 from ui.runs import Model, cached_array, latent_means, mnist_test, store_array
 from ui.settings import DRAWN, TEST
+from ui.views import link
 from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
 
@@ -57,6 +59,22 @@ def use_as(end: str, index: int | None) -> None:
     st.session_state[f"pair_{end}_from"] = TEST if index is not None else DRAWN
     if index is not None:
         st.session_state[f"pair_{end}"] = int(index)
+
+
+def pair_buttons(where, index: int | None, key: str) -> None:
+    """Use as A, Use as B (test digit `index`, or the drawing if None) and a link to Interpolate, in `where`."""
+    buttons = where.columns(2)
+    buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", index), key=f"{key}_as_a")
+    buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", index), key=f"{key}_as_b")
+    link("interpolate", "Interpolate between A and B", where)
+
+
+def neighbour_row(idx: np.ndarray, dist: np.ndarray) -> None:
+    """Test digits in a row, each captioned with its index, digit and distance."""
+    images, labels = mnist_test()
+    for column, i, d in zip(st.columns(len(idx)), idx, dist):
+        column.image(grid(images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), width="stretch",
+                     caption=f"#{i} · a {labels[i]} · {d:.2f}")
 
 
 def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:

@@ -143,8 +143,8 @@ def test_draw_reads_an_uploaded_digit_places_it_and_hands_it_to_interpolate(root
     (metric,) = at.metric
     assert metric.label == "ELBO" and metric.value.endswith(" nats")
     assert any("of the 10,000 test digits" in c.value for c in at.caption)
-    neighbours = [c for image in at.image for c in image.captions if c.startswith("a ")]
-    assert len(neighbours) == 8 and sum(c.startswith("a 0 ") for c in neighbours) >= 4
+    neighbours = [c for image in at.image for c in image.captions if c.startswith("#")]
+    assert len(neighbours) == 8 and sum(" · a 0 · " in c for c in neighbours) >= 4
     (fig,) = figures(at)
     assert any(t.get("name") == "your digit" for t in fig["data"])
 
