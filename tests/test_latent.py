@@ -169,3 +169,27 @@ def test_a_transparent_png_counts_transparent_pixels_as_paper():
     rgba[10:30, 18:22] = (0, 0, 0, 255)  # ...but a black bar
     ink = latent.ink_from_picture(_png(rgba, "RGBA"))
     assert ink[20, 20] == 1.0 and ink[0, 0] == 0.0 and ink.sum() == 80
+
+
+def _bar_picture(mode: str, fmt: str) -> bytes:
+    """A dark vertical bar on a light 60 x 60 page, saved in an unusual image mode."""
+    import io
+
+    from PIL import Image
+
+    light, dark = {"I;16": (65535, 0), "CMYK": ((0, 0, 0, 0), (0, 0, 0, 255)), "P": (0, 1)}[mode]
+    picture = Image.new(mode, (60, 60), light)
+    if mode == "P":
+        picture.putpalette([255, 255, 255, 0, 0, 0])
+    for y in range(10, 50):
+        for x in range(28, 32):
+            picture.putpixel((x, y), dark)
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode, fmt", [("I;16", "PNG"), ("CMYK", "JPEG"), ("P", "PNG")])
+def test_pictures_in_unusual_modes_read_as_the_same_ink(mode, fmt):
+    ink = latent.ink_from_picture(_bar_picture(mode, fmt))
+    assert ink.shape == (60, 60) and (ink > 0.5).sum() == 160 and ink[0, 0] == 0.0
