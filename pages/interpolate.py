@@ -53,8 +53,8 @@ if label_a == label_b:
     st.stop()
 
 steps = int(st.session_state.pair_steps)
-rows = {kind: analysis.decode(model.vae, torch.from_numpy(latent.path(z_a, z_b, steps, kind))).numpy()
-        for kind in latent.PATH_KINDS}  # each (steps, 28, 28)
+paths = {kind: latent.path(z_a, z_b, steps, kind) for kind in latent.PATH_KINDS}  # each (steps, z_dim)
+rows = {kind: analysis.decode(model.vae, torch.from_numpy(z)).numpy() for kind, z in paths.items()}  # (steps, 28, 28)
 st.caption(f"From A, {label_a}, to B, {label_b}: the decoder's mean image at {steps} codes, "
            f"A's z_loc and B's z_loc included. Run {model.name}, epoch {model.epoch}, checkpoint {model.version}. "
            f"The encoder's uncertainty, mean z_scale: A {scale_a.mean():.3f}, B {scale_b.mean():.3f}.")
@@ -76,7 +76,7 @@ right.download_button("Slerp as an animated GIF (there and back)", gif.getvalue(
                       icon=":material/animated_images:")
 
 xy, method = map_points(model)
-places = {kind: latent.place(codes(model).loc, xy, latent.path(z_a, z_b, steps, kind)) for kind in latent.PATH_KINDS}
+places = {kind: latent.place(codes(model).loc, xy, z) for kind, z in paths.items()}
 fig = latent_figure(xy, labels, f"The path on the {method} map · run {model.name} · epoch {model.epoch}", faded=True)
 for kind, spots in places.items():
     fig.add_trace(path_trace(spots, names[kind].split(":")[0], dashed=kind == "linear"))
