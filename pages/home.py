@@ -38,9 +38,10 @@ train.plotly_chart(elbo_thumbnail(thumbs.history), config={"staticPlot": True}, 
 samples.image(thumbs.samples, caption=f"{N_SAMPLES} draws from the prior", width="stretch")
 recs.image(thumbs.reconstructions, caption="test digits over their reconstructions", width="stretch")
 latent.image(thumbs.latent, caption=f"{thumbs.latent_method} of the test codes, by digit", width="stretch")
-for column, name in zip((train, samples, recs, latent), ("train", "samples", "reconstructions", "latent_map")):
+thumbnailed = ("train", "samples", "reconstructions", "latent_map")  # in the columns above, in order
+for column, name in zip((train, samples, recs, latent), thumbnailed):
     link(name, f"**{BY_NAME[name].title}**", column)
-others = [view for view in VIEWS if view.name not in ("home", "train", "samples", "reconstructions", "latent_map")]
+others = [view for view in VIEWS if view.name not in ("home", *thumbnailed)]
 for row in range(0, len(others), 4):  # the views without a thumbnail: title and blurb, four to a row
     for column, view in zip(st.columns(4), others[row:row + 4]):
         link(view.name, f"**{view.title}**", column)
