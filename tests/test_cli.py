@@ -42,6 +42,27 @@ def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
     assert 0 < float(ev.stdout.split(":")[-1]) < 600
 
 
+def test_evaluate_estimates_log_px_above_the_elbo_and_labels_it_honestly():
+    out = cli("evaluate", "tutorial", "--iwae", "20", "--images", "300", checkpoints=ckpt.DEFAULT_ROOT)
+    assert out.returncode == 0, out.stderr
+    loss_line, bound_line, label = out.stdout.splitlines()
+    assert loss_line.startswith("[run tutorial, after epoch 100] average test loss: ")
+    loss = float(loss_line.rsplit(" ", 1)[1])
+    bound = float(bound_line.split("log p(x) >= ")[1].split(" ")[0])
+    assert "K=20, 300 test images" in bound_line and -loss < bound < -loss + 15  # tighter than the ELBO
+    assert float(bound_line.rsplit("gap ", 1)[1]) == pytest.approx(bound + loss, abs=2e-4)
+    assert "not a log-likelihood of binarized MNIST" in label
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--images", "0"], "--images must be between 1 and 10000, got 0"),
+    (["--images", "10001"], "--images must be between 1 and 10000"),
+])
+def test_evaluate_refuses_an_image_count_out_of_range(args, message):
+    out = cli("evaluate", "tutorial", *args, checkpoints=ckpt.DEFAULT_ROOT)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--run", "../escape"], "run name '../escape' is not allowed"),
     (["train", "--run", "x", "--epochs", "0"], "epochs must be between 1"),
@@ -56,6 +77,8 @@ def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
     (["train"], "the following arguments are required: --run"),
     (["evaluate", "ghost"], "no run 'ghost'"),
     (["fly"], "invalid choice: 'fly'"),
+    (["evaluate", "x", "--iwae", "0"], "--iwae must be between 1 and 5000 samples per image, got 0"),
+    (["evaluate", "x", "--iwae", "5001"], "--iwae must be between 1 and 5000"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
     out = cli(*args, checkpoints=tmp_path)

@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from pyro import poutine
 
 from vae_core.model import VAE
+from vae_core.objectives import Cancelled, image_seed, one_sample_elbos
 
 TSNE_METHODS = ("opentsne", "sklearn")
 # openTSNE iterations (early exaggeration, then the rest). On the shipped run's
@@ -40,10 +40,6 @@ TEST_ELBOS_NAME = f"test-elbos-{TEST_ELBO_DRAWS}"  # its cache name
 def tsne_name(perplexity: float, seed: int) -> str:
     """Cache name of a T-SNE map of the test-set means made by tsne_2d's defaults."""
     return f"tsne-p{perplexity:g}-s{seed}-i{TSNE_FAST[0]}+{TSNE_FAST[1]}"
-
-
-class Cancelled(Exception):
-    """A long computation was stopped by its caller's cancel flag."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def elbo_estimate(vae: VAE, images: torch.Tensor, ids: Sequence[int], seed: int,
     if draws < 2:
         raise ValueError(f"draws must be at least 2 (a standard error needs two), got {draws}")
     x = _flat(vae, images)  # (n, x_dim)
-    per_draw = torch.stack([_one_sample_elbos(vae, one.expand(draws, -1), image_seed(seed, int(index)))
+    per_draw = torch.stack([one_sample_elbos(vae, one.expand(draws, -1), image_seed(seed, int(index)))
                             for one, index in zip(x, ids, strict=True)])  # (n, draws)
     return ElboEstimate(per_draw.mean(dim=1).cpu(), (per_draw.std(dim=1) / draws ** 0.5).cpu())
 
@@ -108,29 +104,9 @@ def elbo_of_all(vae: VAE, images: torch.Tensor, draws: int, seed: int, batch_siz
     Made for a distribution over many images: the draws come from one RNG per batch and draw.
     """
     x = _flat(vae, images)  # (n, x_dim)
-    parts = [torch.stack([_one_sample_elbos(vae, x[i:i + batch_size], image_seed(seed + d, i))
+    parts = [torch.stack([one_sample_elbos(vae, x[i:i + batch_size], image_seed(seed + d, i))
                           for d in range(draws)]).mean(dim=0) for i in range(0, x.shape[0], batch_size)]
     return torch.cat(parts).cpu().numpy().astype(np.float32)
-
-
-def image_seed(seed: int, index: int) -> int:
-    """Seed of one image's RNG: fixed by the caller's seed and the image's test-set index alone."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def _one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Pyro's one-sample ELBO, log p(x, z) - log q(z | x), of each row of x; shape (rows,)."""
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        guide = poutine.trace(vae.guide).get_trace(x)
-    model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
-    elbo = x.new_zeros(x.shape[0])
-    for trace, sign in ((model, 1.0), (guide, -1.0)):
-        trace.compute_log_prob()
-        for site in trace.nodes.values():
-            if site["type"] == "sample":
-                elbo += sign * site["log_prob"]  # (rows,): the plate keeps the copies' draws apart
-    return elbo
 
 
 @torch.no_grad()
