@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui.codes import codes, neighbour_row, pair_buttons
 from ui.figures import export_config, grid, latent_figure
-from ui.maps import forget, tsne_task
+from ui.tasks import forget, tsne_task
 from ui.runs import cached_array, latent_means, mnist_test, require_model
 from ui.views import open_page
 from vae_core import analysis, latent

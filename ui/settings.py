@@ -48,6 +48,10 @@ DEFAULTS: dict[str, object] = {
     "trav_along": "Latent dimensions",
     "trav_rows": 10,
     "trav_cols": 9,
+    # Evaluate
+    "eval_images": 1000,
+    "eval_k": 100,
+    "eval_seed": 0,
     # Train form (the run name's default is the first free name, set by the page)
     "train_epochs": _TRAIN.epochs,
     "train_lr": _TRAIN.lr,

@@ -44,6 +44,8 @@ VIEWS = (
     View("traverse", "Traverse", ":material/tune:",
          "Vary one latent dimension at a time; see which of the 50 the model really uses."),
     View("draw", "Draw", ":material/draw:", "Draw a digit: see how the VAE reads it, and where it lands."),
+    View("evaluate", "Evaluate", ":material/functions:",
+         "How likely the test digits are: the ELBO beside an importance-weighted estimate of log p(x)."),
 )
 BY_NAME = {view.name: view for view in VIEWS}
 

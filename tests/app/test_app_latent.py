@@ -205,7 +205,7 @@ def on(run: str, page: str):
 
 
 def test_a_two_dimensional_run_is_mapped_as_it_is_without_t_sne(flat):
-    from ui.maps import _tasks
+    from ui.tasks import _tasks
 
     at = on(flat, LATENT_MAP)
     assert not at.exception
@@ -232,3 +232,47 @@ def test_a_two_dimensional_run_is_traversed_interpolated_and_drawn_on(flat, mnis
     at.file_uploader[0].set_value(("zero.png", png(digit), "image/png"))
     at.run()
     assert not at.exception and len(at.metric) == 1
+
+
+# ---------------------------------------------------------------- Evaluate
+
+EVALUATE = "pages/evaluate.py"
+
+
+def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist):
+    from ui.tasks import _tasks
+    from vae_core import objectives
+
+    at = view(EVALUATE)
+    assert not at.exception
+    assert "not the binarized-MNIST log-likelihoods" in messages(at.info)[0]
+    widget(at, "number_input", "eval_images").set_value(100)
+    widget(at, "select_slider", "eval_k").set_value(10)
+    at.run()
+    button(at, "Estimate log p(x) with K = 10 on 100 images").click()
+    at.run()
+    (task,) = _tasks()[0].values()
+    task.finished.wait()
+    at.run()
+    assert not at.exception
+    elbo, bound, gap = (float(m.value.split(" ")[0]) for m in at.metric)
+    vae = ckpt.load_state(root / "small" / "checkpoint.pt").vae.eval()
+    expected = objectives.iwae_bound(vae, mnist.test_images[:100], k=10, seed=0).mean()
+    assert bound == pytest.approx(expected, abs=0.006) and bound > elbo and gap == pytest.approx(bound - elbo, abs=0.011)
+
+
+def test_evaluate_can_be_cancelled_and_keeps_nothing(root):
+    from ui.tasks import _tasks
+
+    at = view(EVALUATE)
+    widget(at, "select_slider", "eval_k").set_value(5000)
+    at.run()
+    button(at, "Estimate log p(x) with K = 5,000 on 1,000 images").click()
+    at.run()
+    (task,) = _tasks()[0].values()
+    button(at, "Cancel").click()
+    at.run()
+    task.finished.wait()
+    assert task.cancelled and not list((root / "small" / "cache").glob("iwae-*"))
+    assert messages(at.warning) == ["The estimate was cancelled: nothing was kept."]
+    assert button(at, "Estimate log p(x) with K = 5,000 on 1,000 images")  # it can be started again

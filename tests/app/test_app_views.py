@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
                                captions, figures, messages, plotly_values, stored_map, view)
-from ui.maps import _tasks
+from ui.tasks import _tasks
 from ui.runs import PICKER_KEY
 from vae_core import checkpoint as ckpt
 
