@@ -46,8 +46,21 @@ def fresh_caches():
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
+    stop_background_tasks()
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def stop_background_tasks() -> None:
+    """Cancel the test's T-SNE maps and log p(x) estimates and wait for their threads: a thread still in
+    native code when the interpreter exits aborts the whole test run (exit code 134)."""
+    from ui.tasks import _tasks
+
+    tasks, _ = _tasks()
+    for task in list(tasks.values()):
+        task.cancel()
+    for task in list(tasks.values()):
+        task.finished.wait()
 
 
 @pytest.fixture
