@@ -41,14 +41,25 @@ def follow(task) -> None:
         forget(task)
         st.rerun()
     st.progress(task.progress, text=f"Importance-weighted bound, K = {k:,}, {n:,} images: {task.progress:.0%}")
-    if st.button("Cancel", key="eval_cancel", icon=":material/stop:"):
-        task.cancel()
-        st.session_state.pop(GO, None)
-        st.session_state[NOTE] = "The estimate was cancelled: nothing was kept."
-        st.rerun()
+    st.button("Cancel", key="eval_cancel", icon=":material/stop:", on_click=cancel, args=(task,))
+
+
+def cancel(task) -> None:
+    """The Cancel button's callback (it runs before the page, whatever run it arrives in)."""
+    task.cancel()
+    st.session_state.pop(GO, None)
+    st.session_state[NOTE] = "The estimate was cancelled: nothing was kept."
 
 
 wanted = (model.digest, k, n, seed)
+
+
+def start() -> None:
+    """The start button: this estimate is wanted; a note on the last one is over."""
+    st.session_state[GO] = wanted
+    st.session_state.pop(NOTE, None)
+
+
 bounds = cached_array(model, iwae_name(k, n, seed))
 elbo = float(test_elbos(model)[:n].mean())
 if bounds is None:
@@ -61,10 +72,10 @@ if bounds is None:
         forget(task)
         task = None
     if task is None:
-        if NOTE in st.session_state:
-            st.warning(st.session_state.pop(NOTE), icon=":material/warning:")
+        if NOTE in st.session_state:  # until the next start
+            st.warning(st.session_state[NOTE], icon=":material/warning:")
         st.button(f"Estimate log p(x) with K = {k:,} on {n:,} images", type="primary", icon=":material/play_arrow:",
-                  key="eval_start", on_click=lambda: st.session_state.update({GO: wanted}))
+                  key="eval_start", on_click=start)
         st.caption("It runs on the server in the background: switching pages does not stop it.")
     else:
         st.fragment(follow, run_every=0.5)(task)

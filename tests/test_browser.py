@@ -1,7 +1,7 @@
 """End to end: the real `streamlit run streamlit_app.py` driven by Playwright in Debian's Chromium.
 
-The server sees a temporary checkpoints folder that links the shipped
-tutorial run. One story, in order: set Reconstructions to two indices,
+The server sees a temporary checkpoints folder holding a copy of the
+shipped tutorial run. One story, in order: set Reconstructions to two indices,
 start a run on the Train page and press Stop at once (it stops, nothing
 saved), switch pages and back (the settings are kept), Resume from the
 button beside the stopped run (it reaches its own target), and open its
@@ -74,7 +74,9 @@ def _serve(checkpoints: Path, log_path: Path):
 
 
 def _with_tutorial(folder: Path) -> Path:
-    (folder / "tutorial").symlink_to(ROOT / "checkpoints" / "tutorial")
+    """`folder` holding a copy of the shipped run: the server writes its caches there, not into the project."""
+    shutil.copytree(ROOT / "checkpoints" / "tutorial", folder / "tutorial",
+                    ignore=shutil.ignore_patterns(".lock", "train.log", "*.tmp"))
     return folder
 
 
@@ -353,6 +355,20 @@ def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, pag
     _open(page, "Interpolate")
     caption = page.locator("[data-testid='stCaptionContainer']", has_text="From A, ").first.text_content()
     assert f"From A, your drawing, to B, test #{picked['B']} (a 1)" in caption
+
+    _open(page, "Evaluate")  # the shipped run's copy: estimates are cached there
+    page.get_by_role("button", name="Estimate log p(x) with K = 100 on 1,000 images").click()
+    page.get_by_role("button", name="Cancel").click()  # as soon as it shows
+    page.locator("[data-testid='stAlert']", has_text="The estimate was cancelled").wait_for()
+    _settle(page)
+    page.get_by_role("slider", name="Samples per image (K)").focus()
+    page.keyboard.press("ArrowLeft")  # K = 10
+    page.locator("[data-testid='stMetric']").first.wait_for()
+    _settle(page)
+    page.get_by_role("button", name="Estimate log p(x) with K = 10 on 1,000 images").click()
+    gap = page.locator("[data-testid='stMetric']", has_text="Gap")
+    gap.wait_for()
+    assert float(gap.text_content().split("Gap")[1].split("nats")[0]) > 0
 
 
 def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):
