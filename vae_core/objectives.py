@@ -5,7 +5,7 @@
     parts = objectives.elbo_parts(vae, x, seed=0)           # elbo = reconstruction - kl, (n,) each
     log_px = objectives.iwae_bound(vae, x, k=1000, seed=0)  # (n,) float64, nats per image
 
-All take images as (n, 784) in [0, 1] and draw from their own seeded RNG, never
+All take images as (n, x_dim) in [0, 1] and draw from their own seeded RNG, never
 the global one a training run uses. The likelihood is the tutorial's: a
 Bernoulli on each grey pixel, its normaliser dropped, so these numbers are not
 the binarized-MNIST log-likelihoods papers report.
