@@ -5,14 +5,14 @@ import dataclasses
 import streamlit as st
 
 from ui import jobs
-from ui.figures import elbo_figure, grid, history_frame
+from ui.figures import elbo_figure, grid, history_frame, parts_figure
 from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name
 from ui.train_form import FIELDS, FORM_ROWS, form_config
 from ui.views import link, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
-from vae_core.train import DeviceError, resolve_device
+from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
 
 open_page(__file__)
 
@@ -185,6 +185,16 @@ def live(run: str, every: float | None) -> None:
     chart, panel = st.columns([3, 2])
     if history.get("train_loss"):
         chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+        if chart.toggle("Show the ELBO's two parts", key="train_parts", persist_state="session",
+                        help="ELBO = E_q[log p(x | z)] − KL(q(z | x) ‖ p(z)): how well codes are decoded, less "
+                             "what the codes cost. Measured at each test epoch."):
+            if history.get("split_epochs"):
+                chart.plotly_chart(parts_figure(history, f"The ELBO's parts · run {run}"), key="train_parts_chart")
+                chart.caption(f"Per image, with each test epoch's final weights: train on the first "
+                              f"{SPLIT_TRAIN_IMAGES:,} training images, test on the test set.")
+            else:
+                chart.caption("This run recorded no parts: it was trained before they were kept. Epochs "
+                              "trained from now on record them at each test epoch.")
     elif job.active:
         chart.caption("The ELBO per image, train and test, is drawn here from the end of epoch 1.")
     preview(run, panel)

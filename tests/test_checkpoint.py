@@ -129,6 +129,8 @@ def test_wrong_shape_weights_are_refused(trained, tmp_path):
      r"encoder\.hidden\.weight: weights are not finite"),
     (lambda raw: raw["history"]["train_loss"].__setitem__(0, "191.0"), r"train_loss holds '191\.0', not a number"),
     (lambda raw: raw["history"]["test_epochs"].__setitem__(0, 0.5), r"test_epochs holds 0\.5, not a whole number"),
+    (lambda raw: raw["history"]["test_kl"].pop(), r"the ELBO's parts are recorded for 3 epochs but have \[3, 3, 3, 2\]"),
+    (lambda raw: raw["history"]["split_epochs"].__setitem__(0, "0"), r"split_epochs holds '0', not a whole number"),
 ])
 def test_inconsistent_contents_are_refused(trained, tmp_path, mutate, message):
     path = tmp_path / "odd.pt"
@@ -279,3 +281,14 @@ def test_an_archive_that_would_expand_far_beyond_its_size_is_refused_unread(trai
         ckpt.load_state(path)
     ckpt.save_state(trained, tmp_path / "real.pt")
     assert ckpt.load_state(tmp_path / "real.pt").epoch == trained.epoch  # a real one expands to its own size
+
+
+def test_a_checkpoint_saved_before_the_elbos_parts_were_kept_loads_without_them(trained, tmp_path):
+    path = tmp_path / "older.pt"
+    ckpt.save_state(trained, path)
+    raw = torch.load(path, weights_only=True)
+    for name in ("split_epochs", "train_reconstruction", "train_kl", "test_reconstruction", "test_kl"):
+        del raw["history"][name]
+    torch.save(raw, path)
+    back = ckpt.load_state(path)
+    assert back.history.split_epochs == [] and back.history.test_loss == trained.history.test_loss

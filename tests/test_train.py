@@ -16,6 +16,14 @@ def test_a_short_run_lowers_the_train_and_test_loss(trained):
     assert h.test_epochs == [0, 1, 2] and h.test_loss[-1] < h.test_loss[0]
 
 
+def test_each_test_epoch_records_the_elbos_two_parts(trained):
+    h = trained.history
+    assert h.split_epochs == h.test_epochs == [0, 1, 2]
+    assert all(r < 0 < kl for r, kl in zip(h.test_reconstruction + h.train_reconstruction, h.test_kl + h.train_kl))
+    for reconstruction, kl, loss in zip(h.test_reconstruction, h.test_kl, h.test_loss):
+        assert reconstruction - kl == pytest.approx(-loss, abs=2.0)  # one ELBO, two independent one-draw estimates
+
+
 def test_same_seed_gives_identical_losses(small_mnist):
     runs = [fit(new_state(tiny_config()), small_mnist) for _ in range(2)]
     assert runs[0].to_dict()["train_loss"] == runs[1].to_dict()["train_loss"]

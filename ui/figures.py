@@ -43,13 +43,36 @@ def elbo_figure(history: dict[str, list], title: str = "ELBO per image") -> go.F
     return fig
 
 
+PARTS = ("train_reconstruction", "train_kl", "test_reconstruction", "test_kl")  # the ELBO's parts in a history
+
+
+def parts_figure(history: dict[str, list], title: str) -> go.Figure:
+    """The ELBO's two parts at each test epoch, train and test: E_q[log p(x | z)] and KL(q || p)."""
+    done = [e + 1 for e in history.get("split_epochs", [])]
+    fig = go.Figure()
+    for name, colour, dash in zip(PARTS, (DIGIT_COLOURS[0], DIGIT_COLOURS[0], DIGIT_COLOURS[1], DIGIT_COLOURS[1]),
+                                  ("solid", "dot", "solid", "dot")):
+        label = name.replace("_", " ").replace("kl", "KL")
+        fig.add_scatter(x=done, y=history.get(name, []), mode="lines+markers", name=label,
+                        line={"color": colour, "dash": dash}, marker={"size": 6, "color": colour},
+                        hovertemplate=f"epoch %{{x}}<br>{label} %{{y:.2f}}<extra></extra>")
+    fig.update_layout(title=title, xaxis_title="epochs completed", yaxis_title="nats per image",
+                      height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
 def history_frame(history: dict[str, list]) -> pd.DataFrame:
-    """One row per epoch, counted from 1 as on the chart: train and test loss and ELBO per image."""
+    """One row per epoch, counted from 1 as on the chart: train and test loss and ELBO per image, and the
+    ELBO's parts where they were measured."""
     test = {e + 1: loss for e, loss in zip(history.get("test_epochs", []), history.get("test_loss", []))}
     train = history.get("train_loss", [])
     frame = pd.DataFrame({"epoch": range(1, len(train) + 1), "train_loss": train})
     frame["test_loss"] = frame["epoch"].map(test)
     frame["train_elbo"], frame["test_elbo"] = -frame["train_loss"], -frame["test_loss"]
+    for name in PARTS:
+        frame[name] = frame["epoch"].map(dict(zip((e + 1 for e in history.get("split_epochs", [])),
+                                                  history.get(name, []))))
     return frame
 
 

@@ -52,6 +52,8 @@ DEFAULTS: dict[str, object] = {
     "eval_images": 1000,
     "eval_k": 100,
     "eval_seed": 0,
+    # Train page
+    "train_parts": False,
     # Train form (the run name's default is the first free name, set by the page)
     "train_epochs": _TRAIN.epochs,
     "train_lr": _TRAIN.lr,

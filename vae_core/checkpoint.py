@@ -364,7 +364,7 @@ def _history(path: Path, raw: Any, epoch: int, config: Config) -> History:
     except (TypeError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid history: {exc}") from exc
     for name, values in dataclasses.asdict(history).items():
-        kind = int if name == "test_epochs" else (int, float)
+        kind = int if name in ("test_epochs", "split_epochs") else (int, float)
         bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, kind)), None)
         if bad is not None:
             raise CheckpointError(f"checkpoint {path} has an invalid history: {name} holds {bad!r}, "
@@ -373,6 +373,11 @@ def _history(path: Path, raw: Any, epoch: int, config: Config) -> History:
             and len(history.test_epochs) == len(history.test_loss)):
         raise CheckpointError(f"checkpoint {path} has a history of {len(history.train_loss)} epochs "
                               f"but claims {epoch} completed epochs")
+    split = (history.split_epochs, history.train_reconstruction, history.train_kl, history.test_reconstruction,
+             history.test_kl)
+    if len({len(values) for values in split}) != 1:
+        raise CheckpointError(f"checkpoint {path} has an invalid history: the ELBO's parts are recorded for "
+                              f"{len(history.split_epochs)} epochs but have {[len(v) for v in split[1:]]} values")
     return history
 
 

@@ -102,7 +102,8 @@ def read_status(folder: Path) -> dict[str, Any] | None:
 def read_history(folder: Path) -> dict[str, list] | None:
     """The run's history as written after its last epoch, or None (also when the file is damaged)."""
     history = read_json(folder / HISTORY_FILE)
-    numbers = ("train_loss", "test_epochs", "test_loss", "epoch_seconds")
+    numbers = ("train_loss", "test_epochs", "test_loss", "epoch_seconds", "split_epochs", "train_reconstruction",
+               "train_kl", "test_reconstruction", "test_kl")
     if not (isinstance(history, dict) and all(
             isinstance(history.get(k, []), list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                          for v in history.get(k, [])) for k in numbers)):

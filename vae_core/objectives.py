@@ -73,6 +73,17 @@ def elbo_parts(vae: VAE, x: torch.Tensor, seed: int) -> ElboParts:
     return ElboParts(reconstruction - kl, reconstruction, kl)
 
 
+@torch.no_grad()
+def mean_parts(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> tuple[float, float]:
+    """The reconstruction and KL terms per image, averaged over `images` (n, ...), in batches."""
+    x = images.reshape(images.shape[0], -1)
+    totals = torch.zeros(2, dtype=torch.float64)
+    for start in range(0, x.shape[0], batch_size):
+        parts = elbo_parts(vae, x[start:start + batch_size], seed=image_seed(seed, start))
+        totals += torch.stack([parts.reconstruction.sum(), parts.kl.sum()]).double().cpu()
+    return float(totals[0]) / x.shape[0], float(totals[1]) / x.shape[0]
+
+
 def log_likelihood(vae: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """log p(x | z) of the model: a Bernoulli on each grey pixel; x (n, 784), z (..., n, z_dim) -> (..., n)."""
     return Bernoulli(vae.decoder(z), validate_args=False).log_prob(x).sum(-1)

@@ -209,3 +209,31 @@ def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
     assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
     saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history.to_dict()
     assert list(history_frame(saved)["epoch"]) == [1, 2]
+
+
+def test_the_elbos_two_parts_show_on_a_toggle_and_go_into_the_csv(root):
+    at = watching_the_picked_run()
+    assert len(figures(at)) == 1  # off at first: the ELBO alone
+    next(t for t in at.toggle if t.key == "train_parts").set_value(True)
+    at.run()
+    elbo, parts = figures(at)
+    saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history
+    lines = {t["name"]: list(plotly_values(t["y"])) for t in parts["data"]}
+    assert lines["test reconstruction"] == pytest.approx(saved.test_reconstruction)
+    assert lines["train KL"] == pytest.approx(saved.train_kl)
+    frame = history_frame(saved.to_dict())
+    assert list(frame["test_kl"]) == pytest.approx(saved.test_kl)  # test_every=1: every epoch has them
+    assert (frame["test_reconstruction"] - frame["test_kl"] - frame["test_elbo"]).abs().max() < 3
+
+
+def test_a_run_saved_before_the_parts_were_kept_says_so(root):
+    path = ckpt.checkpoint_path(root, RUN)
+    state = ckpt.load_state(path)
+    for name in ("split_epochs", "train_reconstruction", "train_kl", "test_reconstruction", "test_kl"):
+        getattr(state.history, name).clear()
+    ckpt.save_state(state, path)
+    at = watching_the_picked_run()
+    next(t for t in at.toggle if t.key == "train_parts").set_value(True)
+    at.run()
+    assert len(figures(at)) == 1
+    assert any("This run recorded no parts" in c for c in messages(at.caption))
