@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vae_core import checkpoint as ckpt
+from vae_core import files
 from vae_core.checkpoint import CheckpointError, RunNameError
 from vae_core.train import new_state
 
@@ -225,7 +226,7 @@ def _failing_save(trained, path, monkeypatch, exc) -> str:
         raise exc
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(ckpt.SaveError) as caught:
+    with pytest.raises(files.SaveError) as caught:
         ckpt.save_state(trained, path)
     return str(caught.value.strerror)
 
@@ -243,7 +244,7 @@ def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(trained, tmp_path
 
 def test_torchs_own_words_for_a_full_disk_are_recognised(trained, tmp_path, monkeypatch):
     path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
-    monkeypatch.setattr(ckpt, "_free_bytes", lambda path: 0)  # the disk is full
+    monkeypatch.setattr(files, "_free_bytes", lambda path: 0)  # the disk is full
     message = _failing_save(trained, path, monkeypatch,
                             RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"))
     assert message.startswith("no space left on device while saving")
@@ -257,7 +258,7 @@ def test_a_read_only_folder_is_named(trained, tmp_path, monkeypatch):
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    with pytest.raises(ckpt.SaveError, match="the folder is read-only or not writable"):
+    with pytest.raises(files.SaveError, match="the folder is read-only or not writable"):
         ckpt.save_state(trained, tmp_path / "run" / ckpt.CHECKPOINT_FILE)
 
 

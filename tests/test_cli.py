@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vae_core import checkpoint as ckpt
+from vae_core import files
 from vae_core import monitor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +207,7 @@ def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_p
     def save_then_fill_the_disk(state, path):
         saves.append(state.epoch)
         if len(saves) > 1:
-            raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+            raise files.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
         real_save(state, path)
 
     monkeypatch.setattr(ckpt, "save_state", save_then_fill_the_disk)

@@ -15,17 +15,11 @@ fields) raises a CheckpointError naming the file and the problem.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import io
-import os
 import pickle
 import re
-import shutil
-import tempfile
-import time
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +28,7 @@ import numpy as np
 import torch
 
 from vae_core.config import Config, ConfigError
+from vae_core.files import atomic_write
 from vae_core.model import VAE
 from vae_core.train import History, TrainState, make_optimizer
 
@@ -96,66 +91,6 @@ def save_state(state: TrainState, path: str | Path) -> None:
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
-class SaveError(OSError):
-    """A file could not be written (no space left, a read-only folder); what was there is intact."""
-
-
-# Free space under which a failed write is put down to a full disk: torch.save reports one
-# as "RuntimeError: [enforce fail at inline_container.cc] . unexpected pos", not as ENOSPC.
-_NEARLY_FULL = 1 << 20  # bytes
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it over `path`.
-
-    A full disk or a read-only folder raises SaveError, saying so; the old file is untouched.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        error = _save_error(path, exc)
-        if error is exc:
-            raise
-        raise error from exc
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        # Judged before the temp file goes: deleting it frees the space that ran out.
-        error = _save_error(path, exc) if isinstance(exc, (OSError, RuntimeError)) else exc
-        Path(tmp).unlink(missing_ok=True)
-        if error is exc:
-            raise
-        raise error from exc
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
-
-
-def _save_error(path: Path, exc: BaseException) -> BaseException:
-    """SaveError in words for a full disk or a read-only folder; any other failure as it was."""
-    code = getattr(exc, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT) or (isinstance(exc, RuntimeError) and _free_bytes(path) < _NEARLY_FULL):
-        return SaveError(code or errno.ENOSPC, f"no space left on device while saving {path}")
-    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return SaveError(code, f"cannot write {path}: the folder is read-only or not writable")
-    return exc
-
-
-def _free_bytes(path: Path) -> int:
-    try:
-        return shutil.disk_usage(path.parent).free
-    except OSError:
-        return 1 << 62
-
-
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:
     """The checkpoint's bytes and their SHA-256, read in one go.
 
@@ -170,27 +105,6 @@ def read_snapshot(path: str | Path) -> tuple[bytes, str]:
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
     return data, hashlib.sha256(data).hexdigest()
-
-
-def remove_temp_files(folder: str | Path, shared: Iterable[str] = (), grace_s: float = 60.0) -> list[Path]:
-    """Delete what saves killed midway left in `folder` (atomic_write's temp files); returns them.
-
-    Call it only while holding the run's lock: a live writer's temp file looks the same. Files
-    named in `shared` are also written by processes without the lock (the app's stop request),
-    so their temp files count as left behind only once `grace_s` old.
-    """
-    now = time.time()
-    stale = []
-    for file in sorted(Path(folder).glob(".*.tmp")):
-        target = file.name[1:].rsplit(".", 2)[0]  # ".stop.json.k2j4.tmp" -> "stop.json"
-        try:
-            if target in shared and now - file.stat().st_mtime < grace_s:
-                continue
-            file.unlink()
-        except FileNotFoundError:  # its writer renamed it into place meanwhile
-            continue
-        stale.append(file)
-    return stale
 
 
 def load_state(path: str | Path, data: bytes | None = None) -> TrainState:

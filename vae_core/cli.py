@@ -29,6 +29,7 @@ from vae_core import checkpoint as ckpt
 from vae_core.config import Config, ConfigError
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
+from vae_core.files import SaveError, remove_temp_files
 from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
                             resolve_device)
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except ckpt.SaveError as exc:
+    except SaveError as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
     except (ckpt.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
@@ -141,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop.request)
     with run_lock(path.parent):
-        for stale in ckpt.remove_temp_files(path.parent, shared=SHARED_FILES):
+        for stale in remove_temp_files(path.parent, shared=SHARED_FILES):
             print(f"removed {stale.name}, left by a save that was killed midway", file=sys.stderr)
         _settle_replaced(path, replaced)
         if args.resume:
@@ -162,10 +163,10 @@ def _train(args: argparse.Namespace) -> int:
         except DivergedError as exc:
             monitor.finish("failed", str(exc))
             raise
-        except ckpt.SaveError as exc:
+        except SaveError as exc:
             kept = _kept(path)
-            error = ckpt.SaveError(exc.errno, f"{exc.strerror}; {kept}")
-            with contextlib.suppress(ckpt.SaveError):  # the status may not fit on a full disk either
+            error = SaveError(exc.errno, f"{exc.strerror}; {kept}")
+            with contextlib.suppress(SaveError):  # the status may not fit on a full disk either
                 monitor.finish("failed", error.strerror)
             raise error from exc
         except BaseException as exc:

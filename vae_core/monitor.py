@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from vae_core.analysis import prior_samples, reconstructions
-from vae_core.checkpoint import atomic_write
+from vae_core.files import atomic_write
 from vae_core.train import Callbacks, TrainState
 
 STATUS_FILE = "status.json"

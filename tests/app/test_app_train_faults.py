@@ -14,6 +14,7 @@ from tests.app.helpers import (RUN, TRAIN, app, button, form_error, messages, su
 from ui import jobs
 from ui.runs import PICKER_KEY, RUN_KEY
 from vae_core import checkpoint as ckpt
+from vae_core import files
 from vae_core.config import Config
 
 
@@ -79,7 +80,7 @@ def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root
     from vae_core import monitor
 
     def full(path, value):
-        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+        raise files.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
 
     monkeypatch.setattr(monitor, "write_json", full)
     message = form_error(root, train_run="new", train_epochs=1)
@@ -93,7 +94,7 @@ def test_a_stop_that_cannot_be_written_says_so_beside_the_run(root, monkeypatch)
     from vae_core import monitor
 
     def full(path, value):
-        raise ckpt.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
+        raise files.SaveError(errno.ENOSPC, f"no space left on device while saving {path}")
 
     at = view(TRAIN)
     submit(at, train_run="early", train_epochs=3, train_limit=256)
