@@ -1,5 +1,8 @@
+import copy
+import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,7 +55,7 @@ def test_a_failing_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tr
     with pytest.raises(OSError, match="disk full"):
         ckpt.save_state(trained, path)
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [ckpt.CHECKPOINT_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.CHECKPOINT_FILE, ckpt.RUN_FILE]  # no temp file
 
 
 def test_a_process_killed_while_saving_leaves_a_readable_checkpoint(trained, tmp_path):
@@ -239,7 +242,8 @@ def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(trained, tmp_path
     before = path.read_bytes()
     message = _failing_save(trained, path, monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
     assert message == f"no space left on device while saving {path}"
-    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == [ckpt.CHECKPOINT_FILE]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [ckpt.CHECKPOINT_FILE, ckpt.RUN_FILE]  # no temp file
 
 
 def test_torchs_own_words_for_a_full_disk_are_recognised(trained, tmp_path, monkeypatch):
@@ -293,3 +297,48 @@ def test_a_checkpoint_saved_before_the_elbos_parts_were_kept_loads_without_them(
     torch.save(raw, path)
     back = ckpt.load_state(path)
     assert back.history.split_epochs == [] and back.history.test_loss == trained.history.test_loss
+
+
+# ---------------------------------------------------------------- run.json: runs listed without loading weights
+
+
+def _counting_loads(monkeypatch) -> list:
+    """Record every checkpoint load_state reads (the real function still does the work)."""
+    calls, real = [], ckpt.load_state
+    monkeypatch.setattr(ckpt, "load_state", lambda path, data=None: calls.append(path) or real(path, data))
+    return calls
+
+
+def test_runs_are_listed_from_run_json_without_loading_a_checkpoint(trained, tmp_path, monkeypatch):
+    path = ckpt.checkpoint_path(tmp_path, "fast")
+    ckpt.save_state(trained, path)
+    summary = json.loads((path.parent / ckpt.RUN_FILE).read_text())
+    assert summary["epoch"] == 3 and summary["test_loss"] == trained.history.test_loss[-1]
+    assert summary["checkpoint"]["sha256"] == ckpt.file_digest(path)
+    loads = _counting_loads(monkeypatch)
+    (info,) = ckpt.list_runs(tmp_path)
+    assert (info.name, info.epoch, info.epochs, info.test_loss) == ("fast", 3, trained.config.epochs,
+                                                                  trained.history.test_loss[-1])
+    assert loads == []
+    os.utime(path, ns=(1, 1))  # a fresh clone: the same bytes with another mtime; the hash vouches for them
+    assert ckpt.list_runs(tmp_path)[0].epoch == 3 and loads == []
+
+
+@pytest.mark.parametrize("damage", ["replaced", "garbage", "wrong types"])
+def test_a_run_json_that_is_not_this_checkpoints_is_ignored(trained, tmp_path, monkeypatch, damage):
+    path = ckpt.checkpoint_path(tmp_path, "r")
+    ckpt.save_state(trained, path)
+    summary = path.parent / ckpt.RUN_FILE
+    if damage == "replaced":  # a checkpoint copied in over the run, its run.json left as it was
+        older = copy.deepcopy(trained)
+        older.epoch, older.history.train_loss = 2, older.history.train_loss[:2]
+        older.history.epoch_seconds = older.history.epoch_seconds[:2]
+        ckpt.save_state(older, tmp_path / "elsewhere.pt")
+        shutil.copyfile(tmp_path / "elsewhere.pt", path)
+    elif damage == "garbage":
+        summary.write_text("{not json")
+    else:
+        summary.write_text(summary.read_text().replace('"epoch": 3', '"epoch": "three"'))
+    loads = _counting_loads(monkeypatch)
+    (info,) = ckpt.list_runs(tmp_path)
+    assert info.epoch == (2 if damage == "replaced" else 3) and len(loads) == 1  # the checkpoint itself said

@@ -42,3 +42,11 @@ def test_shipped_test_elbos_belong_to_the_shipped_weights(shipped, mnist):
     first = analysis.elbo_of_all(shipped.vae.eval(), mnist.test_images[:2000], draws=analysis.TEST_ELBO_DRAWS, seed=0)
     np.testing.assert_allclose(value[:2000], first, atol=1e-3)  # the first batch draws the same noise
     assert -103 < value.mean() < -99  # the shipped run's test ELBO, about -101
+
+
+def test_shipped_run_json_names_the_shipped_checkpoint():
+    import json
+
+    summary = json.loads((PATH.parent / ckpt.RUN_FILE).read_text())
+    assert summary["checkpoint"]["sha256"] == ckpt.file_digest(PATH)  # listed in a fresh clone without loading
+    assert summary["epoch"] == 100 and "tutorial" in [r.name for r in ckpt.list_runs(ckpt.DEFAULT_ROOT)]

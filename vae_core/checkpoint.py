@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import pickle
 import re
 import zipfile
@@ -28,13 +29,17 @@ import numpy as np
 import torch
 
 from vae_core.config import Config, ConfigError
-from vae_core.files import atomic_write
+from vae_core.files import SaveError, atomic_write
 from vae_core.model import VAE
 from vae_core.train import History, TrainState, make_optimizer
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "vae_core.checkpoint/1"
+# Beside each checkpoint: its config, epochs and last losses, so runs are listed without loading
+# weights and optimizer state; trusted only while it names the checkpoint's exact bytes.
+RUN_FILE = "run.json"
+RUN_FORMAT = "vae_core.run/1"
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -89,6 +94,41 @@ def save_state(state: TrainState, path: str | Path) -> None:
         "rng": {k: v.cpu() for k, v in state.rng.items()},
     }
     atomic_write(Path(path), lambda f: torch.save(payload, f))
+    if Path(path).name == CHECKPOINT_FILE:
+        _write_summary(Path(path), state)
+
+
+def _write_summary(path: Path, state: TrainState) -> None:
+    """run.json for the checkpoint just saved at `path`, naming its size, mtime and SHA-256."""
+    stat, h = path.stat(), state.history
+    summary = {"format": RUN_FORMAT, "checkpoint": {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                                    "sha256": file_digest(path)},
+               "config": state.config.to_dict(), "epoch": state.epoch,
+               "train_loss": h.train_loss[-1] if h.train_loss else None,
+               "test_loss": h.test_loss[-1] if h.test_loss else None}
+    try:
+        atomic_write(path.with_name(RUN_FILE), lambda f: f.write(json.dumps(summary, indent=1).encode()))
+    except SaveError:  # the checkpoint is saved; a stale run.json no longer matches it and is not used
+        pass
+
+
+def _summary(path: Path) -> RunInfo | None:
+    """The run as its run.json describes it, if that names exactly the checkpoint at `path`; else None."""
+    try:
+        raw = json.loads(path.with_name(RUN_FILE).read_text())
+        stat, named = path.stat(), raw["checkpoint"]
+        if raw["format"] != RUN_FORMAT or named["size"] != stat.st_size:
+            return None
+        # A fresh clone or a copy gives the same bytes a new mtime: the hash decides then.
+        if named["mtime_ns"] != stat.st_mtime_ns and named["sha256"] != file_digest(path):
+            return None
+        config, epoch, test_loss = Config.from_dict(raw["config"]), raw["epoch"], raw["test_loss"]
+        if not (isinstance(epoch, int) and 0 <= epoch <= config.epochs
+                and (test_loss is None or isinstance(test_loss, (int, float)))):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return None
+    return RunInfo(path.parent.name, path, epoch, config.epochs, test_loss, stat.st_mtime)
 
 
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:
@@ -152,14 +192,16 @@ def scan_runs(root: str | Path = DEFAULT_ROOT) -> tuple[list[RunInfo], dict[str,
             if not path.is_file():
                 continue
             validate_run_name(folder.name)
-            state = load_state(path)
-            modified = path.stat().st_mtime
+            info = _summary(path)
+            if info is None:  # no run.json, or not this checkpoint's: the checkpoint itself says
+                state = load_state(path)
+                h = state.history
+                info = RunInfo(folder.name, path, state.epoch, state.config.epochs,
+                               h.test_loss[-1] if h.test_loss else None, path.stat().st_mtime)
         except Exception as exc:  # whatever one file holds, the other runs are still listed
             unreadable[folder.name] = _first_line(exc)
             continue
-        h = state.history
-        runs.append(RunInfo(folder.name, path, state.epoch, state.config.epochs,
-                            h.test_loss[-1] if h.test_loss else None, modified))
+        runs.append(info)
     return sorted(runs, key=lambda r: r.modified, reverse=True), unreadable
 
 
