@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+import torch
 
 from ui.codes import codes, neighbour_row, pair_buttons
 from ui.figures import export_config, grid, latent_figure
@@ -17,6 +18,7 @@ PICKED = "map_picked"  # session key: the test index of the clicked point; it ou
 SELECTED = "map_selected"  # session key: the test indices inside the last box or lasso
 SHOWN = 100  # selected digits drawn at most
 NEIGHBOURS = 8
+MANIFOLD_SIDE = 15  # decoded images per side of the 2-d manifold
 CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled
 
 st.title("Latent map")
@@ -51,11 +53,14 @@ def _index(customdata) -> int:
     return int(customdata[0] if isinstance(customdata, (list, tuple)) else customdata)
 
 
-def show_map(xy: np.ndarray, method: str) -> None:
-    """The map, the picked point ringed over the faded others."""
+def show_map(xy: np.ndarray, method: str, square: tuple[float, float] | None = None) -> None:
+    """The map, the picked point ringed over the faded others; `square` fixes both axes' range."""
     picked = st.session_state.get(PICKED)
     fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked,
                         spread=codes(model).scale.mean(axis=1))
+    if square:
+        fig.update_xaxes(range=square)
+        fig.update_yaxes(range=square)
     key = f"map_{method.lower()}"
     st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
                     config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))
@@ -64,6 +69,15 @@ def show_map(xy: np.ndarray, method: str) -> None:
                "Click a point to see its digit and its neighbours; drag a box or a lasso (the chart's "
                "toolbar) to see the digits inside. Hover shows each code's mean z_scale, the encoder's "
                "uncertainty. The camera icon saves a PNG.")
+
+
+def show_manifold(where) -> None:
+    """For 2-d codes: the decoder's mean image over a grid of the prior's quantiles (Kingma & Welling 2013)."""
+    grid_codes, quantiles = latent.prior_grid(MANIFOLD_SIDE)
+    images = analysis.decode(model.vae, torch.from_numpy(grid_codes.reshape(-1, 2))).numpy()
+    where.image(grid(images, nrow=MANIFOLD_SIDE, padding=0), width="stretch",
+                caption=f"The decoder's mean image at z = (z₁, z₂) for the prior's quantiles {quantiles[0]:.0%} to "
+                        f"{quantiles[-1]:.0%} on both axes: the same square as the map beside it.")
 
 
 def show_pick(index: int) -> None:
@@ -112,7 +126,12 @@ means = latent_means(model)
 name = analysis.tsne_name(perplexity, int(seed))
 xy = cached_array(model, name)
 if means.shape[1] == 2:  # the codes are a map already: no projection, no T-SNE
-    show_map(means, "z_loc")
+    left, right = st.columns(2)
+    quantiles = latent.prior_grid(MANIFOLD_SIDE)[1]
+    edge = (quantiles[1] - quantiles[0]) / 2  # the decoded grid's cells are centred on the quantiles
+    with left:
+        show_map(latent.prior_quantiles(means), "z_loc", square=(quantiles[0] - edge, quantiles[-1] + edge))
+    show_manifold(right)
 elif xy is not None:
     show_map(xy, "T-SNE")
 else:
@@ -134,7 +153,9 @@ if st.session_state.get(SELECTED):
 if PICKED in st.session_state:
     show_pick(st.session_state[PICKED])
 if means.shape[1] == 2:
-    st.caption("This run's codes have two dimensions: the map draws z_loc itself, distances and all.")
+    st.caption("This run's codes have two dimensions: the map draws each test digit's z_loc as it is, each "
+               "coordinate as its quantile under the prior N(0, 1), so that the decoded grid beside it covers "
+               "the same square (Kingma & Welling 2013, Fig. 4).")
 else:
     st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
                "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "

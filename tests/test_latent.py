@@ -193,3 +193,15 @@ def _bar_picture(mode: str, fmt: str) -> bytes:
 def test_pictures_in_unusual_modes_read_as_the_same_ink(mode, fmt):
     ink = latent.ink_from_picture(_bar_picture(mode, fmt))
     assert ink.shape == (60, 60) and (ink > 0.5).sum() == 160 and ink[0, 0] == 0.0
+
+
+def test_the_prior_grid_sits_at_the_priors_quantiles_top_row_highest():
+    grid, q = latent.prior_grid(5)
+    assert grid.shape == (5, 5, 2) and np.allclose(q, [0.05, 0.275, 0.5, 0.725, 0.95])
+    from statistics import NormalDist
+
+    expected = [NormalDist().inv_cdf(p) for p in q]
+    np.testing.assert_allclose(grid[0, :, 0], expected, atol=1e-5)  # z_1 rises left to right
+    np.testing.assert_allclose(grid[:, 0, 1], expected[::-1], atol=1e-5)  # z_2 falls top to bottom
+    with pytest.raises(ValueError, match="at least 2"):
+        latent.prior_grid(1)

@@ -38,7 +38,7 @@ def codes(model: Model) -> latent.Codes:
 def map_points(model: Model) -> tuple[np.ndarray, str]:
     """The 2-D map the Latent map view shows for this version (its perplexity and seed), and its method."""
     if model.vae.config.z_dim == 2:
-        return codes(model).loc, "z_loc"
+        return latent.prior_quantiles(codes(model).loc), "z_loc"
     name = analysis.tsne_name(st.session_state.map_perplexity, st.session_state.map_seed)  # ui.settings seeds them
     xy = cached_array(model, name)
     return (xy, "T-SNE") if xy is not None else (analysis.pca_2d(latent_means(model)), "PCA")

@@ -117,6 +117,22 @@ def principal_directions(loc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     return vt[:k].astype(np.float32), (s[:k] ** 2 / (loc.shape[0] - 1)).astype(np.float32)
 
 
+def prior_grid(n: int, low: float = 0.05, high: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """For a 2-d latent space: codes at an n x n grid of the prior's quantiles (Kingma & Welling 2013,
+    Fig. 4), shape (n, n, 2), row 0 at the top (z_2's highest quantile), and the quantiles (n,) themselves."""
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    q = np.linspace(low, high, n)
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.from_numpy(q)).numpy()  # (n,) prior quantiles
+    z1, z2 = np.meshgrid(z, z[::-1])  # columns: z_1 rising; rows: z_2 falling, as an image is drawn
+    return np.stack([z1, z2], axis=-1).astype(np.float32), q
+
+
+def prior_quantiles(z: np.ndarray) -> np.ndarray:
+    """Each coordinate of the codes `z` (..., d) as its quantile under the prior N(0, 1), in (0, 1)."""
+    return torch.distributions.Normal(0.0, 1.0).cdf(torch.from_numpy(np.asarray(z, np.float64))).numpy()
+
+
 def place(loc: np.ndarray, xy: np.ndarray, queries: np.ndarray, k: int = 8) -> np.ndarray:
     """Where new codes (m, z_dim) fall on a 2-D map `xy` (n, 2) of `loc` (n, z_dim): the mean map
     position of each one's `k` nearest codes; shape (m, 2)."""

@@ -213,7 +213,10 @@ def test_a_two_dimensional_run_is_mapped_as_it_is_without_t_sne(flat):
     assert fig["layout"]["title"]["text"] == "z_loc · run flat · epoch 1"
     assert not _tasks()[0]  # no T-SNE started
     assert not [s for s in at.slider if s.key == "map_perplexity"]
-    assert "the map draws z_loc itself" in " ".join(messages(at.caption))
+    assert "as its quantile under the prior" in " ".join(messages(at.caption))
+    (manifold,) = [i for i in at.image if any("prior's quantiles 5% to 95%" in c for c in i.captions)]
+    xs = plotly_values(fig["data"][0]["x"])
+    assert ((0 < xs) & (xs < 1)).all()  # the codes as prior quantiles: the decoded grid's square
 
 
 def test_a_two_dimensional_run_is_traversed_interpolated_and_drawn_on(flat, mnist):
