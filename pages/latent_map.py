@@ -64,7 +64,9 @@ def show_map(xy: np.ndarray, method: str, square: tuple[float, float] | None = N
     key = f"map_{method.lower()}"
     st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
                     config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))
-    st.caption(f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions), "
+    what = ("The 10,000 test images' z_loc, each coordinate as its prior quantile" if method == "z_loc" else
+            f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions)")
+    st.caption(f"{what}, "
                f"checkpoint {model.version} (run {model.name} after epoch {model.epoch}). "
                "Click a point to see its digit and its neighbours; drag a box or a lasso (the chart's "
                "toolbar) to see the digits inside. Hover shows each code's mean z_scale, the encoder's "

@@ -1,7 +1,7 @@
 """End to end: the real `streamlit run streamlit_app.py` driven by Playwright in Debian's Chromium.
 
-The server sees a temporary checkpoints folder holding a copy of the
-shipped tutorial run. One story, in order: set Reconstructions to two indices,
+The server sees a temporary checkpoints folder holding copies of the
+shipped runs (tutorial, latent-2d). One story, in order: set Reconstructions to two indices,
 start a run on the Train page and press Stop at once (it stops, nothing
 saved), switch pages and back (the settings are kept), Resume from the
 button beside the stopped run (it reaches its own target), and open its
@@ -74,9 +74,9 @@ def _serve(checkpoints: Path, log_path: Path):
 
 
 def _with_tutorial(folder: Path) -> Path:
-    """`folder` holding a copy of the shipped run: the server writes its caches there, not into the project."""
-    shutil.copytree(ROOT / "checkpoints" / "tutorial", folder / "tutorial",
-                    ignore=shutil.ignore_patterns(".lock", "train.log", "*.tmp"))
+    """`folder` holding copies of the shipped runs: the server writes its caches there, not into the project."""
+    for run in ("tutorial", "latent-2d"):
+        shutil.copytree(ROOT / "checkpoints" / run, folder / run, ignore=shutil.ignore_patterns(".lock", "train.log", "*.tmp"))
     return folder
 
 
@@ -290,6 +290,12 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
         page.locator("[data-testid='stImage'] img").first.wait_for()
         _shot(page, name)
     _phone_shot(browser, url, "traverse", "phone_traverse")
+    _pick_run(page, "latent-2d")  # the shipped 2-d run: its codes beside the decoded manifold, no T-SNE
+    _open(page, "Latent map")
+    page.locator("[data-testid='stImage']", has_text="prior's quantiles").locator("img").wait_for()
+    assert page.locator(".js-plotly-plot .gtitle").text_content() == "z_loc · run latent-2d · epoch 100"
+    _settle(page)
+    _shot(page, "latent_map_2d")
 
 
 def _strokes(page, canvas, points: list[tuple[float, float]]) -> None:

@@ -50,3 +50,14 @@ def test_shipped_run_json_names_the_shipped_checkpoint():
     summary = json.loads((PATH.parent / ckpt.RUN_FILE).read_text())
     assert summary["checkpoint"]["sha256"] == ckpt.file_digest(PATH)  # listed in a fresh clone without loading
     assert summary["epoch"] == 100 and "tutorial" in [r.name for r in ckpt.list_runs(ckpt.DEFAULT_ROOT)]
+
+
+def test_shipped_2d_run_is_the_tutorial_model_with_two_latent_dimensions(mnist):
+    path = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "latent-2d")
+    state = ckpt.load_state(path)
+    assert state.epoch == 100 and state.config == type(state.config)(z_dim=2)
+    digest = ckpt.file_digest(path)
+    means = ckpt.load_cached(path, analysis.MEANS_NAME, digest)
+    assert means is not None and means.shape == (10000, 2)
+    np.testing.assert_allclose(means, analysis.latent_means(state.vae.eval(), mnist.test_images), atol=1e-5)
+    assert ckpt.load_cached(path, analysis.TEST_ELBOS_NAME, digest).shape == (10000,)
