@@ -1,0 +1,91 @@
+"""End to end, the latent-space workbench: the real server in Debian's Chromium (see tests/test_browser.py).
+
+One story: click A and B on the shipped run's map and interpolate between them,
+move a traversal slider, draw a 7 on the canvas with mouse strokes and use it
+as A, then cancel a log p(x) estimate at once and run one to its gap.
+"""
+
+from __future__ import annotations
+
+from tests.test_browser import _click_first_point, _home, _open, _pick_run, _settle, _shot, browser, page, server
+
+__all__ = ["browser", "page", "server"]  # fixtures, shared with tests/test_browser.py (one server per module)
+
+
+def _strokes(page, canvas, points: list[tuple[float, float]]) -> None:
+    """Draw one stroke through `points` (fractions of the canvas) with the mouse."""
+    box = canvas.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(at, at[1:]):
+        for step in range(1, 11):
+            page.mouse.move(x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10)
+    page.mouse.up()
+
+
+def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, page):
+    url, _ = server
+    _home(page, url)
+    _pick_run(page, "tutorial")
+    _open(page, "Latent map")
+    picked = {}
+    for trace, end in ((7, "A"), (1, "B")):  # a 7 as A, a 1 as B, clicked on the map
+        _click_first_point(page, trace=trace)
+        heading = page.locator("h3", has_text=f", a {trace}")
+        heading.wait_for()
+        picked[end] = heading.text_content().split("#")[1].split(",")[0]
+        page.get_by_role("button", name=f"Use as {end}").click()
+        _settle(page)
+
+    page.get_by_role("link", name="Interpolate between A and B").click()
+    page.wait_for_selector("h1:has-text('Interpolate')")
+    _settle(page)
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="From A, ").first.text_content()
+    assert f"From A, test #{picked['A']} (a 7), to B, test #{picked['B']} (a 1)" in caption
+    assert page.locator("[data-testid='stImage'] img").count() == 2  # the linear and the slerp strip
+    assert page.get_by_role("button", name="Slerp as an animated GIF (there and back)").count() == 1
+
+    _open(page, "Traverse")
+    rows = page.locator("[data-testid='stMarkdown'] strong", has_text="dimension ")
+    assert rows.count() == 10
+    slider = page.get_by_role("slider", name="Rows")
+    slider.focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    assert slider.input_value() == "6"
+    for _ in range(600):  # the rerun draws six rows (polls, no wall-clock limit)
+        if rows.count() == 6:
+            break
+        page.wait_for_timeout(200)
+    assert rows.count() == 6
+
+    _open(page, "Draw")
+    canvas = page.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    _strokes(page, canvas, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7: its bar, then its stem
+    metric = page.locator("[data-testid='stMetric']", has_text="ELBO")
+    metric.wait_for()
+    _settle(page)
+    assert float(metric.text_content().split("ELBO")[1].split("nats")[0]) < 0
+    assert page.locator("[data-testid='stImage']", has_text=" · ").count() == 8  # its nearest test digits
+    _shot(page, "draw")
+    page.get_by_role("button", name="Use as A").click()
+    _settle(page)
+    _open(page, "Interpolate")
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="From A, ").first.text_content()
+    assert f"From A, your drawing, to B, test #{picked['B']} (a 1)" in caption
+
+    _open(page, "Evaluate")  # the shipped run's copy: estimates are cached there
+    page.get_by_role("button", name="Estimate log p(x) with K = 100 on 1,000 images").click()
+    page.get_by_role("button", name="Cancel").click()  # as soon as it shows
+    page.locator("[data-testid='stAlert']", has_text="The estimate was cancelled").wait_for()
+    _settle(page)
+    page.get_by_role("slider", name="Samples per image (K)").focus()
+    page.keyboard.press("ArrowLeft")  # K = 10
+    page.locator("[data-testid='stMetric']").first.wait_for()
+    _settle(page)
+    page.get_by_role("button", name="Estimate log p(x) with K = 10 on 1,000 images").click()
+    gap = page.locator("[data-testid='stMetric']", has_text="Gap")
+    gap.wait_for()
+    assert float(gap.text_content().split("Gap")[1].split("nats")[0]) > 0
