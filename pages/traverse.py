@@ -39,12 +39,12 @@ with st.sidebar:
 
 fig = go.Figure(go.Bar(x=np.arange(z_dim), y=kl, marker_color=np.where(active, "#1f77b4", "#c7c7c7"),
                        hovertemplate="dimension %{x}<br>KL %{y:.3f} nats<extra></extra>"))
-fig.update_layout(title={"text": f"{int(active.sum())} of {z_dim} units active · KL per dimension, "
-                                 f"{kl.sum():.1f} nats in all", "font": {"size": 15}},
+fig.update_layout(title={"text": f"{int(active.sum())} of {z_dim} units active", "font": {"size": 15}},
                   xaxis_title="latent dimension", yaxis_title="mean KL(q(z_d | x) ‖ N(0, 1)), nats",
                   height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="white")
 st.plotly_chart(fig, key="trav_kl")
-st.caption(f"A unit is active when the variance of its z_loc over the 10,000 test digits exceeds "
+st.caption(f"KL per dimension, {kl.sum():.1f} nats per image in all. "
+           f"A unit is active when the variance of its z_loc over the 10,000 test digits exceeds "
            f"{latent.ACTIVE_VARIANCE} (Burda et al. 2015); blue bars are active. An inactive unit's code stays at "
            "the prior whatever the digit, so it costs no KL and carries nothing: the decoder ignores it.")
 
@@ -67,13 +67,11 @@ codes_grid = latent.traversal(z, directions, values)  # (rows, cols, z_dim)
 images = analysis.decode(model.vae, torch.from_numpy(codes_grid.reshape(-1, z_dim))).numpy()
 
 st.subheader(f"From {where}")
-st.caption(f"Each row sets one direction's coordinate to {cols} values from −{SPAN:g} to +{SPAN:g} prior standard "
-           "deviations and decodes; every other coordinate keeps its value. Beside each row, the digit's own "
-           "posterior on it: z_loc ± z_scale.")
+st.caption(f"Each row sets one direction's coordinate to {cols} values, left to right "
+           f"{', '.join(f'{v:+.2f}' for v in values)} prior standard deviations, and decodes; every other "
+           "coordinate keeps its value. Beside each row, the digit's own posterior on it: z_loc ± z_scale.")
 if start == DIGIT:
     st.image(grid(test_images[index].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), caption=where)
-for column, value in zip(st.columns([1, 4])[1].columns(cols), values):  # over the strips' images
-    column.caption(f"{value:+.2f}")
 for row, (name, u) in enumerate(zip(names, directions)):
     label, strip = st.columns([1, 4], vertical_alignment="center")
     centre, width = float(u @ z), float(np.sqrt((u ** 2) @ spread ** 2))  # the posterior along u
