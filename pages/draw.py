@@ -9,6 +9,7 @@ from ui.figures import grid, latent_figure, marker_trace
 from ui.runs import mnist_test, require_model
 from ui.views import open_page
 from vae_core import analysis, latent
+from vae_core.likelihoods import note
 
 open_page(__file__)
 
@@ -91,8 +92,7 @@ left.image(grid(np.concatenate([x[None], rec.draws[0].numpy(), rec.at_loc.numpy(
            caption="your digit as MNIST's were made (cropped, scaled to 20 × 20, centred by mass), "
                    "4 reconstructions, the decoder mean at z_loc", width="stretch")
 right.metric("ELBO", f"{value:.1f} nats", help="The mean of 64 one-sample estimates, ± its standard error; "
-             "a lower bound on log p(x) under the tutorial's Bernoulli on grey pixels, not a binarized-MNIST "
-             "log-likelihood.")
+             f"a lower bound on log p(x). {note(model.vae.config.likelihood)}")
 higher = int((test_elbos(model) > value).sum())  # test digits the model finds likelier
 right.caption(f"± {se:.1f}. Less likely than {share:.0%} of the 10,000 test digits ({higher:,} have a higher ELBO)."
               if share >= 0.5 else f"± {se:.1f}. More likely than {1 - share:.0%} of the 10,000 test digits "

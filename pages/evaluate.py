@@ -4,9 +4,11 @@ import streamlit as st
 
 from ui.codes import test_elbos
 from ui.runs import cached_array, mnist_test, require_model
-from ui.tasks import forget, iwae_name, iwae_task
+from ui.tasks import forget, iwae_task
 from ui.views import open_page
 from vae_core import analysis
+from vae_core.likelihoods import note
+from vae_core.objectives import iwae_name
 
 open_page(__file__)
 
@@ -30,9 +32,7 @@ n, k, seed = int(n), int(k), int(seed)
 st.caption(f"Run {model.name}, epoch {model.epoch}, checkpoint {model.version}. The ELBO is a lower bound on "
            "log p(x); the importance-weighted bound (Burda et al. 2015) averages K weights p(x, z) / q(z | x), "
            "z ~ q(z | x), inside the log, and rises towards log p(x) as K grows.")
-st.info("The tutorial's likelihood is a Bernoulli on grey pixel values, with its normaliser dropped: these "
-        "figures are not the binarized-MNIST log-likelihoods papers report (Burda et al. 2015: −86.76 nats for "
-        "a VAE of similar size), and they cannot be compared with figures under another likelihood.", icon=":material/info:")
+st.info(note(model.vae.config.likelihood), icon=":material/info:")
 
 
 def follow(task) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from ui import jobs
 from ui.figures import elbo_figure, grid, history_frame, parts_figure
 from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name
-from ui.train_form import FIELDS, FORM_ROWS, form_config
+from ui.train_form import FORM_ROWS, RUN_HELP, form_config, key, widget
 from ui.views import link, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
@@ -219,20 +219,15 @@ with st.expander("Start a new run", icon=":material/add_circle:", expanded=not a
         st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
                    "or train on a subset of the 60,000 training images.")
         for row in FORM_ROWS:
-            for column, (key, step, help_text) in zip(st.columns(3), row):
-                if key == "train_run":
-                    column.text_input("Run name", key=key, persist_state="session", help=help_text)
+            columns = st.columns(3)
+            for column, field in zip(columns, row):
+                if field == "run":
+                    column.text_input("Run name", key="train_run", persist_state="session", help=RUN_HELP)
                 else:
-                    column.number_input(FIELDS[key][1], step=step, format="%.4f" if key == "train_lr" else "%g",
-                                        key=key, persist_state="session", help=help_text)
-                field_error(column, key)
-        row = st.columns(3)
-        row[0].selectbox("Device", ["cpu", "cuda"], key="train_device", persist_state="session")
-        field_error(row[0], "train_device")
-        row[1].checkbox("JitTrace_ELBO", key="train_jit", persist_state="session",
-                        help="Trace the loss with the JIT; no reliable gain here.")
-        row[2].checkbox("Overwrite", value=False, key="train_overwrite",
-                        help="Start anew under the name of an existing run, replacing it.")
+                    widget(column, field)
+                field_error(column, key(field))
+        columns[2].checkbox("Overwrite", value=False, key="train_overwrite",
+                            help="Start anew under the name of an existing run, replacing it.")
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_run)
 
 if watched is None:

@@ -129,8 +129,8 @@ def test_wrong_shape_weights_are_refused(trained, tmp_path):
     (lambda raw: raw["rng"].pop("torch"), "invalid RNG state"),
     (lambda raw: raw["model"].update({"decoder.img.weight": raw["model"]["decoder.img.weight"].double()}),
      r"decoder\.img\.weight has dtype torch\.float64, expected torch\.float32"),
-    (lambda raw: raw["model"]["encoder.hidden.weight"].__setitem__((0, 0), float("nan")),
-     r"encoder\.hidden\.weight: weights are not finite"),
+    (lambda raw: raw["model"]["encoder.hidden.0.weight"].__setitem__((0, 0), float("nan")),
+     r"encoder\.hidden\.0\.weight: weights are not finite"),
     (lambda raw: raw["history"]["train_loss"].__setitem__(0, "191.0"), r"train_loss holds '191\.0', not a number"),
     (lambda raw: raw["history"]["test_epochs"].__setitem__(0, 0.5), r"test_epochs holds 0\.5, not a whole number"),
     (lambda raw: raw["history"]["test_kl"].pop(), r"the ELBO's parts are recorded for 3 epochs but have \[3, 3, 3, 2\]"),
@@ -205,7 +205,7 @@ def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trai
     path = tmp_path / "huge" / ckpt.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     raw = torch.load(path, weights_only=True)
-    raw["config"].update(hidden_dim=65536, z_dim=4096)  # within the ranges, about 14 GiB to build
+    raw["config"].update(hidden=[65536], z_dim=4096)  # within the ranges, about 14 GiB to build
     torch.save(raw, path)
     with pytest.raises(CheckpointError, match=r"does not fit the model its config describes.*has shape"):
         ckpt.load_state(path)

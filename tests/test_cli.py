@@ -10,6 +10,10 @@ import pytest
 from vae_core import checkpoint as ckpt
 from vae_core import files
 from vae_core import monitor
+from vae_core.cli import build_parser, config_overrides
+from vae_core.config import FIELDS, LIKELIHOODS, Config
+from vae_core.likelihoods import NOTES
+from ui import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,9 +71,21 @@ def test_evaluate_refuses_an_image_count_out_of_range(args, message):
 @pytest.mark.parametrize("args, message", [
     (["train", "--run", "../escape"], "run name '../escape' is not allowed"),
     (["train", "--run", "x", "--epochs", "0"], "epochs must be between 1"),
-    (["train", "--run", "x", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+    (["train", "--run", "x", "--epochs", "many"], "epochs must be a whole number, got 'many'"),
     (["train", "--run", "x", "--lr", "-1"], "lr must be more than 0 and at most 1"),
-    (["train", "--run", "x", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["train", "--run", "x", "--device", "tpu"], "device must be one of cpu, cuda, got 'tpu'"),
+    (["train", "--run", "x", "--likelihood", "poisson"],
+     "likelihood must be one of bernoulli, binarized, continuous-bernoulli, gaussian, got 'poisson'"),
+    (["train", "--run", "x", "--activation", "gelu"], "activation must be one of softplus, relu, tanh, got 'gelu'"),
+    (["train", "--run", "x", "--hidden", ""], "hidden must be whole numbers of units separated by commas, such as "
+                                              "400 or 200,200, got ''"),
+    (["train", "--run", "x", "--hidden", "200,,200"], "hidden must be whole numbers of units .* got '200,,200'"),
+    (["train", "--run", "x", "--hidden", "200,0"], "hidden must have 1 to 65536 units in each layer, got 0"),
+    (["train", "--run", "x", "--hidden", ",".join(["8"] * 9)], "hidden must list 1 to 8 layers"),
+    (["train", "--run", "x", "--beta", "0"], "beta must be more than 0 and at most 1000, got 0.0"),
+    (["train", "--run", "x", "--beta", "nan"], "beta must be more than 0 and at most 1000, got nan"),
+    (["train", "--run", "x", "--beta", "inf"], "beta must be more than 0 and at most 1000, got inf"),
+    (["train", "--run", "x", "--beta", "much"], "beta must be a number, got 'much'"),
     (["train", "--run", "x", "--threads", "0"], "--threads must be between 1 and"),
     (["train", "--run", "x", "--threads", "1000000"], "--threads must be between 1 and"),
     (["evaluate", "x", "--seed", "18446744073709551616"], "--seed must be between 0 and 9223372036854775807"),
@@ -86,6 +102,7 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert "error:" in out.stderr
     assert re.search(message, out.stderr), out.stderr
+    assert "--resume" in args or not (tmp_path / "x").exists()  # nothing written
 
 
 def test_an_existing_run_is_never_silently_overwritten(tmp_path):
@@ -110,8 +127,12 @@ def test_help_documents_every_training_option(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0
     for option in ("--run", "--epochs", "--device", "--jit", "--resume", "--limit", "--lr", "--batch-size",
-                   "--z-dim", "--hidden-dim", "--test-every", "--seed", "--checkpoints", "--data", "--threads"):
+                   "--z-dim", "--hidden", "--activation", "--likelihood", "--beta", "--test-every", "--seed",
+                   "--checkpoints", "--data", "--threads"):
         assert option in out.stdout
+    for spec in FIELDS.values():  # each flag's help is its field's, from the Config's metadata
+        if spec.cli:
+            assert " ".join(spec.help.split()[:4]) in " ".join(out.stdout.split())
 
 
 def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
@@ -223,3 +244,24 @@ def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_p
     assert "error: no space left on device while saving" in capsys.readouterr().err
     assert "the previous checkpoint (epoch 1) is intact" in monitor.read_status(tmp_path / "full")["message"]
     assert ckpt.load_state(tmp_path / "full" / ckpt.CHECKPOINT_FILE).epoch == 1
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_each_likelihood_trains_from_the_cli_and_its_run_evaluates(tmp_path, likelihood):
+    out = cli("train", "--run", "l", "--epochs", "1", "--limit", "256", "--likelihood", likelihood,
+              "--hidden", "32,16", "--activation", "relu", "--beta", "2", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = ckpt.load_state(tmp_path / "l" / ckpt.CHECKPOINT_FILE).config
+    assert (config.likelihood, config.hidden, config.activation, config.beta) == (likelihood, (32, 16), "relu", 2.0)
+    ev = cli("evaluate", "l", "--iwae", "5", "--images", "20", checkpoints=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert "log p(x) >=" in ev.stdout and NOTES[likelihood] in ev.stdout
+
+
+def test_the_job_command_hands_the_cli_the_config_it_was_made_from():
+    config = Config(epochs=7, limit=3000, lr=3e-4, batch_size=100, test_every=2, z_dim=2, hidden=(200, 200),
+                    activation="tanh", likelihood="gaussian", beta=0.5, seed=9, jit=True)
+    for made in (config, Config()):  # every field set, and every field at its default (limit None: all images)
+        args = jobs.command(Path("runs"), "r", made, resume=False)
+        assert args[1:3] == ["-m", "vae_core"]
+        assert Config(**config_overrides(build_parser().parse_args(args[3:]))) == made

@@ -13,10 +13,10 @@ def test_encoder_and_decoder_have_the_tutorial_shapes():
     vae = VAE(Config())
     shapes = {name: tuple(p.shape) for name, p in vae.named_parameters()}
     assert shapes == {
-        "encoder.hidden.weight": (400, 784), "encoder.hidden.bias": (400,),
+        "encoder.hidden.0.weight": (400, 784), "encoder.hidden.0.bias": (400,),
         "encoder.loc.weight": (50, 400), "encoder.loc.bias": (50,),
         "encoder.log_scale.weight": (50, 400), "encoder.log_scale.bias": (50,),
-        "decoder.hidden.weight": (400, 50), "decoder.hidden.bias": (400,),
+        "decoder.hidden.0.weight": (400, 50), "decoder.hidden.0.bias": (400,),
         "decoder.img.weight": (784, 400), "decoder.img.bias": (784,),
     }
 
@@ -46,10 +46,10 @@ def test_reconstruct_img_is_stochastic_but_seedable(mnist):
 
 
 def test_sizes_follow_the_config():
-    vae = VAE(Config(z_dim=3, hidden_dim=7))
+    vae = VAE(Config(z_dim=3, hidden=(7,)))
     z_loc, _ = vae.encoder(torch.rand(2, 784))
     assert z_loc.shape == (2, 3) and vae.decoder(z_loc).shape == (2, 784)
-    assert vae.encoder.hidden.weight.shape == (7, 784)
+    assert vae.encoder.hidden[0].weight.shape == (7, 784)
 
 
 def test_training_one_run_leaves_another_model_and_the_global_param_store_untouched(small_mnist):

@@ -32,9 +32,17 @@ TSNE = analysis.tsne_name(30, 0)  # what the Latent map computes at its default 
 GUIDE_FILL, MODEL_FILL = DIGIT_COLOURS[0] + "22", DIGIT_COLOURS[1] + "22"  # RGBA: light tints
 
 
+# The diagram's top right box: what the decoder's sigmoid output parameterises.
+PIXELS = {"bernoulli": "Bernoulli pixel means", "binarized": "Bernoulli pixel means",
+          "continuous-bernoulli": "continuous Bernoulli λ", "gaussian": "Gaussian means, learned scales"}
+
+
 def model_dot(config: Config) -> str:
     """DOT source of the guide q(z|x) and the model p(z) p(x|z), with the sizes of `config`."""
-    x, h, z = config.x_dim, config.hidden_dim, config.z_dim
+    x, z, act = config.x_dim, config.z_dim, config.activation
+    down = " → ".join(str(units) for units in config.hidden)  # the encoder's layers; the decoder mirrors them
+    up = " → ".join(str(units) for units in reversed(config.hidden))
+    pixels = PIXELS[config.likelihood]
     # A U: the guide runs down on the left, the model up on the right, z and
     # its prior at the bottom; two columns stay legible in a phone's 390 px.
     # Edges written upwards with dir=back keep the ranks (x and the pixel means on top).
@@ -43,10 +51,10 @@ def model_dot(config: Config) -> str:
   node [shape=box, style="rounded,filled", color="#9AA0A6", fillcolor="white",
         fontname="Helvetica,Arial,sans-serif", fontsize=11, margin="0.08,0.04", height=0.3];
   edge [color="#5F6368", fontname="Helvetica,Arial,sans-serif", fontsize=9, arrowsize=0.5];
-  x [label="x: {x} grey pixels"];
-  pixels [label="Bernoulli pixel means"];
-  encoder [label="encoder, guide q(z|x)\\n{x} → {h} softplus\\n→ z_loc, exp → z_scale", fillcolor="{GUIDE_FILL}"];
-  decoder [label="decoder, model p(x|z)\\n{z} → {h} softplus\\n→ {x} sigmoid", fillcolor="{MODEL_FILL}"];
+  x [label="x: {x} {"binary" if config.likelihood == "binarized" else "grey"} pixels"];
+  pixels [label="{pixels}"];
+  encoder [label="encoder, guide q(z|x)\\n{x} → {down} {act}\\n→ z_loc, exp → z_scale", fillcolor="{GUIDE_FILL}"];
+  decoder [label="decoder, model p(x|z)\\n{z} → {up} {act}\\n→ {x} sigmoid", fillcolor="{MODEL_FILL}"];
   z [label="z: {z}-d", shape=ellipse];
   prior [label="prior p(z) = Normal(0, I)", fillcolor="{MODEL_FILL}"];
   {{ rank=same; x; pixels; }}

@@ -26,7 +26,8 @@ from typing import Any
 
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
-from vae_core.config import Config
+from vae_core.cli import RESUMABLE_OVERRIDES, flag
+from vae_core.config import FIELDS, Config, format_value
 from vae_core.model import training_bytes
 
 LOG_FILE = "train.log"
@@ -66,19 +67,18 @@ class Job:
 
 def command(root: Path, run: str, config: Config, resume: bool, threads: int | None = None) -> list[str]:
     """The CLI call that trains `run` with `config` (or resumes it up to config.epochs)."""
-    args = [sys.executable, "-m", "vae_core", "train", "--run", run, "--checkpoints", str(root),
-            "--epochs", str(config.epochs), "--device", config.device]
-    if config.jit:
-        args.append("--jit")
+    args = [sys.executable, "-m", "vae_core", "train", "--run", run, "--checkpoints", str(root)]
     if threads is not None:
         args += ["--threads", str(threads)]
-    if resume:
-        return args + ["--lr", repr(config.lr), "--resume"]  # the one optimiser setting a Resume may change
-    if config.limit is not None:
-        args += ["--limit", str(config.limit)]
-    return args + ["--lr", repr(config.lr), "--batch-size", str(config.batch_size), "--z-dim", str(config.z_dim),
-                   "--hidden-dim", str(config.hidden_dim), "--test-every", str(config.test_every),
-                   "--seed", str(config.seed)]
+    # A resumed run keeps its config but for the fields a Resume may change.
+    names = RESUMABLE_OVERRIDES if resume else [name for name, spec in FIELDS.items() if spec.cli]
+    for name in names:
+        value = getattr(config, name)
+        if FIELDS[name].kind is bool:
+            args += [flag(name)] if value else []
+        else:
+            args += [flag(name), format_value(name, value)]
+    return args + (["--resume"] if resume else [])
 
 
 class StartRefused(RuntimeError):

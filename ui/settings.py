@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vae_core.config import Config
+from ui.train_form import defaults
 
-_TRAIN = Config()
 TEST, DRAWN = "Test digit", "My drawing"  # where an end of the Interpolate pair comes from
 
 DEFAULTS: dict[str, object] = {
@@ -55,16 +54,7 @@ DEFAULTS: dict[str, object] = {
     # Train page
     "train_parts": False,
     # Train form (the run name's default is the first free name, set by the page)
-    "train_epochs": _TRAIN.epochs,
-    "train_lr": _TRAIN.lr,
-    "train_batch": _TRAIN.batch_size,
-    "train_test_every": _TRAIN.test_every,
-    "train_z_dim": _TRAIN.z_dim,
-    "train_hidden": _TRAIN.hidden_dim,
-    "train_seed": _TRAIN.seed,
-    "train_limit": 0,
-    "train_device": _TRAIN.device,
-    "train_jit": _TRAIN.jit,
+    **defaults(),
 }
 
 

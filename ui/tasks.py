@@ -75,14 +75,9 @@ def tsne_task(model: Model, means: np.ndarray, perplexity: float, seed: int) -> 
         means, seed=seed, perplexity=perplexity, progress=task.report, should_stop=lambda: task.cancelled))
 
 
-def iwae_name(k: int, images: int, seed: int) -> str:
-    """Cache name of the per-image importance-weighted bounds with these settings."""
-    return f"iwae-k{k}-n{images}-s{seed}"
-
-
 def iwae_task(model: Model, images: torch.Tensor, k: int, seed: int) -> Task:
     """The importance-weighted bound on log p(x) of each of `images` under `model`, with `k` samples."""
-    return start(model, iwae_name(k, images.shape[0], seed), lambda task: objectives.iwae_bound(
+    return start(model, objectives.iwae_name(k, images.shape[0], seed), lambda task: objectives.iwae_bound(
         model.vae, images, k=k, seed=seed, progress=task.report, should_stop=lambda: task.cancelled))
 
 

@@ -1,62 +1,90 @@
-"""The Train page's form: its fields, their order and labels, and its values checked as a Config.
+"""The Train page's form: its widgets drawn from the Config's field metadata, its values checked as a Config.
 
-    from ui.train_form import FIELDS, FORM_ROWS, form_config
-    config, errors = form_config(st.session_state)   # errors: widget key -> what is wrong, in the user's words
+    from ui.train_form import FORM_ROWS, defaults, widget, form_config
+    widget(st, "hidden")                              # label, help, choices and kind come from Config's metadata
+    config, errors = form_config(st.session_state)    # errors: widget key -> what is wrong, in the user's words
+
+Every Config field the CLI takes is in the form, under the key "train_<field>".
+A new field is one edit in vae_core.config plus its place in FORM_ROWS.
 """
 
 from __future__ import annotations
 
-from vae_core.config import Config, ConfigError
+from typing import Any
 
-# The form's widgets: session key -> (Config field, the label the user sees). Whole numbers are
-# typed into float inputs, so that "2.7" reaches the check below instead of being cut to 2.
-FIELDS = {
-    "train_epochs": ("epochs", "Epochs"),
-    "train_limit": ("limit", "Subset"),
-    "train_lr": ("lr", "Learning rate"),
-    "train_batch": ("batch_size", "Batch size"),
-    "train_test_every": ("test_every", "Test every"),
-    "train_z_dim": ("z_dim", "Latent dimensions"),
-    "train_hidden": ("hidden_dim", "Hidden units"),
-    "train_seed": ("seed", "Seed"),
-    "train_device": ("device", "Device"),
-    "train_jit": ("jit", "JitTrace_ELBO"),
-}
-WHOLE = ("epochs", "limit", "batch_size", "test_every", "z_dim", "hidden_dim", "seed")
-# The form's rows of three (key, step, help), in the order a phone stacks them: what a quick try
-# changes first, then the optimiser, then the network.
+from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
+
+# The form's rows of three, in the order a phone stacks them: what a quick try changes first,
+# then the optimiser, then the model; device and JIT go on the last row, beside Overwrite.
 FORM_ROWS = [
-    [("train_run", None, "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."),
-     ("train_epochs", 1.0, "Passes over the training images; the tutorial trains 100."),
-     ("train_limit", 1000.0, "Train on the first N training images only; 0 means all 60,000.")],
-    [("train_lr", 1e-4, "Adam's step size; the tutorial uses 0.001."),
-     ("train_batch", 1.0, "Images per step; the tutorial uses 256."),
-     ("train_test_every", 1.0, "Epochs between estimates of the test ELBO (it is also estimated after "
-                               "the first and the last epoch).")],
-    [("train_z_dim", 1.0, "z_dim, the size of the code z; the tutorial uses 50."),
-     ("train_hidden", 1.0, "Units of the hidden layer of encoder and decoder; the tutorial uses 400."),
-     ("train_seed", 1.0, "Seeds the weights, the shuffling and the sampling.")],
+    ["run", "epochs", "limit"],
+    ["lr", "batch_size", "test_every"],
+    ["likelihood", "hidden", "activation"],
+    ["z_dim", "beta", "seed"],
+    ["device", "jit"],
 ]
+RUN_HELP = "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."
+# Steps of the number inputs' +/- buttons; whole numbers are typed into float inputs, so that
+# "2.7" reaches the Config's check instead of being cut to 2.
+STEPS = {"epochs": 1.0, "limit": 1000.0, "lr": 1e-4, "batch_size": 1.0, "test_every": 1.0, "z_dim": 1.0,
+         "beta": 0.5, "seed": 1.0}
+
+
+def key(field: str) -> str:
+    """The session key of a field's widget."""
+    return f"train_{field}"
+
+
+def defaults() -> dict[str, Any]:
+    """Each widget's first value: the tutorial's settings, as the widget holds them."""
+    config = Config()
+    values = {}
+    for field in (f for row in FORM_ROWS for f in row if f != "run"):
+        spec, value = FIELDS[field], getattr(config, field)
+        values[key(field)] = (value if spec.choices or spec.kind in (bool, str)
+                              else format_value(field, value) if spec.kind is tuple
+                              else float(value or 0))  # limit None, all images, is 0 in the form as in the CLI
+    return values
+
+
+def widget(where, field: str) -> None:
+    """Draw the field's widget in `where` (a column or st), from its metadata."""
+    spec = FIELDS[field]
+    common = {"key": key(field), "persist_state": "session", "help": spec.help}
+    if spec.choices:
+        where.selectbox(spec.label, spec.choices, **common)
+    elif spec.kind is bool:
+        where.checkbox(spec.label, **common)
+    elif spec.kind is tuple:
+        where.text_input(spec.label, placeholder="such as 400 or 200,200", **common)
+    else:
+        where.number_input(spec.label, step=STEPS[field], format="%.4f" if field == "lr" else "%g", **common)
 
 
 def form_config(values) -> tuple[Config | None, dict[str, str]]:
     """The form's values as a Config, or None and what is wrong, by widget key, in the user's words."""
-    fields = {field: values[key] for key, (field, _) in FIELDS.items()}
-    problems = {}
-    for field in WHOLE:
-        if not float(fields[field]).is_integer():
-            problems[field] = f"must be a whole number, got {fields[field]:g}"
-        else:
-            fields[field] = int(fields[field])
-    if "limit" not in problems and fields["limit"] < 0:
-        problems["limit"] = f"must be 0 (all 60,000 images) or a number of images from 1 to 60000, got {fields['limit']}"
-    fields["limit"] = fields["limit"] or None
-    fields["lr"] = float(fields["lr"])
-    for field, value in fields.items():  # each value checked on its own, so every wrong one is named
-        if field not in problems:
-            try:
-                Config(**{field: value})
-            except ConfigError as exc:
-                problems[field] = exc.problem
-    errors = {key: f"{label} {problems[field]}." for key, (field, label) in FIELDS.items() if field in problems}
+    fields, problems = {}, {}
+    for field in (f for row in FORM_ROWS for f in row if f != "run"):
+        spec, value = FIELDS[field], values[key(field)]
+        try:
+            if spec.kind in (int, float) and not spec.choices:
+                value = _number(field, value)
+            elif spec.kind is tuple:
+                value = parse_value(field, value)
+            Config(**{field: value})  # each value checked on its own, so every wrong one is named
+            fields[field] = value
+        except ConfigError as exc:
+            problems[field] = exc.problem
+    errors = {key(field): f"{FIELDS[field].label} {problem}." for field, problem in problems.items()}
     return (None if errors else Config(**fields)), errors
+
+
+def _number(field: str, value: float) -> int | float | None:
+    if FIELDS[field].kind is float:
+        return float(value)
+    if not float(value).is_integer():
+        raise ConfigError.of(field, f"must be a whole number, got {value:g}")
+    if field == "limit" and value < 0:
+        raise ConfigError.of(field, f"must be 0 (all 60,000 images) or a number of images from 1 to 60000, "
+                                    f"got {int(value)}")
+    return parse_value(field, str(int(value)))  # limit 0 is None, all images

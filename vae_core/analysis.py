@@ -56,11 +56,11 @@ class ElboEstimate:
 
 @torch.no_grad()
 def prior_samples(vae: VAE, n: int, seed: int) -> torch.Tensor:
-    """Decoder means at `n` draws z ~ p(z) = Normal(0, I); shape (n, H, W)."""
+    """Image means p(x | z) at `n` draws z ~ p(z) = Normal(0, I); shape (n, H, W)."""
     cfg = vae.config
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, cfg.z_dim, generator=g).to(_device(vae))
-    return _images(vae, vae.decoder(z))
+    return _images(vae, vae.decode(z))
 
 
 @torch.no_grad()
@@ -77,7 +77,7 @@ def reconstructions(vae: VAE, images: torch.Tensor, k: int, seed: int,
     for one, index in zip(x, ids, strict=True):
         g = torch.Generator(device=x.device).manual_seed(image_seed(seed, int(index)))
         draws.append(vae.reconstruct_img(one.expand(k, -1), generator=g))  # (k, x_dim)
-        at_loc.append(vae.decoder(vae.encoder(one[None])[0]))  # (1, x_dim)
+        at_loc.append(vae.decode(vae.encoder(one[None])[0]))  # (1, x_dim)
     cfg = vae.config
     return Reconstructions(torch.stack(draws).reshape(x.shape[0], k, cfg.image_height, cfg.image_width).cpu(),
                            _images(vae, torch.cat(at_loc)))
@@ -121,7 +121,7 @@ def latent_means(vae: VAE, images: torch.Tensor, batch_size: int = 2048) -> np.n
 @torch.no_grad()
 def decode(vae: VAE, z: torch.Tensor) -> torch.Tensor:
     """Decoder means at the codes `z` of shape (n, z_dim); shape (n, H, W)."""
-    return _images(vae, vae.decoder(z.to(_device(vae))))
+    return _images(vae, vae.decode(z.to(_device(vae))))
 
 
 def interpolate(vae: VAE, z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:

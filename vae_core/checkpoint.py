@@ -157,12 +157,12 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}") from exc
     with torch.device("meta"):  # shapes and dtypes only: nothing the config asks for is allocated yet
         expected = VAE(config).state_dict()
-    problems = _weight_problems(expected, raw["model"])
+    problems = _weight_problems(expected, _renamed(raw["model"]))
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit the model its config describes: "
                               f"{'; '.join(problems)}")
     vae = VAE(config)  # as large as the weights the file holds, which are in memory already
-    vae.load_state_dict(raw["model"])
+    vae.load_state_dict(_renamed(raw["model"]))
     optimizer = make_optimizer(vae, config)
     try:
         optimizer.load_state_dict(raw["optimizer"])
@@ -292,6 +292,17 @@ def _check_expansion(path: Path, source) -> None:
         raise CheckpointError(f"checkpoint {path} would expand to {expanded / 2**20:,.0f} MB from "
                               f"{stored / 2**20:,.1f} MB on disk, far more than a checkpoint holds: refused "
                               f"unread")
+
+
+# Weights of runs saved while the network had one hidden layer, under its names of today.
+_OLD_NAMES = {f"{part}.hidden.{kind}": f"{part}.hidden.0.{kind}"
+              for part in ("encoder", "decoder") for kind in ("weight", "bias")}
+
+
+def _renamed(weights: Any) -> Any:
+    if isinstance(weights, dict) and any(old in weights for old in _OLD_NAMES):
+        return {_OLD_NAMES.get(k, k): v for k, v in weights.items()}
+    return weights
 
 
 def _weight_problems(expected: dict[str, torch.Tensor], weights: Any) -> list[str]:

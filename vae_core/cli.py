@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
-from vae_core.config import Config, ConfigError
+from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
+from vae_core.likelihoods import NOTES
 from vae_core.files import SaveError, remove_temp_files
 from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
@@ -64,20 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train a run with SVI (Trace_ELBO, Adam). Prints the tutorial's "
                                        "per-epoch lines and saves a checkpoint after every epoch.")
     train.add_argument("--run", required=True, help="run name: letters, digits, '-', '_', '.' (folder under --checkpoints)")
-    train.add_argument("--epochs", type=int, help=f"total epochs to reach (default {defaults.epochs}); "
-                                                  "with --resume, may be raised to continue")
-    train.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default cpu)")
-    train.add_argument("--jit", action="store_true", default=None, help="use JitTrace_ELBO instead of Trace_ELBO")
     train.add_argument("--resume", action="store_true", help="continue the run's checkpoint instead of starting anew")
     train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")
-    train.add_argument("--limit", type=int, help="train on the first N training images only, for quick tries")
-    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.lr}); with --resume, "
-                                                "may be changed, say lowered after the loss became NaN")
-    train.add_argument("--batch-size", type=int, help=f"images per step (default {defaults.batch_size})")
-    train.add_argument("--z-dim", type=int, help=f"latent dimensions (default {defaults.z_dim})")
-    train.add_argument("--hidden-dim", type=int, help=f"hidden units of encoder and decoder (default {defaults.hidden_dim})")
-    train.add_argument("--test-every", type=int, help=f"epochs between test-loss estimates (default {defaults.test_every})")
-    train.add_argument("--seed", type=int, help=f"seed of weights, shuffling and sampling (default {defaults.seed})")
+    for name, spec in FIELDS.items():  # one flag per Config field, read as text and checked by the Config
+        if not spec.cli:
+            continue
+        if spec.kind is bool:
+            train.add_argument(flag(name), action="store_true", default=None, help=_help(name, spec))
+        else:
+            train.add_argument(flag(name), metavar=spec.choices and "{" + ",".join(spec.choices) + "}"
+                               or name.upper(), help=_help(name, spec))
     _add_common(train)
 
     ev = sub.add_parser("evaluate", help="print the test loss per image of a run's checkpoint",
@@ -99,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--seed", type=int, default=0, help="T-SNE seed (default 0, the app's default)")
     _add_common(em)
     return parser
+
+
+def flag(name: str) -> str:
+    """The `train` flag of a Config field: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
+
+
+def _help(name: str, spec) -> str:
+    default = format_value(name, getattr(Config(), name))
+    resumable = "; with --resume, may be changed" if name in RESUMABLE_OVERRIDES else ""
+    return f"{spec.help} Default {default}{resumable}.".replace("%", "%%")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -130,9 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     path = ckpt.checkpoint_path(args.checkpoints, args.run)
-    overrides = {name: getattr(args, name) for name in
-                 ("epochs", "device", "jit", "limit", "lr", "batch_size", "z_dim", "hidden_dim", "test_every", "seed")
-                 if getattr(args, name) is not None}
+    overrides = config_overrides(args)
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
     if not args.resume:
@@ -185,6 +191,12 @@ def _train(args: argparse.Namespace) -> int:
         monitor.finish("finished", f"trained {state.config.epochs} epochs")
     print(f"saved {path}")
     return 0
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The Config fields `train`'s flags set, parsed and checked field by field; ConfigError names the flag's field."""
+    return {name: getattr(args, name) if FIELDS[name].kind is bool else parse_value(name, getattr(args, name))
+            for name, spec in FIELDS.items() if spec.cli and getattr(args, name) is not None}
 
 
 def _settle_replaced(path: Path, replaced: Path) -> None:
@@ -252,7 +264,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.iwae is not None and not 1 <= args.iwae <= MAX_IWAE_K:
         raise UsageError(f"--iwae must be between 1 and {MAX_IWAE_K} samples per image, got {args.iwae}")
     path = _existing(args)
-    state = ckpt.load_state(path)
+    data, digest = ckpt.read_snapshot(path)  # the estimate is cached under the very bytes it was made from
+    state = ckpt.load_state(path, data)
     device = resolve_device(args.device)
     vae = state.vae.to(device).eval()
     images = load_mnist(args.data).test_images
@@ -267,10 +280,11 @@ def _evaluate(args: argparse.Namespace) -> int:
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
             bound = objectives.iwae_bound(vae, images, k=args.iwae, seed=args.seed,
                                           progress=lambda f: bar.update(f - bar.n))
+        ckpt.store_cached(path, objectives.iwae_name(args.iwae, images.shape[0], args.seed), digest, bound)
         log_px = float(bound.mean())
         print(f"{where} log p(x) >= {log_px:.4f} nats per image (importance-weighted bound, K={args.iwae}, "
               f"{images.shape[0]} test images); ELBO {-loss:.4f}; gap {log_px + loss:.4f}")
-        print("(a Bernoulli on grey pixels, its normaliser dropped: not a log-likelihood of binarized MNIST)")
+        print(f"(likelihood {state.config.likelihood}: {NOTES[state.config.likelihood]})")
     return 0
 
 

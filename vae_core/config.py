@@ -1,17 +1,22 @@
 """One dataclass with every size and hyper-parameter of the tutorial's VAE.
 
-    from vae_core.config import Config
-    cfg = Config(epochs=5, limit=2000)   # validated on construction
+    from vae_core.config import Config, parse_value, FIELDS
+    cfg = Config(epochs=5, limit=2000)                 # validated on construction
     Config.from_dict(cfg.to_dict()) == cfg
+    Config(hidden=parse_value("hidden", "200,200"))    # text from a flag or a form, checked by field
+    FIELDS["beta"].help, FIELDS["z_dim"].low           # what the CLI and the Train form read
 
-The defaults are those of Pyro's "Variational Autoencoders" tutorial.
+The defaults are those of Pyro's "Variational Autoencoders" tutorial. Each
+field's metadata (label, help, range or choices) drives the checks here, the
+CLI's flags, the Train page's job command and its form: a new field is one
+edit below.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,50 +40,77 @@ class ConfigError(ValueError):
 
 
 DEVICES = ("cpu", "cuda")
+ACTIVATIONS = ("softplus", "relu", "tanh")
+LIKELIHOODS = ("bernoulli", "binarized", "continuous-bernoulli", "gaussian")
 # MNIST's digits are 28 x 28 pixels; vae_core.data checks the files say so.
 MNIST_SIDE = 28
+MNIST_TRAIN_IMAGES = 60_000
+MAX_LAYERS = 8
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a user may set a field to, and the words that explain it."""
+    label: str
+    help: str
+    kind: type  # int, float, str, bool, or tuple (of whole numbers)
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    cli: bool = True  # a flag of `train` and part of the job command
+
+
+def _f(default: Any, label: str, help: str, kind: type, **spec: Any) -> Any:
+    return field(default=default, metadata={"spec": Spec(label, help, kind, **spec)})
 
 
 @dataclass(frozen=True)
 class Config:
     # MNIST digits are 28 x 28 grey images, flattened to 784 inputs; fixed by the data, not a choice.
-    image_height: int = MNIST_SIDE
-    image_width: int = MNIST_SIDE
-    z_dim: int = 50
-    hidden_dim: int = 400
-    lr: float = 1.0e-3
-    batch_size: int = 256
-    epochs: int = 100
-    # The test ELBO is estimated at epoch 0, every `test_every` epochs and at the last.
-    test_every: int = 5
-    seed: int = 0
-    device: str = "cpu"
-    # JitTrace_ELBO instead of Trace_ELBO; measured here it brings no reliable gain.
-    jit: bool = False
+    image_height: int = _f(MNIST_SIDE, "Image height", "Pixels; fixed by MNIST.", int, cli=False)
+    image_width: int = _f(MNIST_SIDE, "Image width", "Pixels; fixed by MNIST.", int, cli=False)
+    epochs: int = _f(100, "Epochs", "Passes over the training images; the tutorial trains 100.", int,
+                     low=1, high=10_000)
     # Train on the first `limit` training images only (None: all 60,000), for quick tries.
-    limit: int | None = None
+    limit: int | None = _f(None, "Subset", "Train on the first N training images only; 0 means all 60,000.", int,
+                           low=1, high=MNIST_TRAIN_IMAGES)
+    lr: float = _f(1.0e-3, "Learning rate", "Adam's step size; the tutorial uses 0.001.", float, low=0, high=1)
+    batch_size: int = _f(256, "Batch size", "Images per step; the tutorial uses 256.", int, low=1, high=60_000)
+    # The test ELBO is estimated at epoch 0, every `test_every` epochs and at the last.
+    test_every: int = _f(5, "Test every", "Epochs between estimates of the test ELBO (it is also estimated after "
+                                          "the first and the last epoch).", int, low=1, high=10_000)
+    z_dim: int = _f(50, "Latent dimensions", "z_dim, the size of the code z; the tutorial uses 50, and 2 gives a "
+                                             "map without T-SNE.", int, low=1, high=4096)
+    # Hidden layers of the encoder, mirrored by the decoder: the tutorial has one of 400 units.
+    hidden: tuple[int, ...] = _f((400,), "Hidden layers", "Units of each hidden layer, comma-separated: the "
+                                                         "tutorial's is 400; Burda et al. use 200,200. The "
+                                                         "decoder mirrors the encoder.", tuple, low=1, high=65_536)
+    activation: str = _f("softplus", "Activation", "Non-linearity of the hidden layers; the tutorial's is "
+                                                   "softplus.", str, choices=ACTIVATIONS)
+    likelihood: str = _f("bernoulli", "Likelihood", "p(x | z). bernoulli: the tutorial's, on grey pixels. "
+                                                    "binarized: pixels drawn 0 or 1 afresh at every use (Burda et "
+                                                    "al. 2015). continuous-bernoulli: the proper density on "
+                                                    "[0, 1] (Loaiza-Ganem & Cunningham 2019). gaussian: a "
+                                                    "learned scale per pixel.", str, choices=LIKELIHOODS)
+    # Weight on the KL term of the training loss (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+    beta: float = _f(1.0, "β (KL weight)", "Weight on the KL term of the training loss (β-VAE); 1 trains on "
+                                           "the ELBO. Test figures are always the ELBO.", float, low=0, high=1000)
+    seed: int = _f(0, "Seed", "Seeds the weights, the shuffling and the sampling.", int, low=0, high=2**63 - 1)
+    device: str = _f("cpu", "Device", "Where to train.", str, choices=DEVICES)
+    # JitTrace_ELBO instead of Trace_ELBO; measured here it brings no reliable gain.
+    jit: bool = _f(False, "JitTrace_ELBO", "Compile the loss with Pyro's JIT; measured here it brings no "
+                                           "reliable gain.", bool)
 
     def __post_init__(self) -> None:
         for name in ("image_height", "image_width"):
             if getattr(self, name) != MNIST_SIDE:
                 raise ConfigError.of(name, f"must be {MNIST_SIDE}, got {getattr(self, name)!r}: MNIST's images "
                                            f"are {MNIST_SIDE} x {MNIST_SIDE} pixels, and the size comes from the data")
-        _check_int("z_dim", self.z_dim, 1, 4096)
-        _check_int("hidden_dim", self.hidden_dim, 1, 65536)
-        _check_int("batch_size", self.batch_size, 1, 60000)
-        _check_int("epochs", self.epochs, 1, 10000)
-        _check_int("test_every", self.test_every, 1, 10000)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        if self.limit is not None:
-            _check_int("limit", self.limit, 1, 60000)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)):
-            raise ConfigError.of("lr", f"must be a number, got {self.lr!r}")
-        if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise ConfigError.of("lr", f"must be more than 0 and at most 1, got {self.lr!r} (the tutorial uses 1e-3)")
-        if self.device not in DEVICES:
-            raise ConfigError.of("device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if not isinstance(self.jit, bool):
-            raise ConfigError.of("jit", f"must be true or false, got {self.jit!r}")
+        if isinstance(self.hidden, list):  # JSON and checkpoints hold lists
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name, spec in FIELDS.items():
+            if name not in ("image_height", "image_width") and not (name == "limit" and self.limit is None):
+                _check(name, spec, getattr(self, name))
 
     @property
     def x_dim(self) -> int:
@@ -86,21 +118,90 @@ class Config:
         return self.image_height * self.image_width
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
+        """Plain dict of the fields, for checkpoints and JSON (hidden as a list)."""
+        values = dataclasses.asdict(self)
+        values["hidden"] = list(self.hidden)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
-        """Rebuild a config, refusing unknown fields by name."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        """Rebuild a config, refusing unknown fields by name; a run saved before a field existed gets its default."""
+        values = dict(values)
+        if "hidden_dim" in values and "hidden" not in values:  # saved when the network had one hidden layer
+            values["hidden"] = (values.pop("hidden_dim"),)
+        unknown = sorted(set(values) - set(FIELDS))
         if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(sorted(FIELDS))}")
         return cls(**values)
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
+FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(Config)}
+
+
+def parse_value(name: str, text: str) -> Any:
+    """A field's value from text (a flag, a form): ConfigError names the field and what is allowed."""
+    spec, text = FIELDS[name], str(text).strip()
+    try:
+        if spec.kind is bool:
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if spec.kind is tuple:
+            return tuple(int(part) for part in text.split(","))  # int() refuses "" and takes " 200"
+        if spec.kind is int:
+            value = int(text)
+            return None if name == "limit" and value == 0 else value
+        if spec.kind is float:
+            return float(text)
+        return text
+    except ValueError:
+        noun = {bool: "true or false", int: "a whole number", float: "a number",
+                tuple: "whole numbers of units separated by commas, such as 400 or 200,200"}[spec.kind]
+        raise ConfigError.of(name, f"must be {noun}, got {text!r}") from None
+
+
+def format_value(name: str, value: Any) -> str:
+    """The text parse_value reads back as `value`: the job command's flags are made of it."""
+    if FIELDS[name].kind is tuple:
+        return ",".join(str(v) for v in value)
+    if name == "limit" and value is None:
+        return "0"  # 0 is "all images" in the CLI and the form alike
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _check(name: str, spec: Spec, value: Any) -> None:
+    if spec.choices:
+        if value not in spec.choices:
+            raise ConfigError.of(name, f"must be one of {', '.join(spec.choices)}, got {value!r}")
+    elif spec.kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError.of(name, f"must be true or false, got {value!r}")
+    elif spec.kind is tuple:
+        if not isinstance(value, tuple) or not 1 <= len(value) <= MAX_LAYERS:
+            raise ConfigError.of(name, f"must list 1 to {MAX_LAYERS} layers of units, such as 400 or 200,200; "
+                                       f"got {value!r}")
+        for units in value:
+            _check_int(name, units, int(spec.low), int(spec.high), each=True)
+    elif spec.kind is int:
+        _check_int(name, value, int(spec.low), int(spec.high))
+    else:
+        _check_float(name, value, spec.low, spec.high)
+
+
+def _check_float(name: str, value: Any, low: float, high: float) -> None:
+    """Above `low` (excluded: an lr or a beta of 0 learns nothing) and at most `high`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError.of(name, f"must be a number, got {value!r}")
+    if not (math.isfinite(value) and low < value <= high):
+        default = Config.__dataclass_fields__[name].default
+        raise ConfigError.of(name, f"must be more than {low:g} and at most {high:g}, got {value!r} "
+                                   f"(the tutorial's is {default:g})")
+
+
+def _check_int(name: str, value: Any, low: int, high: int, each: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError.of(name, f"must be a whole number, got {value!r}")
+        raise ConfigError.of(name, f"must be {'whole numbers' if each else 'a whole number'}, got {value!r}")
     if not low <= value <= high:
-        raise ConfigError.of(name, f"must be between {low} and {high}, got {value}")
+        allowed = f"must have {low} to {high} units in each layer" if each else f"must be between {low} and {high}"
+        raise ConfigError.of(name, f"{allowed}, got {value}")

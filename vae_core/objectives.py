@@ -6,9 +6,10 @@
     log_px = objectives.iwae_bound(vae, x, k=1000, seed=0)  # (n,) float64, nats per image
 
 All take images as (n, x_dim) in [0, 1] and draw from their own seeded RNG, never
-the global one a training run uses. The likelihood is the tutorial's: a
-Bernoulli on each grey pixel, its normaliser dropped, so these numbers are not
-the binarized-MNIST log-likelihoods papers report.
+the global one a training run uses. Images go through the run's likelihood
+(vae.likelihood: prepared, then scored), and the numbers mean what its
+likelihood's note (likelihoods.NOTES) says: with the tutorial's Bernoulli on
+grey pixels they are not the binarized-MNIST log-likelihoods papers report.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 from pyro import poutine
-from torch.distributions import Bernoulli, Normal
+from torch.distributions import Normal
 
 from vae_core.model import VAE
 
@@ -42,6 +43,11 @@ class ElboParts:
     kl: torch.Tensor  # KL(q(z | x) || p(z)), exact for two diagonal Normals
 
 
+def iwae_name(k: int, images: int, seed: int) -> str:
+    """Cache name of the bounds of the first `images` test images with `k` samples and `seed`."""
+    return f"iwae-k{k}-n{images}-s{seed}"
+
+
 def image_seed(seed: int, index: int) -> int:
     """Seed of one image's RNG: fixed by the caller's seed and the image's test-set index alone."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -51,6 +57,7 @@ def one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
     """Pyro's one-sample ELBO, log p(x, z) - log q(z | x), of each row of x; shape (rows,)."""
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(seed)
+        x = vae.likelihood.prepare(x)
         guide = poutine.trace(vae.guide).get_trace(x)
     model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
     elbo = x.new_zeros(x.shape[0])
@@ -65,8 +72,9 @@ def one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def elbo_parts(vae: VAE, x: torch.Tensor, seed: int) -> ElboParts:
     """Each image's reconstruction term (one draw), KL term (exact) and their difference, the ELBO."""
-    z_loc, z_scale = vae.encoder(x)  # (n, z_dim) each
     generator = torch.Generator(device=x.device).manual_seed(seed)
+    x = vae.likelihood.prepare(x, generator)
+    z_loc, z_scale = vae.encoder(x)  # (n, z_dim) each
     z = z_loc + z_scale * torch.randn(z_loc.shape, generator=generator, device=x.device, dtype=x.dtype)
     reconstruction = log_likelihood(vae, x, z)
     kl = (0.5 * (z_loc ** 2 + z_scale ** 2 - 1.0) - torch.log(z_scale)).sum(-1)
@@ -85,12 +93,12 @@ def mean_parts(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> tu
 
 
 def log_likelihood(vae: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log p(x | z) of the model: a Bernoulli on each grey pixel; x (n, 784), z (..., n, z_dim) -> (..., n)."""
-    return Bernoulli(vae.decoder(z), validate_args=False).log_prob(x).sum(-1)
+    """log p(x | z) of the model's likelihood; x (n, x_dim) prepared, z (..., n, z_dim) -> (..., n)."""
+    return vae.likelihood.distribution(vae.decoder(z)).log_prob(x)
 
 
 def log_weights(vae: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log p(x, z) - log q(z | x) at codes z (..., n, z_dim) for images x (n, 784); shape (..., n)."""
+    """log p(x, z) - log q(z | x) at codes z (..., n, z_dim) for prepared images x (n, x_dim); shape (..., n)."""
     z_loc, z_scale = vae.encoder(x)
     log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)
     log_q = Normal(z_loc, z_scale).log_prob(z).sum(-1)
@@ -115,9 +123,9 @@ def iwae_bound(vae: VAE, images: torch.Tensor, k: int, seed: int,
     out = np.empty(x_all.shape[0])
     steps, done = -(-x_all.shape[0] // IWAE_BATCH) * -(-k // IWAE_CHUNK), 0
     for start in range(0, x_all.shape[0], IWAE_BATCH):
-        x = x_all[start:start + IWAE_BATCH].to(device)
-        z_loc, z_scale = vae.encoder(x)
         generator = torch.Generator(device=device).manual_seed(image_seed(seed, start))
+        x = vae.likelihood.prepare(x_all[start:start + IWAE_BATCH].to(device), generator)
+        z_loc, z_scale = vae.encoder(x)
         parts = []  # per chunk: logsumexp of its weights, (n,)
         for first in range(0, k, IWAE_CHUNK):
             if should_stop():

@@ -5,7 +5,8 @@
     history = fit(state, load_mnist(), callbacks=Callbacks(), should_stop=lambda: False)
     history.train_loss[0], history.test_loss[0]      # nats per image, as the tutorial prints
 
-Losses are the negative ELBO per image: the train loss of an epoch is the sum
+Losses are the negative ELBO per image (with beta != 1, the train loss weights
+its KL term by beta; the test loss is always the ELBO's): the train loss of an epoch is the sum
 of the per-batch losses over the epoch divided by the number of images (the
 weights change during the epoch, as in the tutorial); the test loss is a
 one-sample estimate over the whole test set at epoch 0, every `test_every`
@@ -129,7 +130,8 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
     state.vae.to(device)
     _move_optimizer_state(state.optimizer, device)
     data = data.limit(cfg.limit).to(device)
-    loss_fn = _loss_function(state.vae, cfg.jit)
+    loss_fn = _loss_function(state.vae, cfg.jit, cfg.beta)
+    prepare = state.vae.likelihood.prepare  # binarized: fresh 0/1 pixels from the run's RNG at every use
     n_train = data.train_images.shape[0]
     n_batches = -(-n_train // cfg.batch_size)
     shuffle = torch.Generator()
@@ -143,7 +145,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
                 return state.history
             state.optimizer.zero_grad(set_to_none=True)
             try:
-                loss = loss_fn(x)  # summed over the batch, like SVI.step
+                loss = loss_fn(prepare(x))  # summed over the batch, like SVI.step
             except ValueError as exc:  # Pyro refuses a Normal whose loc the last step made NaN
                 if _all_finite(state.vae):
                     raise
@@ -183,7 +185,7 @@ def _record_split(state: TrainState, data: MNISTTensors, epoch: int) -> None:
 
 @torch.no_grad()
 def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> float:
-    """One-sample estimate of the negative ELBO per image over `images`.
+    """One-sample estimate of the negative ELBO per image over `images` (beta 1, whatever the run's).
 
     It draws from its own seeded RNG, so evaluating never shifts the training
     RNG stream: a run tested at more epochs (say, resumed ones) trains the same.
@@ -192,14 +194,17 @@ def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> floa
     elbo = Trace_ELBO()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        total = sum(elbo.loss(vae.model, vae.guide, x) for x in batches(images, batch_size))
+        total = sum(elbo.loss(vae.model, vae.guide, vae.likelihood.prepare(x)) for x in batches(images, batch_size))
     return total / images.shape[0]
 
 
-def _loss_function(vae: VAE, jit: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _loss_function(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The training loss of a batch: the negative ELBO, its KL term weighted by beta."""
     if not jit:
         elbo = Trace_ELBO()
-        return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x)
+        if beta == 1.0:
+            return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x)
+        return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x, beta=beta)
     # JitTrace_ELBO finds parameters through Pyro's param store; give it a store
     # of this run's own, swapped in around each step, holding this VAE's tensors.
     elbo = JitTrace_ELBO(ignore_jit_warnings=True)
@@ -207,11 +212,12 @@ def _loss_function(vae: VAE, jit: bool) -> Callable[[torch.Tensor], torch.Tensor
 
     def model(x: torch.Tensor) -> None:
         pyro.module("decoder", vae.decoder)
-        vae.model(x)
+        pyro.module("likelihood", vae.likelihood)
+        vae.model(x, beta)
 
     def guide(x: torch.Tensor) -> None:
         pyro.module("encoder", vae.encoder)
-        vae.guide(x)
+        vae.guide(x, beta)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
         with pyro.get_param_store().scope(store):

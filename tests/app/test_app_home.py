@@ -38,7 +38,7 @@ def links(at: AppTest) -> list[str]:
 
 def test_home_draws_the_model_and_guide_with_the_sizes_of_the_runs_config(empty_root, mnist):
     # Sizes unlike the tutorial's, so a literal 50 or 400 in the diagram would show.
-    state = new_state(Config(z_dim=7, hidden_dim=32, epochs=1, limit=256, test_every=1))
+    state = new_state(Config(z_dim=7, hidden=(32,), epochs=1, limit=256, test_every=1))
     fit(state, mnist)
     path = ckpt.checkpoint_path(empty_root, "odd")
     path.parent.mkdir()
@@ -59,7 +59,7 @@ def test_home_without_runs_draws_the_tutorials_diagram_and_points_to_train(empty
     assert not at.exception
     tutorial = Config()
     assert f"z: {tutorial.z_dim}-d" in diagram(at)
-    assert f"{tutorial.x_dim} → {tutorial.hidden_dim} softplus" in diagram(at)
+    assert f"{tutorial.x_dim} → {tutorial.hidden[0]} softplus" in diagram(at)
     (info,) = messages(at.info)
     assert "no trained model" in info
     assert links(at) == ["train"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button, figures, form_error, messages, plotly_values,
-                               submit, view, wait_for, watching_the_picked_run)
+from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button, figures, form_error, form_widget, messages,
+                               plotly_values, submit, view, wait_for, watching_the_picked_run)
 from ui import jobs
 from ui.figures import history_frame
 from ui.runs import RUN_KEY
 from vae_core import checkpoint as ckpt
-from vae_core.config import Config
+from vae_core.config import FIELDS, Config
 
 
 # ---------------------------------------------------------------- train: the form
@@ -21,8 +21,13 @@ from vae_core.config import Config
     ({"train_epochs": 0}, "Epochs must be between 1 and 10000, got 0."),
     ({"train_epochs": 2.7}, "Epochs must be a whole number, got 2.7."),
     ({"train_lr": 0.0}, "Learning rate must be more than 0 and at most 1, got 0.0"),
-    ({"train_batch": 0}, "Batch size must be between 1 and 60000, got 0."),
+    ({"train_batch_size": 0}, "Batch size must be between 1 and 60000, got 0."),
     ({"train_limit": -5}, "Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, got -5."),
+    ({"train_hidden": ""}, "Hidden layers must be whole numbers of units separated by commas, such as 400 or "
+                           "200,200, got ''."),
+    ({"train_hidden": "200,,200"}, "Hidden layers must be whole numbers of units separated by commas"),
+    ({"train_hidden": "200,0"}, "Hidden layers must have 1 to 65536 units in each layer, got 0."),
+    ({"train_beta": 0.0}, "β (KL weight) must be more than 0 and at most 1000, got 0.0"),
 ])
 def test_train_form_names_the_wrong_field_in_the_users_words(root, values, expected):
     message = form_error(root, train_run="new", **values)
@@ -32,16 +37,16 @@ def test_train_form_names_the_wrong_field_in_the_users_words(root, values, expec
 
 def test_train_form_puts_the_error_under_its_own_field(root):
     at = view(TRAIN)
-    submit(at, train_run="new", train_batch=0)
+    submit(at, train_run="new", train_batch_size=0)
     elements = [e for e in at.main if e.type in ("number_input", "alert") or getattr(e, "proto", None) is not None]
     keys = [getattr(e, "key", None) or ("error" if e in at.error else None) for e in elements]
     keys = [k for k in keys if k]
-    assert keys[keys.index("train_batch") + 1] == "error"
+    assert keys[keys.index("train_batch_size") + 1] == "error"
 
 
 def test_train_form_names_every_wrong_field_at_once(root):
     at = view(TRAIN)
-    submit(at, train_run="new", train_epochs=2.7, train_batch=0)
+    submit(at, train_run="new", train_epochs=2.7, train_batch_size=0)
     assert messages(at.error) == ["Epochs must be a whole number, got 2.7.",
                                   "Batch size must be between 1 and 60000, got 0."]
     assert not (root / "new").exists()
@@ -102,6 +107,30 @@ def test_train_shows_the_history_of_a_run_saved_without_the_cli(root):
     (figure,) = figures(at)
     train_trace = next(t for t in figure["data"] if t["name"] == "train ELBO")
     assert len(plotly_values(train_trace["x"])) == 2
+
+
+def test_train_form_draws_every_config_field_the_cli_takes_with_its_help(root):
+    at = view(TRAIN)
+    for name, spec in FIELDS.items():
+        if spec.cli:
+            widget = form_widget(at, f"train_{name}")
+            assert widget.label == spec.label and widget.help == spec.help
+            if spec.choices:
+                assert tuple(widget.options) == spec.choices
+
+
+def test_train_form_starts_the_run_with_the_model_it_describes(root):
+    at = view(TRAIN)
+    submit(at, train_run="lab", train_epochs=1, train_limit=256, train_likelihood="gaussian", train_hidden="32, 16",
+           train_activation="tanh", train_beta=0.5, train_z_dim=2)
+    assert not at.error and not at.exception
+    try:
+        wait_for(root, "lab", lambda j: not j.active)
+        config = ckpt.load_state(ckpt.checkpoint_path(root, "lab")).config
+        assert (config.likelihood, config.hidden, config.activation, config.beta, config.z_dim) == \
+            ("gaussian", (32, 16), "tanh", 0.5, 2)
+    finally:
+        jobs.stop(root, "lab")
 
 
 def test_train_start_runs_a_short_job_to_the_end_and_links_to_its_views(root):

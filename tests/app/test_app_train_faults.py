@@ -121,7 +121,7 @@ def test_only_one_run_trains_at_a_time_on_a_server(root):
 
 
 def test_a_model_too_large_for_the_memory_budget_is_refused_with_its_estimate(root):
-    message = form_error(root, train_run="huge", train_hidden=65536, train_z_dim=4096)
+    message = form_error(root, train_run="huge", train_hidden="65536", train_z_dim=4096)
     assert re.match(r"This model would take about \d+\.\d GiB to train .* more than the 2 GiB", message)
     assert not (root / "huge").exists()
 
