@@ -141,3 +141,39 @@ def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def runs_figure(histories: dict[str, dict[str, list]], betas: dict[str, float]) -> go.Figure:
+    """Each run's train ELBO (lines) and test ELBO (diamonds, dashed), one colour per run."""
+    fig = go.Figure()
+    for i, (run, history) in enumerate(histories.items()):
+        colour = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
+        train = [-x for x in history.get("train_loss", [])]
+        label = f"{run}: train" + (f" (β = {betas[run]:g} objective)" if betas[run] != 1.0 else "")
+        fig.add_scatter(x=list(range(1, len(train) + 1)), y=train, mode="lines", name=label,
+                        line={"color": colour, "width": 1.5},
+                        hovertemplate=f"{run}<br>epoch %{{x}}<br>train %{{y:.2f}}<extra></extra>")
+        fig.add_scatter(x=[e + 1 for e in history.get("test_epochs", [])], y=[-x for x in history.get("test_loss", [])],
+                        mode="lines+markers", name=f"{run}: test", line={"color": colour, "dash": "dash"},
+                        marker={"size": 7, "symbol": "diamond", "color": colour},
+                        hovertemplate=f"{run}<br>epoch %{{x}}<br>test ELBO %{{y:.2f}}<extra></extra>")
+    fig.update_layout(title="ELBO per image", xaxis_title="epochs completed", yaxis_title="nats per image",
+                      height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def runs_part_figure(histories: dict[str, dict[str, list]], part: str, title: str) -> go.Figure:
+    """One of the ELBO's parts ("reconstruction" or "kl") for each run: test solid, train dotted."""
+    fig = go.Figure()
+    for i, (run, history) in enumerate(histories.items()):
+        colour = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
+        done = [e + 1 for e in history.get("split_epochs", [])]
+        for split, dash in (("test", "solid"), ("train", "dot")):
+            fig.add_scatter(x=done, y=history.get(f"{split}_{part}", []), mode="lines+markers",
+                            name=f"{run}: {split}", line={"color": colour, "dash": dash}, marker={"size": 5},
+                            hovertemplate=f"{run} {split}<br>epoch %{{x}}<br>%{{y:.2f}}<extra></extra>")
+    fig.update_layout(title=title, xaxis_title="epochs completed", yaxis_title="nats per image", height=340,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(rangemode="tozero")
+    return fig

@@ -44,6 +44,7 @@ class Model:
     epochs: int  # epochs asked for
     test_loss: float | None  # last test loss per image
     vae: VAE
+    history: dict[str, list]  # the run's History as plain lists
 
     @property
     def version(self) -> str:
@@ -181,6 +182,13 @@ def _open_when_saved(path: Path) -> None:
         st.rerun()
 
 
+def open_run(name: str) -> Model:
+    """Run `name`'s model as its checkpoint is now; CheckpointError says why it cannot be read."""
+    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    data, digest = ckpt.read_snapshot(path)
+    return _load(name, str(path), digest, data)
+
+
 def current_model() -> Model | None:
     """The picked run's model, or None when there is none yet (or it cannot be read); never stops."""
     name = picked_name()
@@ -200,7 +208,7 @@ def _load(name: str, path: str, digest: str, _data: bytes) -> Model:
     state = ckpt.load_state(path, _data)
     h = state.history
     return Model(name, Path(path), digest, state.epoch, state.config.epochs,
-                 h.test_loss[-1] if h.test_loss else None, state.vae.eval())
+                 h.test_loss[-1] if h.test_loss else None, state.vae.eval(), h.to_dict())
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")

@@ -46,6 +46,8 @@ VIEWS = (
     View("draw", "Draw", ":material/draw:", "Draw a digit: see how the VAE reads it, and where it lands."),
     View("evaluate", "Evaluate", ":material/functions:",
          "How likely the test digits are: the ELBO beside an importance-weighted estimate of log p(x)."),
+    View("compare", "Compare", ":material/stacked_line_chart:",
+         "Runs side by side: ELBO curves, settings, final figures, samples and reconstructions."),
 )
 BY_NAME = {view.name: view for view in VIEWS}
 

@@ -59,6 +59,8 @@ class RunInfo:
     epochs: int  # epochs asked for
     test_loss: float | None  # last test loss per image
     modified: float  # mtime, seconds since the epoch
+    config: Config = Config()
+    train_loss: float | None = None  # last epoch's train loss per image (beta-weighted when beta != 1)
 
 
 def validate_run_name(name: str) -> str:
@@ -123,12 +125,13 @@ def _summary(path: Path) -> RunInfo | None:
         if named["mtime_ns"] != stat.st_mtime_ns and named["sha256"] != file_digest(path):
             return None
         config, epoch, test_loss = Config.from_dict(raw["config"]), raw["epoch"], raw["test_loss"]
+        train_loss = raw.get("train_loss")
         if not (isinstance(epoch, int) and 0 <= epoch <= config.epochs
-                and (test_loss is None or isinstance(test_loss, (int, float)))):
+                and all(v is None or isinstance(v, (int, float)) for v in (test_loss, train_loss))):
             return None
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return None
-    return RunInfo(path.parent.name, path, epoch, config.epochs, test_loss, stat.st_mtime)
+    return RunInfo(path.parent.name, path, epoch, config.epochs, test_loss, stat.st_mtime, config, train_loss)
 
 
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:
@@ -197,7 +200,8 @@ def scan_runs(root: str | Path = DEFAULT_ROOT) -> tuple[list[RunInfo], dict[str,
                 state = load_state(path)
                 h = state.history
                 info = RunInfo(folder.name, path, state.epoch, state.config.epochs,
-                               h.test_loss[-1] if h.test_loss else None, path.stat().st_mtime)
+                               h.test_loss[-1] if h.test_loss else None, path.stat().st_mtime, state.config,
+                               h.train_loss[-1] if h.train_loss else None)
         except Exception as exc:  # whatever one file holds, the other runs are still listed
             unreadable[folder.name] = _first_line(exc)
             continue
@@ -217,6 +221,13 @@ def file_digest(path: str | Path) -> str:
 def cache_file(path: str | Path, name: str, digest: str) -> Path:
     """Where an array derived from the checkpoint at `path` (with content `digest`) is kept."""
     return Path(path).parent / "cache" / f"{name}-{digest[:16]}.npy"
+
+
+def cached_names(path: str | Path, digest: str) -> list[str]:
+    """Names of the arrays cached for this checkpoint content, sorted."""
+    suffix = f"-{digest[:16]}.npy"
+    folder = Path(path).parent / "cache"
+    return sorted(f.name[:-len(suffix)] for f in folder.glob(f"*{suffix}")) if folder.is_dir() else []
 
 
 def load_cached(path: str | Path, name: str, digest: str) -> np.ndarray | None:

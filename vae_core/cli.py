@@ -55,7 +55,6 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for both sub-commands."""
-    defaults = Config()
     parser = argparse.ArgumentParser(
         prog="python -m vae_core",
         description="Train and evaluate the VAE of Pyro's 'Variational Autoencoders' tutorial on MNIST.")

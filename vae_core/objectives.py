@@ -15,6 +15,7 @@ grey pixels they are not the binarized-MNIST log-likelihoods papers report.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -46,6 +47,12 @@ class ElboParts:
 def iwae_name(k: int, images: int, seed: int) -> str:
     """Cache name of the bounds of the first `images` test images with `k` samples and `seed`."""
     return f"iwae-k{k}-n{images}-s{seed}"
+
+
+def parse_iwae_name(name: str) -> tuple[int, int, int] | None:
+    """(k, images, seed) of an iwae_name, or None for any other name."""
+    match = re.fullmatch(r"iwae-k(\d+)-n(\d+)-s(\d+)", name)
+    return tuple(int(g) for g in match.groups()) if match else None
 
 
 def image_seed(seed: int, index: int) -> int:

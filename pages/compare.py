@@ -1,0 +1,134 @@
+"""Compare: several runs side by side, their ELBO curves, settings, final figures, samples and reconstructions."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from ui.codes import codes
+from ui.figures import grid, runs_figure, runs_part_figure
+from ui.runs import mnist_test, open_run, runs, unreadable_runs
+from ui.views import open_page
+from vae_core import analysis, latent
+from vae_core import checkpoint as ckpt
+from vae_core.config import FIELDS, MNIST_SIDE, format_value
+from vae_core.likelihoods import note
+from vae_core.objectives import parse_iwae_name
+
+open_page(__file__)
+
+PICKED = "compare_runs"  # session key: the runs to compare, in the order picked
+N_SAMPLES, N_DIGITS = 16, 8
+DIFFERS = "background-color: rgba(255, 127, 14, 0.18)"  # a row whose values differ between the runs
+
+st.title("Compare runs")
+available = [info.name for info in runs()]
+if PICKED not in st.session_state:  # the shipped runs, or the two newest
+    shipped = [name for name in ("tutorial", "latent-2d", "burda-binarized") if name in available]
+    st.session_state[PICKED] = shipped if len(shipped) >= 2 else available[:2]
+# A picked run that has gone stays in the list, so the page can say what became of it.
+options = available + [name for name in st.session_state[PICKED] if name not in available]
+picked = st.multiselect("Runs", options, key=PICKED, persist_state="session", placeholder="Pick two runs or more",
+                        help="Their curves, settings and figures side by side; samples and reconstructions use "
+                             "the same seed and the same test digits for every run.")
+if len(picked) < 2:
+    st.info("Pick two runs or more to compare them." if available[1:] else
+            "Comparing needs two runs or more: train another on the Train page.", icon=":material/info:")
+    st.stop()
+
+models = {}
+for name in picked:
+    try:
+        models[name] = open_run(name)
+    except ckpt.CheckpointError as exc:
+        why = unreadable_runs().get(name) or str(exc)
+        st.error(f"Run {name} no longer loads, so it is left out: {why}", icon=":material/error:")
+if len(models) < 2:
+    st.info("Fewer than two of the picked runs load: pick another to compare.", icon=":material/info:")
+    st.stop()
+
+configs = {name: m.vae.config for name, m in models.items()}
+likelihoods = sorted({c.likelihood for c in configs.values()})
+if len(likelihoods) > 1:
+    st.warning(f"These runs use different likelihoods ({', '.join(likelihoods)}): their ELBOs and log p(x) "
+               f"estimates measure different things, so they are not ranked on one scale here. Compare figures "
+               f"only between runs of the same likelihood.", icon=":material/warning:")
+with st.expander("What the figures mean under each likelihood"):
+    for likelihood in likelihoods:
+        st.markdown(f"- {note(likelihood)}")
+
+histories = {name: m.history for name, m in models.items()}
+st.plotly_chart(runs_figure(histories, {n: c.beta for n, c in configs.items()}), key="compare_elbo")
+if any(c.beta != 1.0 for c in configs.values()):
+    st.caption("A run with β ≠ 1 trains on its β-weighted loss: its train curve is that objective, not the ELBO. "
+               "Test curves are always the ELBO.")
+if st.toggle("Show the ELBO's two parts", key="compare_parts", persist_state="session",
+             help="E_q[log p(x | z)] and KL(q(z | x) || p(z)) at each test epoch; ELBO = reconstruction − KL."):
+    if not any(h.get("split_epochs") for h in histories.values()):
+        st.info("None of these runs recorded the parts: runs trained before they were kept have none.")
+    else:
+        left, right = st.columns(2)
+        left.plotly_chart(runs_part_figure(histories, "reconstruction", "E_q[log p(x | z)]"), key="compare_rec")
+        right.plotly_chart(runs_part_figure(histories, "kl", "KL(q(z | x) ‖ p(z))"), key="compare_kl")
+
+
+def shown(field: str, value) -> str:
+    """A setting as the table shows it."""
+    return "all" if field == "limit" and value is None else format_value(field, value)
+
+
+def log_px(model) -> str:
+    """The best cached log p(x) estimate of the run: most test images, then most samples."""
+    found = [(parsed, name) for name in ckpt.cached_names(model.path, model.digest)
+             if (parsed := parse_iwae_name(name)) is not None]
+    if not found:
+        return "not estimated (Evaluate)"
+    (k, n, _), name = max(found, key=lambda item: (item[0][1], item[0][0]))
+    value = float(ckpt.load_cached(model.path, name, model.digest).mean())
+    return f"{value:.2f} (K = {k:,}, {n:,} images)"
+
+
+st.subheader("Settings and figures")
+settings = {FIELDS[f].label: [shown(f, getattr(c, f)) for c in configs.values()] for f, spec in FIELDS.items()
+            if spec.cli}
+settings["Epochs done"] = [str(m.epoch) for m in models.values()]
+table = pd.DataFrame(settings, index=list(models)).T
+styled = table.style.apply(lambda row: [DIFFERS if row.nunique() > 1 else ""] * len(row), axis=1)
+st.dataframe(styled, key="compare_settings")
+differ = [label for label, row in table.iterrows() if row.nunique() > 1]
+st.caption(f"Highlighted, the settings that differ: {', '.join(differ)}." if differ else
+           "These runs share every setting.")
+
+figures = pd.DataFrame({
+    "Likelihood": [c.likelihood for c in configs.values()],
+    "Test ELBO": [f"{-m.test_loss:.2f}" if m.test_loss is not None else "—" for m in models.values()],
+    "log p(x) ≥": [log_px(m) for m in models.values()],
+    "Active units": [f"{int(latent.active_units(codes(m).loc).sum())} of {c.z_dim}"
+                     for m, c in zip(models.values(), configs.values())],
+}, index=list(models))
+st.dataframe(figures, key="compare_figures")
+st.caption("Nats per image on the 10,000 test digits. Active units: latent dimensions whose z_loc varies over the "
+           f"test set (variance > {latent.ACTIVE_VARIANCE:g})."
+           + (" These runs' likelihoods differ: do not rank them by these numbers." if len(likelihoods) > 1 else ""))
+
+st.subheader("Samples and reconstructions")
+seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="compare_seed", persist_state="session",
+                           help="The same seed for every run: the same prior draws where the latent sizes match, "
+                                "the same test digits."))
+columns = st.columns(min(len(models), 4))
+for i, (name, m) in enumerate(models.items()):
+    columns[i % len(columns)].image(grid(analysis.prior_samples(m.vae, N_SAMPLES, seed), nrow=4, scale=2),
+                                    caption=f"{name}: from the prior", width="stretch")
+if len({c.z_dim for c in configs.values()}) > 1:
+    st.caption("The runs' latent sizes differ, so one seed gives each different codes.")
+
+test_images, labels = mnist_test()
+ids = np.random.default_rng(seed).choice(len(test_images), N_DIGITS, replace=False)
+x = test_images[torch.as_tensor(ids)]
+rows = [x.reshape(N_DIGITS, MNIST_SIDE, MNIST_SIDE)]
+captions = ["test digits " + ", ".join(str(int(i)) for i in ids)]
+for name, m in models.items():
+    rows.append(analysis.reconstructions(m.vae, x, k=1, seed=seed, ids=ids.tolist()).draws[:, 0])
+    captions.append(f"{name}: one reconstruction each")
+for row, caption in zip(rows, captions):
+    st.image(grid(row, nrow=N_DIGITS, scale=2), caption=caption, width="stretch")
