@@ -116,7 +116,7 @@ def tutorial_epoch(cfg: Config, n_batches: int | None, workers: int = 1) -> floa
     torch.manual_seed(cfg.seed)
     train_set = datasets.MNIST(root=str(DEFAULT_ROOT), train=True, transform=transforms.ToTensor(), download=False)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=workers)
-    vae = TutorialVAE(cfg.z_dim, cfg.hidden_dim)
+    vae = TutorialVAE(cfg.z_dim, cfg.hidden[0])
     svi = SVI(vae.model, vae.guide, Adam({"lr": cfg.lr}), loss=Trace_ELBO())
     start = time.perf_counter()
     for i, (x, _) in enumerate(loader):

@@ -13,6 +13,8 @@ comparable: `NOTES` says, for each, what its log-likelihood is.
 
 from __future__ import annotations
 
+import math
+
 import pyro.distributions as dist
 import torch
 from torch import nn
@@ -71,12 +73,33 @@ class Binarized(Bernoulli):
         return torch.bernoulli(x, generator=generator)  # each pixel 1 with its grey value as probability
 
 
+def cb_log_norm(logits: torch.Tensor) -> torch.Tensor:
+    """log C(lambda), the continuous Bernoulli's log-normaliser, from the logit eta of lambda.
+
+    C = 2 artanh(1 - 2 lambda) / (1 - 2 lambda) = eta / tanh(eta / 2), which is 2 at eta = 0;
+    there, its Taylor series log 2 + eta^2 / 12 avoids 0 / 0 (its next term, eta^4 / 1440, is
+    below float32's resolution for |eta| < 0.01).
+    """
+    small = logits.abs() < 1e-2
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    return torch.where(small, math.log(2.0) + logits.square() / 12.0, torch.log(safe / torch.tanh(safe / 2.0)))
+
+
+class _ContinuousBernoulli(dist.ContinuousBernoulli):
+    """torch's distribution with a faster log_prob: measured on a training batch here, its log_prob and
+    gradient took 20 ms against this one's 5.5 ms, and were further from a float64 reference (bench/likelihoods.py)."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        logits, value = torch.broadcast_tensors(self.logits, value)  # logits from the clamped probs, as torch's
+        return -F.binary_cross_entropy_with_logits(logits, value, reduction="none") + cb_log_norm(logits)
+
+
 class ContinuousBernoulli(Likelihood):
     """The continuous Bernoulli of Loaiza-Ganem & Cunningham 2019: Bernoulli's form, normalised on [0, 1]."""
     name = "continuous-bernoulli"
 
     def distribution(self, loc_img: torch.Tensor) -> dist.TorchDistribution:
-        return dist.ContinuousBernoulli(probs=loc_img, validate_args=False).to_event(1)
+        return _ContinuousBernoulli(probs=loc_img, validate_args=False).to_event(1)
 
     def mean(self, loc_img: torch.Tensor) -> torch.Tensor:
         # Its mean is not its parameter: lambda = 0.9 has mean 0.67, which is what a sample looks like.
