@@ -101,8 +101,9 @@ def test_beta_weighs_the_kl_terms_of_the_training_loss_and_1_is_the_elbo(x):
         torch.manual_seed(0)
         losses[beta] = float(Trace_ELBO().differentiable_loss(vae.model, vae.guide, x, beta=beta).detach())
     torch.manual_seed(0)
-    guide = poutine.trace(vae.guide).get_trace(x)
-    model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
+    with torch.no_grad():
+        guide = poutine.trace(vae.guide).get_trace(x)
+        model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
     log_lik = float(model.nodes["obs"]["fn"].log_prob(x).sum())
     latent = float(model.nodes["latent"]["fn"].log_prob(guide.nodes["latent"]["value"]).sum()
                    - guide.nodes["latent"]["fn"].log_prob(guide.nodes["latent"]["value"]).sum())
