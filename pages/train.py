@@ -6,12 +6,13 @@ import streamlit as st
 
 from ui import jobs
 from ui.figures import elbo_figure, grid, history_frame, parts_figure
-from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name
+from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name, runs
 from ui.train_form import FORM_ROWS, RUN_HELP, form_config, key, widget
 from ui.views import link, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
+from vae_core.likelihoods import NOTES
 from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
 
 open_page(__file__)
@@ -175,6 +176,17 @@ def preview(run: str, where) -> None:
     where.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
 
 
+def model_note(values: dict) -> str:
+    """What the chart's figures are under the run's likelihood and beta, in a line or two."""
+    try:
+        config = Config.from_dict(values)
+    except (ConfigError, TypeError):
+        return ""
+    weighted = (f" The train curve is the β = {config.beta:g} objective, E_q[log p(x | z)] − {config.beta:g} · KL, "
+                f"not the ELBO; the test curve is the ELBO." if config.beta != 1.0 else "")
+    return f"{NOTES[config.likelihood][:1].upper()}{NOTES[config.likelihood][1:]}.{weighted}"
+
+
 def live(run: str, every: float | None) -> None:
     """The run's state, actions, chart and digits, redrawn every second while it trains."""
     job = jobs.job(root, run)
@@ -185,6 +197,8 @@ def live(run: str, every: float | None) -> None:
     chart, panel = st.columns([3, 2])
     if history.get("train_loss"):
         chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+        saved = next((info.config.to_dict() for info in runs() if info.name == run), {})
+        chart.caption(model_note(job.status.get("config") or saved))
         if chart.toggle("Show the ELBO's two parts", key="train_parts", persist_state="session",
                         help="ELBO = E_q[log p(x | z)] − KL(q(z | x) ‖ p(z)): how well codes are decoded, less "
                              "what the codes cost. Measured at each test epoch."):

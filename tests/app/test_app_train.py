@@ -129,6 +129,9 @@ def test_train_form_starts_the_run_with_the_model_it_describes(root):
         config = ckpt.load_state(ckpt.checkpoint_path(root, "lab")).config
         assert (config.likelihood, config.hidden, config.activation, config.beta, config.z_dim) == \
             ("gaussian", (32, 16), "tanh", 0.5, 2)
+        at.run()  # beside the chart: what its figures are under this likelihood and beta
+        note = next(c for c in messages(at.caption) if c.startswith("A Gaussian per pixel"))
+        assert "The train curve is the β = 0.5 objective" in note and "the test curve is the ELBO" in note
     finally:
         jobs.stop(root, "lab")
 
