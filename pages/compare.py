@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui import jobs
 from ui.codes import codes
 from ui.figures import grid, runs_figure, runs_part_figure
 from ui.runs import mnist_test, open_run, runs, unreadable_runs
@@ -24,7 +25,7 @@ DIFFERS = "background-color: rgba(255, 127, 14, 0.18)"  # a row whose values dif
 st.title("Compare runs")
 available = [info.name for info in runs()]
 if PICKED not in st.session_state:  # the shipped runs, or the two newest
-    shipped = [name for name in ("tutorial", "latent-2d", "burda-binarized") if name in available]
+    shipped = [name for name in jobs.SHIPPED_RUNS if name in available]
     st.session_state[PICKED] = shipped if len(shipped) >= 2 else available[:2]
 # A picked run that has gone stays in the list, so the page can say what became of it.
 options = available + [name for name in st.session_state[PICKED] if name not in available]

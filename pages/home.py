@@ -6,6 +6,7 @@ from ui.home import N_SAMPLES, elbo_thumbnail, model_dot, thumbnails
 from ui.runs import current_model
 from ui.views import BY_NAME, VIEWS, link, open_page
 from vae_core.config import Config
+from vae_core.likelihoods import NOTES
 
 open_page(__file__)
 
@@ -19,8 +20,10 @@ text.markdown(
     "The **model** p(x, z) draws a code z from the prior and decodes it into a grey value per pixel; "
     "the **guide** q(z | x) encodes an image into where its code lies.\n\n"
     "Training maximises the **ELBO**, a lower bound on log p(x) in nats per image: higher is better, "
-    "and the tutorial reaches about −101 after 100 epochs. The pixels are grey values under a Bernoulli, "
-    "so this ELBO is not a log-likelihood of binarized MNIST."
+    "and the tutorial reaches about −101 after 100 epochs. "
+    + (f"This run's likelihood is {config.likelihood}: {NOTES[config.likelihood]}."
+       if config.likelihood != "bernoulli" else
+       "The pixels are grey values under a Bernoulli, so this ELBO is not a log-likelihood of binarized MNIST.")
 )
 picture.graphviz_chart(model_dot(config))
 

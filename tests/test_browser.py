@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from ui.jobs import SHIPPED_RUNS
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -75,7 +77,7 @@ def _serve(checkpoints: Path, log_path: Path):
 
 def _with_tutorial(folder: Path) -> Path:
     """`folder` holding copies of the shipped runs: the server writes its caches there, not into the project."""
-    for run in ("tutorial", "latent-2d"):
+    for run in SHIPPED_RUNS:
         shutil.copytree(ROOT / "checkpoints" / run, folder / run, ignore=shutil.ignore_patterns(".lock", "train.log", "*.tmp"))
     return folder
 
@@ -296,6 +298,28 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     assert page.locator(".js-plotly-plot .gtitle").text_content() == "z_loc · run latent-2d · epoch 100"
     _settle(page)
     _shot(page, "latent_map_2d")
+
+
+def test_a_user_compares_the_shipped_runs_and_changes_the_pick(server, page, browser):
+    url, _ = server
+    page.goto(f"{url}/compare")
+    page.wait_for_selector("h1:has-text('Compare runs')")
+    _settle(page)
+    legend = page.locator(".js-plotly-plot .legend .traces")
+    assert legend.count() == 2 * len(SHIPPED_RUNS)  # a train and a test curve per run
+    assert page.get_by_text("These runs use different likelihoods (bernoulli, binarized)").count() == 1
+    assert page.locator("[data-testid='stImage']", has_text="from the prior").count() == len(SHIPPED_RUNS)
+    page.get_by_text("Show the ELBO's two parts").click()
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('KL(q(z | x)')")
+    _settle(page)
+    _shot(page, "compare")
+    # Take latent-2d out of the comparison: its curves, samples and reconstructions go.
+    page.locator("[data-testid='stMultiSelect'] span", has_text="latent-2d").locator("[role='button'], svg").first.click()
+    _settle(page)
+    page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot')[0]"
+                           ".querySelectorAll('.legend .traces').length === n", arg=2 * (len(SHIPPED_RUNS) - 1))
+    assert page.locator("[data-testid='stImage']", has_text="latent-2d").count() == 0
+    _phone_shot(browser, url, "compare", "phone_compare")
 
 
 def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):

@@ -61,3 +61,24 @@ def test_shipped_2d_run_is_the_tutorial_model_with_two_latent_dimensions(mnist):
     assert means is not None and means.shape == (10000, 2)
     np.testing.assert_allclose(means, analysis.latent_means(state.vae.eval(), mnist.test_images), atol=1e-5)
     assert ckpt.load_cached(path, analysis.TEST_ELBOS_NAME, digest).shape == (10000,)
+
+
+def test_shipped_binarized_run_has_burdas_network_and_its_log_px_estimate(mnist):
+    from vae_core import objectives
+    from vae_core.config import Config
+
+    path = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "burda-binarized")
+    state = ckpt.load_state(path)
+    assert state.epoch == 100
+    assert state.config == Config(hidden=(200, 200), activation="tanh", likelihood="binarized")
+    digest = ckpt.file_digest(path)
+    bound = ckpt.load_cached(path, objectives.iwae_name(5000, 10000, 0), digest)
+    assert bound is not None and bound.shape == (10000,), "run python -m vae_core evaluate burda-binarized --iwae 5000"
+    # The cached bound is this checkpoint's: the first batch's bounds come back from the same seed.
+    first = mnist.test_images[:objectives.IWAE_BATCH]
+    np.testing.assert_allclose(bound[:len(first)], objectives.iwae_bound(state.vae.eval(), first, k=5000, seed=0),
+                               atol=1e-3)
+    elbos = ckpt.load_cached(path, analysis.TEST_ELBOS_NAME, digest)
+    assert elbos.mean() < bound.mean()  # a bound above the ELBO, as it must be
+    for name in (analysis.MEANS_NAME, analysis.tsne_name(30, 0)):
+        assert ckpt.load_cached(path, name, digest) is not None

@@ -32,7 +32,7 @@ from vae_core.model import training_bytes
 
 LOG_FILE = "train.log"
 # Runs shipped with the repository: the app never replaces them or trains them further.
-SHIPPED_RUNS = ("tutorial", "latent-2d")
+SHIPPED_RUNS = ("tutorial", "latent-2d", "burda-binarized")
 # Training runs this server lets train at once, and the memory one may take ($VAE_MAX_JOBS,
 # $VAE_MEMORY_GIB): anyone who can open the app can start runs.
 MAX_JOBS = int(os.environ.get("VAE_MAX_JOBS", "1"))

@@ -11,8 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import RUN, app, captions, figures, messages
+from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
-from vae_core.config import Config
+from vae_core.config import LIKELIHOODS, Config
 from vae_core.objectives import iwae_name
 from vae_core.train import fit, new_state
 
@@ -110,3 +111,29 @@ def test_fewer_than_two_loading_runs_stop_the_view(root):
     at = compare(RUN, "gone")
     assert messages(at.info) == ["Fewer than two of the picked runs load: pick another to compare."]
     assert not at.get("plotly_chart")
+
+
+@pytest.fixture(scope="module")
+def likelihood_runs(tmp_path_factory, mnist) -> dict[str, Path]:
+    """A real 1-epoch run of each likelihood, a network unlike the tutorial's."""
+    folder = tmp_path_factory.mktemp("likelihoods")
+    made = {}
+    for likelihood in LIKELIHOODS:
+        state = new_state(Config(epochs=1, limit=512, likelihood=likelihood, hidden=(48, 24), activation="tanh"))
+        fit(state, mnist)
+        made[likelihood] = ckpt.checkpoint_path(folder, likelihood)
+        ckpt.save_state(state, made[likelihood])
+    return made
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_a_run_of_each_likelihood_opens_in_every_view(empty_root, likelihood_runs, likelihood):
+    add_run(empty_root, "tutorial", likelihood_runs[likelihood])  # the default run, so every view opens it
+    add_run(empty_root, "other", likelihood_runs["bernoulli"])
+    for v in VIEWS:
+        at = app()
+        at.session_state["compare_runs"] = ["tutorial", "other"]
+        at.switch_page(v.path)
+        at.run()
+        assert not at.exception, (v.name, at.exception)
+        assert not at.error, (v.name, messages(at.error))
