@@ -314,11 +314,13 @@ def test_a_user_compares_the_shipped_runs_and_changes_the_pick(server, page, bro
     _settle(page)
     _shot(page, "compare")
     # Take latent-2d out of the comparison: its curves, samples and reconstructions go.
-    page.locator("[data-testid='stMultiSelect'] span", has_text="latent-2d").locator("[role='button'], svg").first.click()
+    page.get_by_role("button", name="Remove latent-2d").click()
     _settle(page)
     page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot')[0]"
                            ".querySelectorAll('.legend .traces').length === n", arg=2 * (len(SHIPPED_RUNS) - 1))
-    assert page.locator("[data-testid='stImage']", has_text="latent-2d").count() == 0
+    _settle(page)
+    page.locator("[data-testid='stImage']", has_text="latent-2d").first.wait_for(state="detached")
+    assert page.locator("[data-testid='stImage']", has_text="from the prior").count() == len(SHIPPED_RUNS) - 1
     _phone_shot(browser, url, "compare", "phone_compare")
 
 
