@@ -8,13 +8,12 @@ import torch
 from ui import jobs
 from ui.codes import codes
 from ui.figures import grid, runs_figure, runs_part_figure
-from ui.runs import mnist_test, open_run, runs, unreadable_runs
+from ui.runs import estimates, mnist_test, open_run, runs, unreadable_runs
 from ui.views import open_page
 from vae_core import analysis, latent
 from vae_core import checkpoint as ckpt
 from vae_core.config import FIELDS, MNIST_SIDE, format_value
 from vae_core.likelihoods import note
-from vae_core.objectives import parse_iwae_name
 
 open_page(__file__)
 
@@ -79,14 +78,11 @@ def shown(field: str, value) -> str:
 
 
 def log_px(model) -> str:
-    """The best cached log p(x) estimate of the run: most test images, then most samples."""
-    found = [(parsed, name) for name in ckpt.cached_names(model.path, model.digest)
-             if (parsed := parse_iwae_name(name)) is not None]
-    if not found:
+    """The best log p(x) estimate kept for the run: most test images, then most samples."""
+    best = next(iter(estimates(model)), None)
+    if best is None:
         return "not estimated (Evaluate)"
-    (k, n, _), name = max(found, key=lambda item: (item[0][1], item[0][0]))
-    value = float(ckpt.load_cached(model.path, name, model.digest).mean())
-    return f"{value:.2f} (K = {k:,}, {n:,} images)"
+    return f"{best.log_px:.2f} (K = {best.k:,}, {best.images:,} images)"
 
 
 st.subheader("Settings and figures")

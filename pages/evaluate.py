@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.codes import test_elbos
-from ui.runs import cached_array, mnist_test, require_model
+from ui.runs import cached_array, estimates, mnist_test, require_model
 from ui.tasks import forget, iwae_task
 from ui.views import open_page
 from vae_core import analysis
@@ -88,3 +88,11 @@ else:
                                                             "the guide's q(z | x) is not the true posterior.")
     st.caption(f"Averages over the first {n:,} test digits, seed {seed}. Per image, the bound is "
                f"{bounds.min():.1f} at worst and {bounds.max():.1f} at best.")
+
+kept = [e for e in estimates(model) if (e.k, e.images, e.seed) != (k, n, seed)]
+if kept:
+    st.subheader("Kept for this checkpoint")
+    st.dataframe([{"K": e.k, "test images": e.images, "seed": e.seed, "log p(x) ≥": round(e.log_px, 2),
+                   "ELBO": round(float(test_elbos(model)[:e.images].mean()), 2)} for e in kept],
+                 hide_index=True, key="eval_kept")
+    st.caption("Set K, the test images and the seed in the sidebar to show one of these again.")

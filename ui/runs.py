@@ -28,6 +28,7 @@ from vae_core import checkpoint as ckpt
 from vae_core import monitor
 from vae_core.data import load_split
 from vae_core.model import VAE
+from vae_core.objectives import parse_iwae_name
 
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
@@ -225,6 +226,26 @@ def cached_array(model: Model, name: str) -> np.ndarray | None:
 def store_array(model: Model, name: str, value: np.ndarray) -> None:
     """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder."""
     ckpt.store_cached(model.path, name, model.digest, value)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A log p(x) estimate kept for a checkpoint version."""
+    k: int  # importance samples per image
+    images: int  # the first `images` test images
+    seed: int
+    log_px: float  # the bound, averaged over the images: nats per image
+
+
+def estimates(model: Model) -> list[Estimate]:
+    """The log p(x) estimates kept for this checkpoint version, most images first, then most samples."""
+    found = []
+    for name in ckpt.cached_names(model.path, model.digest):
+        parsed = parse_iwae_name(name)
+        bounds = cached_array(model, name) if parsed else None
+        if bounds is not None:
+            found.append(Estimate(*parsed, float(bounds.mean())))
+    return sorted(found, key=lambda e: (e.images, e.k, -e.seed), reverse=True)
 
 
 def latent_means(model: Model) -> np.ndarray:

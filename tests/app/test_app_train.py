@@ -11,7 +11,8 @@ from ui import jobs
 from ui.figures import history_frame
 from ui.runs import RUN_KEY
 from vae_core import checkpoint as ckpt
-from vae_core.config import FIELDS, Config
+from vae_core.config import FIELDS, LIKELIHOODS, Config
+from vae_core.likelihoods import NOTES
 
 
 # ---------------------------------------------------------------- train: the form
@@ -119,18 +120,19 @@ def test_train_form_draws_every_config_field_the_cli_takes_with_its_help(root):
                 assert tuple(widget.options) == spec.choices
 
 
-def test_train_form_starts_the_run_with_the_model_it_describes(root):
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_train_form_starts_the_run_with_the_model_it_describes(root, likelihood):
     at = view(TRAIN)
-    submit(at, train_run="lab", train_epochs=1, train_limit=256, train_likelihood="gaussian", train_hidden="32, 16",
+    submit(at, train_run="lab", train_epochs=1, train_limit=256, train_likelihood=likelihood, train_hidden="32, 16",
            train_activation="tanh", train_beta=0.5, train_z_dim=2)
     assert not at.error and not at.exception
     try:
         wait_for(root, "lab", lambda j: not j.active)
         config = ckpt.load_state(ckpt.checkpoint_path(root, "lab")).config
         assert (config.likelihood, config.hidden, config.activation, config.beta, config.z_dim) == \
-            ("gaussian", (32, 16), "tanh", 0.5, 2)
+            (likelihood, (32, 16), "tanh", 0.5, 2)
         at.run()  # beside the chart: what its figures are under this likelihood and beta
-        note = next(c for c in messages(at.caption) if c.startswith("A Gaussian per pixel"))
+        note = next(c for c in messages(at.caption) if c.lower().startswith(NOTES[likelihood][:20].lower()))
         assert "The train curve is the β = 0.5 objective" in note and "the test curve is the ELBO" in note
     finally:
         jobs.stop(root, "lab")
