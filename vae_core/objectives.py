@@ -1,6 +1,7 @@
-"""The estimators: one-sample ELBOs, the ELBO's two parts, and the importance-weighted bound on log p(x).
+"""The estimators: the training loss, one-sample ELBOs, the ELBO's two parts, the importance-weighted bound.
 
     from vae_core import objectives
+    loss = objectives.training_loss(vae, jit=False, beta=1.0)(x)   # what a training step minimises
     elbo = objectives.one_sample_elbos(vae, x, seed=0)      # (n,) Pyro's Trace_ELBO terms, nats per image
     parts = objectives.elbo_parts(vae, x, seed=0)           # elbo = reconstruction - kl, (n,) each
     log_px = objectives.iwae_bound(vae, x, k=1000, seed=0)  # (n,) float64, nats per image
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pyro
 import torch
 from pyro import poutine
+from pyro.infer import JitTrace_ELBO, Trace_ELBO
 from torch.distributions import Normal
 
 from vae_core.model import VAE
@@ -74,6 +77,34 @@ def one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
             if site["type"] == "sample":
                 elbo += sign * site["log_prob"]  # (rows,): the plate keeps the copies' draws apart
     return elbo
+
+
+def training_loss(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The training loss of a batch, summed over it as SVI.step: the negative ELBO, its KL term weighted by beta."""
+    if not jit:
+        elbo = Trace_ELBO()
+        if beta == 1.0:
+            return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x)
+        return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x, beta=beta)
+    # JitTrace_ELBO finds parameters through Pyro's param store; give it a store
+    # of this run's own, swapped in around each step, holding this VAE's tensors.
+    elbo = JitTrace_ELBO(ignore_jit_warnings=True)
+    store = {"params": {}, "constraints": {}}
+
+    def model(x: torch.Tensor) -> None:
+        pyro.module("decoder", vae.decoder)
+        pyro.module("likelihood", vae.likelihood)
+        vae.model(x, beta)
+
+    def guide(x: torch.Tensor) -> None:
+        pyro.module("encoder", vae.encoder)
+        vae.guide(x, beta)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        with pyro.get_param_store().scope(store):
+            return elbo.differentiable_loss(model, guide, x)
+
+    return loss
 
 
 @torch.no_grad()

@@ -22,9 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import pyro
 import torch
-from pyro.infer import JitTrace_ELBO, Trace_ELBO
+from pyro.infer import Trace_ELBO
 
 from vae_core.config import Config
 from vae_core.data import MNISTTensors, batches
@@ -130,7 +129,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
     state.vae.to(device)
     _move_optimizer_state(state.optimizer, device)
     data = data.limit(cfg.limit).to(device)
-    loss_fn = _loss_function(state.vae, cfg.jit, cfg.beta)
+    loss_fn = objectives.training_loss(state.vae, cfg.jit, cfg.beta)
     prepare = state.vae.likelihood.prepare  # binarized: fresh 0/1 pixels from the run's RNG at every use
     n_train = data.train_images.shape[0]
     n_batches = -(-n_train // cfg.batch_size)
@@ -196,34 +195,6 @@ def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> floa
         torch.manual_seed(seed)
         total = sum(elbo.loss(vae.model, vae.guide, vae.likelihood.prepare(x)) for x in batches(images, batch_size))
     return total / images.shape[0]
-
-
-def _loss_function(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The training loss of a batch: the negative ELBO, its KL term weighted by beta."""
-    if not jit:
-        elbo = Trace_ELBO()
-        if beta == 1.0:
-            return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x)
-        return lambda x: elbo.differentiable_loss(vae.model, vae.guide, x, beta=beta)
-    # JitTrace_ELBO finds parameters through Pyro's param store; give it a store
-    # of this run's own, swapped in around each step, holding this VAE's tensors.
-    elbo = JitTrace_ELBO(ignore_jit_warnings=True)
-    store = {"params": {}, "constraints": {}}
-
-    def model(x: torch.Tensor) -> None:
-        pyro.module("decoder", vae.decoder)
-        pyro.module("likelihood", vae.likelihood)
-        vae.model(x, beta)
-
-    def guide(x: torch.Tensor) -> None:
-        pyro.module("encoder", vae.encoder)
-        vae.guide(x, beta)
-
-    def loss(x: torch.Tensor) -> torch.Tensor:
-        with pyro.get_param_store().scope(store):
-            return elbo.differentiable_loss(model, guide, x)
-
-    return loss
 
 
 def _all_finite(vae: VAE) -> bool:
