@@ -56,7 +56,7 @@ def test_evaluate_estimates_log_px_above_the_elbo_and_labels_it_honestly():
     bound = float(bound_line.split("log p(x) >= ")[1].split(" ")[0])
     assert "K=20, 300 test images" in bound_line and -loss < bound < -loss + 15  # tighter than the ELBO
     assert float(bound_line.rsplit("gap ", 1)[1]) == pytest.approx(bound + loss, abs=2e-4)
-    assert "not a log-likelihood of binarized MNIST" in label
+    assert "not the binarized-MNIST log-likelihood that papers report" in label
 
 
 @pytest.mark.parametrize("args, message", [
