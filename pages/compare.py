@@ -70,6 +70,9 @@ if st.toggle("Show the ELBO's two parts", key="compare_parts", persist_state="se
         left, right = st.columns(2)
         left.plotly_chart(runs_part_figure(histories, "reconstruction", "E_q[log p(x | z)]"), key="compare_rec")
         right.plotly_chart(runs_part_figure(histories, "kl", "KL(q(z | x) ‖ p(z))"), key="compare_kl")
+        without = [name for name, h in histories.items() if not h.get("split_epochs")]
+        if without:
+            st.caption(f"No parts for {', '.join(without)}: trained before they were kept.")
 
 
 def shown(field: str, value) -> str:

@@ -114,6 +114,11 @@ def progress(job: jobs.Job) -> None:
              "failed": "Failed", "lost": "Ended unexpectedly", "saved": "Saved"}.get(job.state, job.state)
     speed = f" · {s['images_per_s']:,.0f} images/s" if job.state == "running" and s.get("images_per_s") else ""
     eta = f" · about {duration(s['eta_s'])} left" if job.state == "running" and s.get("eta_s") else ""
+    if job.state == "running" and isinstance(s.get("map"), (int, float)):  # after the last epoch, or a Stop
+        st.progress(min(max(s["map"], 0.0), 1.0), text=f"{done} of {target} epochs done · computing the latent map "
+                                                        f"of epoch {done} for the views (T-SNE): {s['map']:.0%}")
+        st.caption("Stop training skips it; the Latent map view can compute it later.")
+        return
     st.progress(min((done + within) / target, 1.0), text=f"{words} · {done} of {target} epochs done{speed}{eta}")
 
 

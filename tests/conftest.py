@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from vae_core.config import Config
 from vae_core.data import MNISTTensors, load_mnist
 from vae_core.train import TrainState, fit, new_state
+
+# Training runs started by the tests (the CLI's, the app's) skip the latent map cached after the last
+# epoch (about 10 s of T-SNE each); tests/test_cli.py checks that map with the variable removed.
+os.environ.setdefault("VAE_NO_MAP", "1")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vae_core import analysis
 from vae_core import checkpoint as ckpt
 from vae_core import files
 from vae_core import monitor
@@ -86,8 +87,8 @@ def test_evaluate_refuses_an_image_count_out_of_range(args, message):
     (["train", "--run", "x", "--beta", "nan"], "beta must be more than 0 and at most 1000, got nan"),
     (["train", "--run", "x", "--beta", "inf"], "beta must be more than 0 and at most 1000, got inf"),
     (["train", "--run", "x", "--beta", "much"], "beta must be a number, got 'much'"),
-    (["train", "--run", "x", "--threads", "0"], "--threads must be between 1 and"),
-    (["train", "--run", "x", "--threads", "1000000"], "--threads must be between 1 and"),
+    (["train", "--run", "x", "--threads", "0"], "--threads must be auto or between 1 and"),
+    (["train", "--run", "x", "--threads", "1000000"], "--threads must be auto or between 1 and"),
     (["evaluate", "x", "--seed", "18446744073709551616"], "--seed must be between 0 and 9223372036854775807"),
     (["embed", "x", "--seed", "-1"], "--seed must be between 0 and"),
     (["train", "--run", "x", "--resume"], "cannot resume run 'x': .* does not exist"),
@@ -265,3 +266,41 @@ def test_the_job_command_hands_the_cli_the_config_it_was_made_from():
         args = jobs.command(Path("runs"), "r", made, resume=False)
         assert args[1:3] == ["-m", "vae_core"]
         assert Config(**config_overrides(build_parser().parse_args(args[3:]))) == made
+
+
+def _with_map() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "VAE_NO_MAP"}
+
+
+@pytest.mark.parametrize("z_dim", [8, 2])
+def test_a_finished_run_caches_its_latent_map_for_the_app(tmp_path, z_dim):
+    out = subprocess.run([sys.executable, "-m", "vae_core", "train", "--run", "m", "--epochs", "1", "--limit", "256",
+                          "--z-dim", str(z_dim), "--checkpoints", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, env=_with_map())
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "m" / ckpt.CHECKPOINT_FILE
+    digest = ckpt.file_digest(path)
+    means = ckpt.load_cached(path, analysis.MEANS_NAME, digest)
+    assert means.shape == (10_000, z_dim)
+    xy = ckpt.load_cached(path, analysis.tsne_name(30, 0), digest)  # what the Latent map opens with
+    assert (xy is None) if z_dim == 2 else (xy.shape == (10_000, 2))  # 2-d codes are their own map
+    status = monitor.read_status(tmp_path / "m")
+    assert status["state"] == "finished" and "latent map ready (" in status["message"] and "map" not in status
+
+
+def test_a_stop_pressed_while_the_map_is_computed_skips_it_and_keeps_the_run(tmp_path):
+    folder = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--run", "m", "--epochs", "1", "--limit",
+                             "256", "--checkpoints", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_with_map())
+    deadline = time.monotonic() + 300
+    while "map" not in (monitor.read_status(folder) or {}) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    monitor.request_stop(folder, proc.pid)  # the Train page's Stop training, while T-SNE runs
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err  # the run itself had finished
+    status = monitor.read_status(folder)
+    assert status["state"] == "finished" and status["message"].endswith("the latent map was skipped")
+    path = folder / ckpt.CHECKPOINT_FILE
+    assert ckpt.load_state(path).epoch == 1
+    assert ckpt.load_cached(path, analysis.tsne_name(30, 0), ckpt.file_digest(path)) is None

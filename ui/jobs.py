@@ -157,7 +157,8 @@ def stop(root: Path, run: str) -> bool:
 # What each status field may hold; a field of another type (a damaged file) is dropped.
 _STATUS_TYPES = {"state": str, "pid": int, "started": (int, float), "epoch": int, "epochs": int, "batch": int,
                  "batches": int, "images_per_s": (int, float), "eta_s": (int, float), "message": str,
-                 "config": dict, "loss": (int, float), "updated": (int, float), "ended": (int, float)}
+                 "config": dict, "loss": (int, float), "updated": (int, float), "ended": (int, float),
+                 "map": (int, float)}
 
 
 def _clean(status: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
+from vae_core.cpu import LoadMeter
 from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
@@ -39,10 +41,6 @@ from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, e
 REPLACED_FILE = "checkpoint.replaced.pt"
 # Fields a resumed run may change: they do not alter the model (a lower lr rescues a diverged run).
 RESUMABLE_OVERRIDES = ("epochs", "device", "jit", "lr")
-# All cores but one. Measured by bench/threads.py on 2 cores: 2 threads are 1.55x
-# faster on a quiet machine but 2.3x slower while another process keeps a core
-# busy (the app's server, a browser), which is how runs are usually trained here.
-DEFAULT_THREADS = max(1, (os.cpu_count() or 1) - 1)
 # More threads than this only oversubscribes the cores (a million crashed torch).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range, as Config.seed
@@ -66,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run", required=True, help="run name: letters, digits, '-', '_', '.' (folder under --checkpoints)")
     train.add_argument("--resume", action="store_true", help="continue the run's checkpoint instead of starting anew")
     train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")
+    train.add_argument("--no-map", action="store_true", default=os.environ.get("VAE_NO_MAP") == "1",
+                       help="skip the latent map of the last checkpoint that is otherwise cached for the app after "
+                            "training (about 10 s on 2 cores); $VAE_NO_MAP=1 does the same (the tests set it)")
     for name, spec in FIELDS.items():  # one flag per Config field, read as text and checked by the Config
         if not spec.cli:
             continue
@@ -112,20 +113,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoints", type=Path, default=ckpt.DEFAULT_ROOT,
                         help="folder holding one sub-folder per run (default: the project's checkpoints/)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding MNIST/raw (default: the project's data/)")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help=f"torch CPU threads (default {DEFAULT_THREADS})")
+    parser.add_argument("--threads", default="auto",
+                        help="torch CPU threads, or auto (the default): the cores other processes leave free, "
+                             "measured at the start and, while training, again after every epoch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.meter = LoadMeter()  # what other processes do while this one starts tells how many threads to take
     try:
-        if not 1 <= args.threads <= MAX_THREADS:
-            raise UsageError(f"--threads must be between 1 and {MAX_THREADS} (4 per core here), got {args.threads}")
+        args.threads = _threads(args.threads)
         if args.command != "train" and not 0 <= args.seed <= MAX_SEED:  # train's seed is checked by Config
             raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
-        torch.set_num_threads(args.threads)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
     except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
@@ -133,6 +136,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
     except (ckpt.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
+
+
+def _threads(text: str) -> int | None:
+    """--threads as a number, or None for auto."""
+    if text == "auto":
+        return None
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be auto or between 1 and {MAX_THREADS} (4 per core here), got {text}")
+    return threads
+
+
+def _auto_threads(args: argparse.Namespace) -> None:
+    """With --threads auto, take the cores other processes left free since the last reading."""
+    if args.threads is None:
+        torch.set_num_threads(args.meter.threads())
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -162,8 +184,9 @@ def _train(args: argparse.Namespace) -> int:
         resolve_device(state.config.device)
         data = load_mnist(args.data)
         monitor = RunMonitor(path.parent, state, data.test_images)
+        _auto_threads(args)
         try:
-            with _Progress(path, monitor) as progress:
+            with _Progress(path, monitor, args) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)
         except DivergedError as exc:
             monitor.finish("failed", str(exc))
@@ -180,14 +203,15 @@ def _train(args: argparse.Namespace) -> int:
         finally:
             clear_stop(path.parent)
             _settle_replaced(path, replaced)
+        mapped = _map_when_done(path, data.test_images, monitor, stop) if state.epoch > 0 and not args.no_map else ""
         done = f"{state.epoch} of {state.config.epochs} epochs done"
         if state.epoch < state.config.epochs:
-            monitor.finish("stopped", f"stopped after {done}")
+            monitor.finish("stopped", f"stopped after {done}{mapped}")
             saved = f"{path} holds {done}" if path.exists() else "no epoch finished, nothing saved"
             print(f"stopped: {saved}; continue with: python -m vae_core train --run {args.run} --resume",
                   file=sys.stderr)
             return 130
-        monitor.finish("finished", f"trained {state.config.epochs} epochs")
+        monitor.finish("finished", f"trained {state.config.epochs} epochs{mapped}")
     print(f"saved {path}")
     return 0
 
@@ -196,6 +220,23 @@ def config_overrides(args: argparse.Namespace) -> dict:
     """The Config fields `train`'s flags set, parsed and checked field by field; ConfigError names the flag's field."""
     return {name: getattr(args, name) if FIELDS[name].kind is bool else parse_value(name, getattr(args, name))
             for name, spec in FIELDS.items() if spec.cli and getattr(args, name) is not None}
+
+
+def _map_when_done(path: Path, test_images: torch.Tensor, monitor: RunMonitor, stop: StopRequest) -> str:
+    """The last checkpoint's latent map, so the app's map opens at once; a new Stop (or Ctrl-C) skips it."""
+    stop.requested = False  # the Stop that ended training, if any, is spent; a new one cancels the map
+    start = time.perf_counter()
+    try:
+        with tqdm(total=100, desc="latent map", unit="%", leave=False, file=sys.stderr) as bar:
+            def report(fraction: float) -> None:
+                bar.update(round(100 * fraction) - bar.n)
+                monitor.mapping(fraction)
+            store_map(path, test_images, progress=report, should_stop=stop)
+    except analysis.Cancelled:
+        return "; the latent map was skipped"
+    seconds = time.perf_counter() - start
+    tqdm.write(f"latent map of the last checkpoint cached in {seconds:.1f} s")
+    return f"; latent map ready ({seconds:.1f} s)"
 
 
 def _settle_replaced(path: Path, replaced: Path) -> None:
@@ -246,17 +287,29 @@ def _embed(args: argparse.Namespace) -> int:
     path = _existing(args)
     if not 1 <= args.perplexity <= 1000:
         raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
-    data, digest = ckpt.read_snapshot(path)  # the map is keyed by the very bytes it was computed from
-    vae = ckpt.load_state(path, data).vae.eval()
-    means = analysis.latent_means(vae, load_mnist(args.data).test_images)
-    ckpt.store_cached(path, analysis.MEANS_NAME, digest, means)
-    name = analysis.tsne_name(args.perplexity, args.seed)
+    _auto_threads(args)
     with tqdm(total=100, desc="T-SNE", unit="%", file=sys.stderr) as bar:
-        xy = analysis.tsne_2d(means, seed=args.seed, perplexity=args.perplexity,
-                              progress=lambda f: bar.update(round(100 * f) - bar.n))
-    ckpt.store_cached(path, name, digest, xy)
-    print(f"saved {ckpt.cache_file(path, analysis.MEANS_NAME, digest)} and {ckpt.cache_file(path, name, digest)}")
+        saved = store_map(path, load_mnist(args.data).test_images, args.perplexity, args.seed,
+                          progress=lambda f: bar.update(round(100 * f) - bar.n))
+    print(f"saved {' and '.join(str(p) for p in saved)}")
     return 0
+
+
+def store_map(path: Path, test_images: torch.Tensor, perplexity: float = 30.0, seed: int = 0,
+              progress=None, should_stop=lambda: False) -> list[Path]:
+    """The checkpoint's test-set latent means and, above 2 dimensions, their T-SNE map, cached for the app
+    exactly as its Latent map caches them (keyed by the bytes read); a stop raises analysis.Cancelled."""
+    data, digest = ckpt.read_snapshot(path)
+    vae = ckpt.load_state(path, data).vae.eval()
+    means = analysis.latent_means(vae, test_images)
+    ckpt.store_cached(path, analysis.MEANS_NAME, digest, means)
+    saved = [ckpt.cache_file(path, analysis.MEANS_NAME, digest)]
+    if means.shape[1] > 2:  # 2-d codes are their own map
+        xy = analysis.tsne_2d(means, seed=seed, perplexity=perplexity, progress=progress, should_stop=should_stop)
+        name = analysis.tsne_name(perplexity, seed)
+        ckpt.store_cached(path, name, digest, xy)
+        saved.append(ckpt.cache_file(path, name, digest))
+    return saved
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -271,6 +324,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.images is not None and not 1 <= args.images <= images.shape[0]:
         raise UsageError(f"--images must be between 1 and {images.shape[0]}, got {args.images}")
     images = images[:args.images].to(device)
+    _auto_threads(args)
     where = f"[run {args.run}, after epoch {state.epoch}]"
     loss = evaluate(vae, images, state.config.batch_size, seed=args.seed)
     print(f"{where} average test loss: {loss:.4f}")
@@ -290,9 +344,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 class _Progress(Callbacks):
     """tqdm bar per epoch, the tutorial's lines, a checkpoint after every epoch, the monitor's files."""
 
-    def __init__(self, path: Path, monitor: RunMonitor) -> None:
+    def __init__(self, path: Path, monitor: RunMonitor, args: argparse.Namespace) -> None:
         self.path = path
         self.monitor = monitor
+        self.args = args
         self.bar: tqdm | None = None
 
     def __enter__(self) -> _Progress:
@@ -323,3 +378,4 @@ class _Progress(Callbacks):
             tqdm.write(f"{label} average test loss: {state.history.test_loss[-1]:.4f}")
         ckpt.save_state(state, self.path)
         self.monitor.on_epoch_end(state)
+        _auto_threads(self.args)  # the machine may have grown busier or quieter during the epoch

@@ -203,8 +203,15 @@ class RunMonitor(Callbacks):
         self.status.update(epoch=state.epoch, batch=0)
         self._write_status()
 
+    def mapping(self, fraction: float) -> None:
+        """Progress of the latent map computed after the last epoch, 0 to 1, for the Train page."""
+        if time.time() - self.last_write >= self.every_s or fraction >= 1.0:
+            self.status.update(map=fraction, eta_s=None)
+            self._write_status()
+
     def finish(self, state: str, message: str = "") -> None:
         """Record how the run ended: finished, stopped or failed, with why."""
+        self.status.pop("map", None)
         self.status.update(state=state, message=message, eta_s=None, ended=time.time())
         self._write_status()
 

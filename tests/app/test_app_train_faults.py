@@ -185,3 +185,22 @@ def test_a_second_start_while_the_first_process_still_starts_is_refused(root):
         assert jobs.job(root, "race").state == "stopped" and not jobs.training(root)
     finally:
         jobs.stop(root, "race")
+
+
+def test_the_map_computed_after_the_last_epoch_shows_its_progress_and_offers_stop(root):
+    import os
+
+    from vae_core import monitor
+
+    folder = root / RUN
+    monitor.write_json(folder / monitor.STATUS_FILE, {
+        "state": "running", "pid": os.getpid(), "started": time.time(), "epoch": 2, "epochs": 2, "batch": 0,
+        "batches": 8, "map": 0.4, "updated": time.time()})
+    with monitor.run_lock(folder):  # held by the training process while it maps
+        at = app()
+        at.session_state[RUN_KEY] = RUN
+        at.switch_page(TRAIN).run()
+    assert [p.proto.text for p in at.get("progress")] == [
+        "2 of 2 epochs done · computing the latent map of epoch 2 for the views (T-SNE): 40%"]
+    assert button(at, "Stop training")
+    assert "Stop training skips it; the Latent map view can compute it later." in messages(at.caption)
