@@ -126,3 +126,25 @@ def test_config_round_trips_and_refuses_unknown_fields():
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="unknown config field.*z_dims"):
         Config.from_dict({**cfg.to_dict(), "z_dims": 3})
+
+
+def test_a_resumed_cli_run_keeps_the_thread_count_it_started_with(tmp_path):
+    # The thread count can change a float sum's rounding (at batch 128 the losses part after an epoch
+    # on 1 and 2 threads), so a run keeps the count chosen at its start, and a resume takes it again.
+    import subprocess
+    import sys
+
+    from vae_core import checkpoint as ckpt
+
+    def train(*extra: str) -> None:
+        subprocess.run([sys.executable, "-m", "vae_core", "train", "--run", "t", "--limit", "512",
+                        "--batch-size", "128", "--checkpoints", str(tmp_path), *extra], check=True,
+                       capture_output=True)
+
+    train("--epochs", "1", "--threads", "2")
+    assert ckpt.load_state(tmp_path / "t" / "checkpoint.pt").threads == 2
+    train("--epochs", "2", "--resume")  # threads auto: the run's own 2, whatever the load now
+    resumed = ckpt.load_state(tmp_path / "t" / "checkpoint.pt")
+    train("--epochs", "2", "--threads", "2", "--overwrite")
+    straight = ckpt.load_state(tmp_path / "t" / "checkpoint.pt")
+    assert resumed.threads == 2 and resumed.history.train_loss == straight.history.train_loss

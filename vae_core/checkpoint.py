@@ -95,6 +95,8 @@ def save_state(state: TrainState, path: str | Path) -> None:
         "optimizer": _to_cpu(state.optimizer.state_dict()),
         "rng": {k: v.cpu() for k, v in state.rng.items()},
     }
+    if state.threads is not None:
+        payload["threads"] = state.threads
     atomic_write(Path(path), lambda f: torch.save(payload, f))
     if Path(path).name == CHECKPOINT_FILE:
         _write_summary(Path(path), state)
@@ -173,7 +175,10 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
         raise CheckpointError(f"checkpoint {path} has an optimizer state that does not fit the model: "
                               f"{_first_line(exc)}") from exc
     history = _history(path, raw["history"], raw["epoch"], config)
-    return TrainState(config, vae, optimizer, history, raw["epoch"], dict(raw["rng"]))
+    threads = raw.get("threads")  # saved since runs choose their thread count; None before
+    if not (threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1)):
+        raise CheckpointError(f"checkpoint {path} has an invalid thread count {threads!r}")
+    return TrainState(config, vae, optimizer, history, raw["epoch"], dict(raw["rng"]), threads)
 
 
 def list_runs(root: str | Path = DEFAULT_ROOT) -> list[RunInfo]:

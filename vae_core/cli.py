@@ -115,7 +115,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding MNIST/raw (default: the project's data/)")
     parser.add_argument("--threads", default="auto",
                         help="torch CPU threads, or auto (the default): the cores other processes leave free, "
-                             "measured at the start and, while training, again after every epoch")
+                             "measured at the start; a resumed run takes the count it was started with")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,6 +157,18 @@ def _auto_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.meter.threads())
 
 
+def _run_threads(args: argparse.Namespace, state: TrainState) -> None:
+    """The run's thread count: --threads if given; else the one it was started with, or, for a new run,
+    the cores other processes leave free now. It is kept in the checkpoint: a resumed run takes it again,
+    since the thread count can change a float sum's rounding (seen at batch 128), and a resumed run must
+    train exactly as an uninterrupted one."""
+    chosen = args.threads or state.threads or args.meter.threads()
+    if args.threads is None and state.threads is None:
+        print(f"training with {chosen} thread(s): the cores other processes left free", file=sys.stderr)
+    state.threads = chosen
+    torch.set_num_threads(chosen)
+
+
 def _train(args: argparse.Namespace) -> int:
     path = ckpt.checkpoint_path(args.checkpoints, args.run)
     overrides = config_overrides(args)
@@ -184,9 +196,9 @@ def _train(args: argparse.Namespace) -> int:
         resolve_device(state.config.device)
         data = load_mnist(args.data)
         monitor = RunMonitor(path.parent, state, data.test_images)
-        _auto_threads(args)
+        _run_threads(args, state)
         try:
-            with _Progress(path, monitor, args) as progress:
+            with _Progress(path, monitor) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)
         except DivergedError as exc:
             monitor.finish("failed", str(exc))
@@ -344,10 +356,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 class _Progress(Callbacks):
     """tqdm bar per epoch, the tutorial's lines, a checkpoint after every epoch, the monitor's files."""
 
-    def __init__(self, path: Path, monitor: RunMonitor, args: argparse.Namespace) -> None:
+    def __init__(self, path: Path, monitor: RunMonitor) -> None:
         self.path = path
         self.monitor = monitor
-        self.args = args
         self.bar: tqdm | None = None
 
     def __enter__(self) -> _Progress:
@@ -378,4 +389,3 @@ class _Progress(Callbacks):
             tqdm.write(f"{label} average test loss: {state.history.test_loss[-1]:.4f}")
         ckpt.save_state(state, self.path)
         self.monitor.on_epoch_end(state)
-        _auto_threads(self.args)  # the machine may have grown busier or quieter during the epoch

@@ -2,7 +2,7 @@
 
     from vae_core.cpu import LoadMeter
     meter = LoadMeter()                  # starts measuring
-    ...                                  # an epoch, or a short wait at start
+    ...                                  # the process's start: imports, the data
     torch.set_num_threads(meter.threads())
 
 Measured by bench/threads.py on 2 cores: 2 threads are 1.55x faster than 1 on a

@@ -77,6 +77,8 @@ class TrainState:
     history: History
     epoch: int  # epochs completed; the next one to run
     rng: dict[str, torch.Tensor]  # torch CPU RNG, shuffle generator, CUDA RNG when used
+    # CPU threads the run trains with: kept, since some shapes' float sums round apart on another count
+    threads: int | None = None
 
 
 class Callbacks:
