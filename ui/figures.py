@@ -15,7 +15,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 # Ten clearly distinct colours, one per digit (d3's category10). Pyro's example
 # uses nine, so 8 and 9 share a grey there; here every digit has its own.
@@ -128,6 +127,8 @@ def export_config(filename: str) -> dict:
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, scale: int = 1,
          padding: int = 2) -> np.ndarray:
     """(n, H, W) images in [0, 1] as one uint8 grid image, each pixel repeated `scale` times."""
+    from torchvision.utils import make_grid  # imported when a grid is drawn: torchvision takes 2 s to import
+
     t = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)  # (n, 1, H, W)
     nrow = nrow or math.ceil(math.sqrt(t.shape[0]))
     g = make_grid(t, nrow=nrow, padding=padding, pad_value=1.0)[0]  # (H', W'), grey

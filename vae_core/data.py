@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
-from torchvision.datasets import MNIST
-from torchvision.datasets.utils import extract_archive
 
 from vae_core.config import MNIST_SIDE
 
@@ -89,6 +87,8 @@ def batches(images: torch.Tensor, batch_size: int, generator: torch.Generator | 
 
 def _read_split(root: Path, raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     try:
+        from torchvision.datasets import MNIST  # imported here: torchvision alone takes 2 s to import
+
         ds = MNIST(root, train=train, download=False)
     except Exception as exc:  # torchvision raises RuntimeError/ValueError for bad IDX headers
         raise DataError(f"cannot read MNIST from {raw}: {exc}. Restore the folder with "
@@ -112,6 +112,8 @@ def _ensure_extracted(raw: Path, name: str, md5: str) -> None:
                         f"or copy the official {archive.name} into {raw}.")
     # Extract into a temporary folder beside the target and rename, so that an
     # interrupted extraction never leaves a half-written file to be read later.
+    from torchvision.datasets.utils import extract_archive
+
     with tempfile.TemporaryDirectory(dir=raw, prefix=".extract-") as tmp:
         try:
             extracted = Path(extract_archive(str(archive), tmp))
