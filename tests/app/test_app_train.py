@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.app.helpers import (RUN, SAMPLES, TRAIN, app, button, figures, form_error, form_widget, messages,
+from tests.app.helpers import (LATENT_MAP, RUN, SAMPLES, TRAIN, app, button, figures, form_error, form_widget, messages,
                                plotly_values, submit, view, wait_for, watching_the_picked_run)
 from ui import jobs
 from ui.figures import history_frame
@@ -271,3 +271,20 @@ def test_a_run_saved_before_the_parts_were_kept_says_so(root):
     at.run()
     assert len(figures(at)) == 1
     assert any("This run recorded no parts" in c for c in messages(at.caption))
+
+
+def test_the_map_of_a_run_trained_from_the_form_opens_without_a_tsne_wait(root, monkeypatch):
+    monkeypatch.delenv("VAE_NO_MAP", raising=False)  # as a user's server runs it: the map is made after training
+    at = view(TRAIN)
+    submit(at, train_run="mapped", train_epochs=1, train_limit=256)
+    assert not at.error and not at.exception
+    try:
+        wait_for(root, "mapped", lambda j: not j.active)
+        job = jobs.job(root, "mapped")
+        assert job.state == "finished" and "latent map ready (" in job.status["message"]
+    finally:
+        jobs.stop(root, "mapped")
+    at.session_state[RUN_KEY] = "mapped"
+    at.switch_page(LATENT_MAP).run()
+    title = figures(at)[0]["layout"]["title"]["text"]
+    assert title == "T-SNE · run mapped · epoch 1"  # the cached map at once: no PCA stand-in, no wait
