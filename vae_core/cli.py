@@ -8,7 +8,9 @@
 Usage mistakes (bad values, unknown runs, a missing GPU) print one clear
 `error:` line and exit with code 2; a checkpoint that cannot be read exits
 with code 1. Ctrl-C stops at the end of the current batch, keeping the
-checkpoint of the last finished epoch, which `--resume` continues.
+checkpoint of the last finished epoch, which `--resume` continues. After the
+last epoch (or a stop), `train` caches the last checkpoint's latent map for
+the app, unless --no-map; Ctrl-C (or Stop training) while it runs skips it.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from tqdm import tqdm
 
 from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
-from vae_core.cpu import LoadMeter
 from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
+from vae_core.cpu import LoadMeter
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
-from vae_core.likelihoods import NOTES
 from vae_core.files import SaveError, remove_temp_files
+from vae_core.likelihoods import NOTES
 from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
                             resolve_device)
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")
     train.add_argument("--no-map", action="store_true", default=os.environ.get("VAE_NO_MAP") == "1",
                        help="skip the latent map of the last checkpoint that is otherwise cached for the app after "
-                            "training (about 10 s on 2 cores); $VAE_NO_MAP=1 does the same (the tests set it)")
+                            "training (about 15 s on 2 cores); $VAE_NO_MAP=1 does the same (the tests set it)")
     for name, spec in FIELDS.items():  # one flag per Config field, read as text and checked by the Config
         if not spec.cli:
             continue
