@@ -122,7 +122,7 @@ for i, (name, m) in enumerate(models.items()):
 if len({c.z_dim for c in configs.values()}) > 1:
     st.caption("The runs' latent sizes differ, so one seed gives each different codes.")
 
-test_images, labels = mnist_test()
+test_images, _ = mnist_test()
 ids = np.random.default_rng(seed).choice(len(test_images), N_DIGITS, replace=False)
 x = test_images[torch.as_tensor(ids)]
 rows = [x.reshape(N_DIGITS, MNIST_SIDE, MNIST_SIDE)]

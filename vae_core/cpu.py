@@ -49,9 +49,6 @@ class LoadMeter:
     """Cores kept busy by other processes between two readings."""
 
     def __init__(self) -> None:
-        self._start()
-
-    def _start(self) -> None:
         self.wall, self.busy, self.own = time.monotonic(), _busy_seconds(), time.process_time()
 
     def others(self) -> float | None:
