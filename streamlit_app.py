@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.runs import run_picker
+from ui.picker import run_picker
 from ui.views import enter, navigation
 
 st.set_page_config(page_title="See a VAE learn", page_icon="🧠", layout="wide")

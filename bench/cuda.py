@@ -16,6 +16,7 @@ import torch
 
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import Config
 from vae_core.data import load_mnist
 from vae_core.train import fit, new_state
@@ -26,8 +27,8 @@ def main() -> None:
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, {torch.get_num_threads()} CPU threads")
     mnist = load_mnist()
     x, ids = mnist.test_images[[7, 42, 9999]], [7, 42, 9999]
-    vae_cpu = ckpt.load_state(ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")).vae.eval()
-    vae_gpu = ckpt.load_state(ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")).vae.eval().cuda()
+    vae_cpu = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")).vae.eval()
+    vae_gpu = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")).vae.eval().cuda()
 
     together = analysis.elbo_estimate(vae_gpu, x, ids=ids, seed=0)
     alone = analysis.elbo_estimate(vae_gpu, x[2:], ids=ids[2:], seed=0)

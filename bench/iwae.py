@@ -15,6 +15,7 @@ import time
 import torch
 
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core import objectives
 from vae_core.data import load_split
 from vae_core.train import evaluate
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1000)
     parser.add_argument("--images", type=int, default=1000)
     args = parser.parse_args()
-    vae = ckpt.load_state(ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, args.run)).vae.eval()
+    vae = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, args.run)).vae.eval()
     images = load_split(train=False)[0][:args.images]
     print(f"run {args.run}, {args.images} test images, K = {args.k}, {torch.get_num_threads()} torch threads")
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.data import load_mnist
 
 # (label, method, early exaggeration iterations, iterations); the app uses APP_SETTINGS.
@@ -48,10 +49,10 @@ def knn_accuracy(low: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="tutorial")
-    parser.add_argument("--checkpoints", default=str(ckpt.DEFAULT_ROOT))
+    parser.add_argument("--checkpoints", default=str(folders.DEFAULT_ROOT))
     parser.add_argument("--n", type=int, default=10000, help="test images to embed (default all 10,000)")
     args = parser.parse_args()
-    state = ckpt.load_state(ckpt.checkpoint_path(args.checkpoints, args.run))
+    state = ckpt.load_state(folders.checkpoint_path(args.checkpoints, args.run))
     mnist = load_mnist()
     means = analysis.latent_means(state.vae.eval(), mnist.test_images[:args.n])
     labels = mnist.test_labels[:args.n].numpy()

@@ -8,10 +8,11 @@ import torch
 from ui import jobs
 from ui.codes import codes
 from ui.figures import grid, runs_figure, runs_part_figure
-from ui.runs import estimates, mnist_test, open_run, runs, unreadable_runs
+from ui.picker import runs, unreadable_runs
+from ui.runs import estimates, mnist_test, open_run
 from ui.views import open_page
 from vae_core import analysis, latent
-from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import FIELDS, MNIST_SIDE, format_value
 from vae_core.likelihoods import note
 
@@ -40,7 +41,7 @@ models = {}
 for name in picked:
     try:
         models[name] = open_run(name)
-    except ckpt.CheckpointError as exc:
+    except folders.CheckpointError as exc:
         why = unreadable_runs().get(name) or str(exc)
         st.error(f"Run {name} no longer loads, so it is left out: {why}", icon=":material/error:")
 if len(models) < 2:

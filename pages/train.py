@@ -6,13 +6,14 @@ import streamlit as st
 
 from ui import jobs
 from ui.figures import elbo_figure, grid, history_frame, parts_figure
-from ui.runs import RUN_KEY, checkpoints_root, pick, picked_name, runs
+from ui.picker import RUN_KEY, checkpoints_root, pick, picked_name, runs
 from ui.train_form import FORM_ROWS, RUN_HELP, form_config, key, widget
 from ui.views import link, open_page
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core import monitor
 from vae_core.config import Config, ConfigError
-from vae_core.likelihoods import NOTES
+from vae_core.config import LIKELIHOOD_NOTES
 from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
 
 open_page(__file__)
@@ -35,8 +36,8 @@ def start_run() -> None:
     name = s.train_run.strip()
     errors = {}
     try:
-        ckpt.run_dir(root, name)
-    except ckpt.RunNameError as exc:
+        folders.run_dir(root, name)
+    except folders.RunNameError as exc:
         message = str(exc)  # "run name '../x' is not allowed: ..."
         errors["train_run"] = message[:1].upper() + message[1:]
     config, wrong = form_config(s)
@@ -45,7 +46,7 @@ def start_run() -> None:
         resolve_device(s.train_device)
     except DeviceError as exc:
         errors["train_device"] = str(exc)
-    replacing = not errors and s.train_overwrite and ckpt.checkpoint_path(root, name).exists()
+    replacing = not errors and s.train_overwrite and folders.checkpoint_path(root, name).exists()
     if replacing and s.get(CONFIRM) != name and name not in jobs.SHIPPED_RUNS:
         errors["train_run"] = (f"Run {name} exists: press Start again to replace it. Its checkpoint is kept "
                                f"until the new run has saved its first epoch.")
@@ -70,7 +71,7 @@ def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
     widget `lr_key` if given; from scratch, with the settings it was given, if nothing was saved."""
     st.session_state.pop(RUN_ERROR, None)
     lr = st.session_state.get(lr_key) if lr_key else None
-    path = ckpt.checkpoint_path(root, run)
+    path = folders.checkpoint_path(root, run)
     try:
         if path.exists():
             config = ckpt.load_state(path).config
@@ -80,7 +81,7 @@ def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
             jobs.start(root, run, dataclasses.replace(config, lr=lr or config.lr))
     except OSError as exc:  # a full disk or a read-only folder: nothing was started
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc.strerror or exc}."
-    except (ckpt.CheckpointError, ConfigError, KeyError, TypeError, jobs.StartRefused) as exc:
+    except (folders.CheckpointError, ConfigError, KeyError, TypeError, jobs.StartRefused) as exc:
         st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
 
 
@@ -124,7 +125,7 @@ def progress(job: jobs.Job) -> None:
 
 def actions(run: str, job: jobs.Job) -> None:
     """What can be done with the run now: Stop, Resume to its target, train longer, look at it."""
-    has_checkpoint = ckpt.checkpoint_path(root, run).exists()
+    has_checkpoint = folders.checkpoint_path(root, run).exists()
     resumable = has_checkpoint or isinstance(job.status.get("config"), dict)
     done, target = job.epochs_done, job.target
     if job.state in ("starting", "running"):
@@ -171,7 +172,7 @@ def actions(run: str, job: jobs.Job) -> None:
 
 def preview(run: str, where) -> None:
     """The digits the trainer drew after its last epoch."""
-    arrays = monitor.read_preview(ckpt.run_dir(root, run))
+    arrays = monitor.read_preview(folders.run_dir(root, run))
     if arrays is None:
         return
     done = int(arrays["epochs_done"])
@@ -189,11 +190,12 @@ def model_note(values: dict) -> str:
         return ""
     weighted = (f" The train curve is the β = {config.beta:g} objective, E_q[log p(x | z)] − {config.beta:g} · KL, "
                 f"not the ELBO; the test curve is the ELBO." if config.beta != 1.0 else "")
-    return f"{NOTES[config.likelihood][:1].upper()}{NOTES[config.likelihood][1:]}.{weighted}"
+    return f"{LIKELIHOOD_NOTES[config.likelihood][:1].upper()}{LIKELIHOOD_NOTES[config.likelihood][1:]}.{weighted}"
 
 
-def live(run: str, every: float | None) -> None:
-    """The run's state, actions, chart and digits, redrawn every second while it trains."""
+def live(run: str, every: float | None, listed: bool) -> None:
+    """The run's state, actions, chart and digits, redrawn every second while it trains; `listed` says
+    whether the sidebar listed the run (with a checkpoint) when the page was drawn."""
     job = jobs.job(root, run)
     st.subheader(f"Run {run}")
     progress(job)
@@ -220,8 +222,8 @@ def live(run: str, every: float | None) -> None:
     if history.get("train_loss"):
         st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(), file_name=f"history-{run}.csv",
                            mime="text/csv", icon=":material/download:", key="train_csv")
-    if bool(every) != job.active:
-        st.rerun()  # a full rerun turns the timer on (a Resume here) or off (and lists the new checkpoint)
+    if bool(every) != job.active or (not listed and any(info.name == run for info in runs())):
+        st.rerun()  # a full rerun turns the timer on (a Resume here) or off, and lists a new checkpoint
 
 
 st.title("Train")
@@ -253,4 +255,4 @@ if watched is None:
     st.info("No run yet: fill in the form above and press Start.")
     st.stop()
 every = 1.0 if active else None
-st.fragment(live, run_every=every)(watched, every)
+st.fragment(live, run_every=every)(watched, every, any(info.name == watched for info in runs()))

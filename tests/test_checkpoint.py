@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from vae_core import checkpoint as ckpt
-from vae_core import files
-from vae_core.checkpoint import CheckpointError, RunNameError
+from vae_core import files, folders
+from vae_core.folders import CheckpointError, RunNameError
 from vae_core.train import new_state
 
 from tests.conftest import tiny_config
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_round_trip_restores_config_history_epoch_weights_and_optimizer(trained, tmp_path, mnist):
-    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "run" / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     back = ckpt.load_state(path)
     assert back.config == trained.config and back.epoch == trained.epoch
@@ -36,14 +37,14 @@ def test_round_trip_restores_config_history_epoch_weights_and_optimizer(trained,
 
 
 def test_weights_on_disk_hold_only_cpu_tensors(trained, tmp_path):
-    path = tmp_path / ckpt.CHECKPOINT_FILE
+    path = tmp_path / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     raw = torch.load(path, weights_only=True)
     assert {t.device.type for t in raw["model"].values()} == {"cpu"}
 
 
 def test_a_failing_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(trained, tmp_path, monkeypatch):
-    path = tmp_path / ckpt.CHECKPOINT_FILE
+    path = tmp_path / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     before = path.read_bytes()
 
@@ -55,11 +56,11 @@ def test_a_failing_save_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tr
     with pytest.raises(OSError, match="disk full"):
         ckpt.save_state(trained, path)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.CHECKPOINT_FILE, ckpt.RUN_FILE]  # no temp file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folders.CHECKPOINT_FILE, folders.RUN_FILE]  # no temp file
 
 
 def test_a_process_killed_while_saving_leaves_a_readable_checkpoint(trained, tmp_path):
-    path = tmp_path / ckpt.CHECKPOINT_FILE
+    path = tmp_path / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     saver = ("import sys; from vae_core import checkpoint as c\n"
              "s = c.load_state(sys.argv[1])\n"
@@ -71,7 +72,7 @@ def test_a_process_killed_while_saving_leaves_a_readable_checkpoint(trained, tmp
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ckpt.load_state(path).epoch == trained.epoch
-    assert ckpt.list_runs(tmp_path.parent) is not None
+    assert folders.list_runs(tmp_path.parent) is not None
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -148,28 +149,28 @@ def test_inconsistent_contents_are_refused(trained, tmp_path, mutate, message):
 
 def test_missing_checkpoint_says_how_to_make_it(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at .*python -m vae_core train --run ghost"):
-        ckpt.load_state(tmp_path / "ghost" / ckpt.CHECKPOINT_FILE)
+        ckpt.load_state(tmp_path / "ghost" / folders.CHECKPOINT_FILE)
 
 
 @pytest.mark.parametrize("name", ["demo", "run-1", "a.b_c", "X" * 64, "tutorial"])
 def test_valid_run_names_are_accepted(name):
-    assert ckpt.run_dir("checkpoints", name) == Path("checkpoints") / name
+    assert folders.run_dir("checkpoints", name) == Path("checkpoints") / name
 
 
 @pytest.mark.parametrize("name", ["", "..", ".", "../x", "a/b", "a\\b", "/abs", ".hidden", "a..b",
                                   "x" * 65, "sp ace", "nul\0", "é"])
 def test_run_names_that_could_escape_or_confuse_are_refused(name):
     with pytest.raises(RunNameError, match="is not allowed"):
-        ckpt.run_dir("checkpoints", name)
+        folders.run_dir("checkpoints", name)
 
 
 def test_list_runs_is_newest_first_and_skips_unreadable_runs(trained, tmp_path):
     for name in ("old", "new"):
-        ckpt.save_state(trained, ckpt.checkpoint_path(tmp_path, name))
+        ckpt.save_state(trained, folders.checkpoint_path(tmp_path, name))
         time.sleep(0.02)
     (tmp_path / "broken").mkdir()
-    _write(tmp_path / "broken" / ckpt.CHECKPOINT_FILE, b"junk")
-    runs = ckpt.list_runs(tmp_path)
+    _write(tmp_path / "broken" / folders.CHECKPOINT_FILE, b"junk")
+    runs = folders.list_runs(tmp_path)
     assert [r.name for r in runs] == ["new", "old"]
     assert runs[0].epoch == 3 and runs[0].test_loss == trained.history.test_loss[-1]
 
@@ -179,21 +180,21 @@ def test_file_digest_changes_with_content(trained, tmp_path):
     ckpt.save_state(trained, a)
     state = new_state(tiny_config(epochs=1))
     ckpt.save_state(state, b)
-    assert ckpt.file_digest(a) != ckpt.file_digest(b)
-    assert ckpt.file_digest(a) == ckpt.file_digest(a)
+    assert folders.file_digest(a) != folders.file_digest(b)
+    assert folders.file_digest(a) == folders.file_digest(a)
 
 
 def test_a_snapshot_loads_the_version_it_read_even_after_the_file_is_replaced(trained, tmp_path):
-    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "run" / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     data, digest = ckpt.read_snapshot(path)
     ckpt.save_state(new_state(tiny_config(epochs=1)), path)  # a training run replaces the file
-    assert digest != ckpt.file_digest(path)
+    assert digest != folders.file_digest(path)
     assert ckpt.load_state(path, data).epoch == trained.epoch
 
 
 def test_a_snapshot_of_a_damaged_file_is_refused_like_the_file(tmp_path):
-    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "run" / folders.CHECKPOINT_FILE
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 truncated")
     data, _ = ckpt.read_snapshot(path)
@@ -202,7 +203,7 @@ def test_a_snapshot_of_a_damaged_file_is_refused_like_the_file(tmp_path):
 
 
 def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trained, tmp_path):
-    path = tmp_path / "huge" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "huge" / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     raw = torch.load(path, weights_only=True)
     raw["config"].update(hidden=[65536], z_dim=4096)  # within the ranges, about 14 GiB to build
@@ -212,12 +213,12 @@ def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trai
 
 
 def test_one_unreadable_run_is_reported_with_its_reason_and_never_hides_the_others(trained, tmp_path):
-    ckpt.save_state(trained, ckpt.checkpoint_path(tmp_path, "good"))
-    bad = ckpt.checkpoint_path(tmp_path, "bad")
+    ckpt.save_state(trained, folders.checkpoint_path(tmp_path, "good"))
+    bad = folders.checkpoint_path(tmp_path, "bad")
     bad.parent.mkdir()
     bad.write_bytes(b"garbage")
     (tmp_path / "empty").mkdir()  # a run folder before its first checkpoint: no run yet
-    runs, unreadable = ckpt.scan_runs(tmp_path)
+    runs, unreadable = folders.scan_runs(tmp_path)
     assert [r.name for r in runs] == ["good"]
     assert list(unreadable) == ["bad"] and "truncated or not a checkpoint file" in unreadable["bad"]
 
@@ -237,17 +238,17 @@ def _failing_save(trained, path, monkeypatch, exc) -> str:
 def test_a_full_disk_is_named_and_the_previous_checkpoint_kept(trained, tmp_path, monkeypatch):
     import errno
 
-    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "run" / folders.CHECKPOINT_FILE
     ckpt.save_state(trained, path)
     before = path.read_bytes()
     message = _failing_save(trained, path, monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
     assert message == f"no space left on device while saving {path}"
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == [ckpt.CHECKPOINT_FILE, ckpt.RUN_FILE]  # no temp file
+    assert sorted(p.name for p in path.parent.iterdir()) == [folders.CHECKPOINT_FILE, folders.RUN_FILE]  # no temp file
 
 
 def test_torchs_own_words_for_a_full_disk_are_recognised(trained, tmp_path, monkeypatch):
-    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    path = tmp_path / "run" / folders.CHECKPOINT_FILE
     monkeypatch.setattr(files, "_free_bytes", lambda path: 0)  # the disk is full
     message = _failing_save(trained, path, monkeypatch,
                             RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"))
@@ -263,7 +264,7 @@ def test_a_read_only_folder_is_named(trained, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(files.SaveError, match="the folder is read-only or not writable"):
-        ckpt.save_state(trained, tmp_path / "run" / ckpt.CHECKPOINT_FILE)
+        ckpt.save_state(trained, tmp_path / "run" / folders.CHECKPOINT_FILE)
 
 
 def test_image_sizes_are_mnists_not_a_free_choice(trained, tmp_path):
@@ -310,25 +311,25 @@ def _counting_loads(monkeypatch) -> list:
 
 
 def test_runs_are_listed_from_run_json_without_loading_a_checkpoint(trained, tmp_path, monkeypatch):
-    path = ckpt.checkpoint_path(tmp_path, "fast")
+    path = folders.checkpoint_path(tmp_path, "fast")
     ckpt.save_state(trained, path)
-    summary = json.loads((path.parent / ckpt.RUN_FILE).read_text())
+    summary = json.loads((path.parent / folders.RUN_FILE).read_text())
     assert summary["epoch"] == 3 and summary["test_loss"] == trained.history.test_loss[-1]
-    assert summary["checkpoint"]["sha256"] == ckpt.file_digest(path)
+    assert summary["checkpoint"]["sha256"] == folders.file_digest(path)
     loads = _counting_loads(monkeypatch)
-    (info,) = ckpt.list_runs(tmp_path)
+    (info,) = folders.list_runs(tmp_path)
     assert (info.name, info.epoch, info.epochs, info.test_loss) == ("fast", 3, trained.config.epochs,
                                                                   trained.history.test_loss[-1])
     assert loads == []
     os.utime(path, ns=(1, 1))  # a fresh clone: the same bytes with another mtime; the hash vouches for them
-    assert ckpt.list_runs(tmp_path)[0].epoch == 3 and loads == []
+    assert folders.list_runs(tmp_path)[0].epoch == 3 and loads == []
 
 
 @pytest.mark.parametrize("damage", ["replaced", "garbage", "wrong types"])
 def test_a_run_json_that_is_not_this_checkpoints_is_ignored(trained, tmp_path, monkeypatch, damage):
-    path = ckpt.checkpoint_path(tmp_path, "r")
+    path = folders.checkpoint_path(tmp_path, "r")
     ckpt.save_state(trained, path)
-    summary = path.parent / ckpt.RUN_FILE
+    summary = path.parent / folders.RUN_FILE
     if damage == "replaced":  # a checkpoint copied in over the run, its run.json left as it was
         older = copy.deepcopy(trained)
         older.epoch, older.history.train_loss = 2, older.history.train_loss[:2]
@@ -340,5 +341,26 @@ def test_a_run_json_that_is_not_this_checkpoints_is_ignored(trained, tmp_path, m
     else:
         summary.write_text(summary.read_text().replace('"epoch": 3', '"epoch": "three"'))
     loads = _counting_loads(monkeypatch)
-    (info,) = ckpt.list_runs(tmp_path)
+    (info,) = folders.list_runs(tmp_path)
     assert info.epoch == (2 if damage == "replaced" else 3) and len(loads) == 1  # the checkpoint itself said
+
+
+@pytest.mark.parametrize("listed_from", ["run.json", "the checkpoint"])
+def test_a_listed_run_names_the_sha256_its_caches_are_keyed_by(trained, tmp_path, listed_from):
+    path = folders.checkpoint_path(tmp_path, "r")
+    ckpt.save_state(trained, path)
+    if listed_from == "the checkpoint":
+        (path.parent / folders.RUN_FILE).unlink()
+    (info,) = folders.list_runs(tmp_path)
+    assert info.digest == folders.file_digest(path)
+
+
+def test_arrays_cached_together_come_back_as_stored_and_a_damaged_set_is_deleted(tmp_path):
+    path, digest = tmp_path / folders.CHECKPOINT_FILE, "ab" * 32
+    arrays = {"image": np.arange(12, dtype=np.uint8).reshape(3, 4), "name": np.asarray("tsne-p30")}
+    folders.store_cached_set(path, "set", digest, arrays)
+    back = folders.load_cached_set(path, "set", digest)
+    assert back.keys() == arrays.keys() and all(np.array_equal(back[k], arrays[k]) for k in arrays)
+    file = folders.cache_file(path, "set", digest, ".npz")
+    file.write_bytes(file.read_bytes()[:40])  # cut short, as by a full disk outside atomic_write
+    assert folders.load_cached_set(path, "set", digest) is None and not file.exists()

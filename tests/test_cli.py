@@ -9,11 +9,12 @@ import pytest
 
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core import files
 from vae_core import monitor
 from vae_core.cli import build_parser, config_overrides
 from vae_core.config import FIELDS, LIKELIHOODS, Config
-from vae_core.likelihoods import NOTES
+from vae_core.config import LIKELIHOOD_NOTES
 from ui import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def test_train_prints_the_tutorial_lines_counting_epochs_from_1_and_saves_every_
     assert lines[1].startswith("[epoch 1 of 2] average test loss: ")
     assert lines[2].startswith("[epoch 2 of 2]  average training loss: ")
     assert lines[3].startswith("[epoch 2 of 2] average test loss: ")  # the last epoch is always tested
-    state = ckpt.load_state(tmp_path / "t" / ckpt.CHECKPOINT_FILE)
+    state = ckpt.load_state(tmp_path / "t" / folders.CHECKPOINT_FILE)
     assert state.epoch == 2 and state.config.limit == 512
     assert f"{state.history.train_loss[1]:.4f}" in lines[2]
 
@@ -49,7 +50,7 @@ def test_resume_continues_and_evaluate_prints_the_test_loss(tmp_path):
 
 
 def test_evaluate_estimates_log_px_above_the_elbo_and_labels_it_honestly():
-    out = cli("evaluate", "tutorial", "--iwae", "20", "--images", "300", checkpoints=ckpt.DEFAULT_ROOT)
+    out = cli("evaluate", "tutorial", "--iwae", "20", "--images", "300", checkpoints=folders.DEFAULT_ROOT)
     assert out.returncode == 0, out.stderr
     loss_line, bound_line, label = out.stdout.splitlines()
     assert loss_line.startswith("[run tutorial, after epoch 100] average test loss: ")
@@ -65,7 +66,7 @@ def test_evaluate_estimates_log_px_above_the_elbo_and_labels_it_honestly():
     (["--images", "10001"], "--images must be between 1 and 10000"),
 ])
 def test_evaluate_refuses_an_image_count_out_of_range(args, message):
-    out = cli("evaluate", "tutorial", *args, checkpoints=ckpt.DEFAULT_ROOT)
+    out = cli("evaluate", "tutorial", *args, checkpoints=folders.DEFAULT_ROOT)
     assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
@@ -108,17 +109,17 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
 
 def test_an_existing_run_is_never_silently_overwritten(tmp_path):
     assert cli("train", "--run", "keep", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
-    before = (tmp_path / "keep" / ckpt.CHECKPOINT_FILE).read_bytes()
+    before = (tmp_path / "keep" / folders.CHECKPOINT_FILE).read_bytes()
     out = cli("train", "--run", "keep", "--epochs", "1", "--limit", "256", checkpoints=tmp_path)
     assert out.returncode == 2 and "already exists" in out.stderr and "--resume" in out.stderr
-    assert (tmp_path / "keep" / ckpt.CHECKPOINT_FILE).read_bytes() == before
+    assert (tmp_path / "keep" / folders.CHECKPOINT_FILE).read_bytes() == before
     clash = cli("train", "--run", "keep", "--epochs", "3", "--resume", "--z-dim", "8", checkpoints=tmp_path)
     assert clash.returncode == 2 and "z_dim=8 (the run has 50)" in clash.stderr
 
 
 def test_an_unreadable_checkpoint_exits_1_naming_the_file(tmp_path):
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / ckpt.CHECKPOINT_FILE).write_bytes(b"garbage")
+    (tmp_path / "bad" / folders.CHECKPOINT_FILE).write_bytes(b"garbage")
     out = cli("evaluate", "bad", checkpoints=tmp_path)
     assert out.returncode == 1 and "bad/checkpoint.pt is truncated or not a checkpoint" in out.stderr
 
@@ -140,11 +141,11 @@ def test_embed_caches_the_latent_means_and_tsne_map_for_the_app(tmp_path):
     assert cli("train", "--run", "e", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
     out = cli("embed", "e", "--perplexity", "20", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
-    path = tmp_path / "e" / ckpt.CHECKPOINT_FILE
-    digest = ckpt.file_digest(path)
+    path = tmp_path / "e" / folders.CHECKPOINT_FILE
+    digest = folders.file_digest(path)
     from vae_core import analysis
-    assert ckpt.load_cached(path, analysis.MEANS_NAME, digest).shape == (10000, 50)
-    assert ckpt.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)
+    assert folders.load_cached(path, analysis.MEANS_NAME, digest).shape == (10000, 50)
+    assert folders.load_cached(path, analysis.tsne_name(20, 0), digest).shape == (10000, 2)
 
 
 def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path):
@@ -188,7 +189,7 @@ def test_a_stop_requested_while_the_process_starts_is_honoured(tmp_path):
     assert "no epoch finished, nothing saved" in err
     status = monitor.read_status(folder)
     assert status["state"] == "stopped" and status["epoch"] == 0
-    assert not (folder / ckpt.CHECKPOINT_FILE).exists()
+    assert not (folder / folders.CHECKPOINT_FILE).exists()
     assert not (folder / monitor.STOP_FILE).exists()  # the request is consumed
 
 
@@ -214,7 +215,7 @@ def test_resume_may_lower_the_learning_rate(tmp_path):
     assert cli("train", "--run", "cool", "--epochs", "1", "--limit", "256", checkpoints=tmp_path).returncode == 0
     out = cli("train", "--run", "cool", "--epochs", "2", "--resume", "--lr", "0.0005", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
-    state = ckpt.load_state(tmp_path / "cool" / ckpt.CHECKPOINT_FILE)
+    state = ckpt.load_state(tmp_path / "cool" / folders.CHECKPOINT_FILE)
     assert state.config.lr == 0.0005 and state.optimizer.param_groups[0]["lr"] == 0.0005
 
 
@@ -244,7 +245,7 @@ def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_p
     assert exited.value.code == 1
     assert "error: no space left on device while saving" in capsys.readouterr().err
     assert "the previous checkpoint (epoch 1) is intact" in monitor.read_status(tmp_path / "full")["message"]
-    assert ckpt.load_state(tmp_path / "full" / ckpt.CHECKPOINT_FILE).epoch == 1
+    assert ckpt.load_state(tmp_path / "full" / folders.CHECKPOINT_FILE).epoch == 1
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
@@ -252,11 +253,11 @@ def test_each_likelihood_trains_from_the_cli_and_its_run_evaluates(tmp_path, lik
     out = cli("train", "--run", "l", "--epochs", "1", "--limit", "256", "--likelihood", likelihood,
               "--hidden", "32,16", "--activation", "relu", "--beta", "2", checkpoints=tmp_path)
     assert out.returncode == 0, out.stderr
-    config = ckpt.load_state(tmp_path / "l" / ckpt.CHECKPOINT_FILE).config
+    config = ckpt.load_state(tmp_path / "l" / folders.CHECKPOINT_FILE).config
     assert (config.likelihood, config.hidden, config.activation, config.beta) == (likelihood, (32, 16), "relu", 2.0)
     ev = cli("evaluate", "l", "--iwae", "5", "--images", "20", checkpoints=tmp_path)
     assert ev.returncode == 0, ev.stderr
-    assert "log p(x) >=" in ev.stdout and NOTES[likelihood] in ev.stdout
+    assert "log p(x) >=" in ev.stdout and LIKELIHOOD_NOTES[likelihood] in ev.stdout
 
 
 def test_the_job_command_hands_the_cli_the_config_it_was_made_from():
@@ -278,11 +279,11 @@ def test_a_finished_run_caches_its_latent_map_for_the_app(tmp_path, z_dim):
                           "--z-dim", str(z_dim), "--checkpoints", str(tmp_path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=600, env=_with_map())
     assert out.returncode == 0, out.stderr
-    path = tmp_path / "m" / ckpt.CHECKPOINT_FILE
-    digest = ckpt.file_digest(path)
-    means = ckpt.load_cached(path, analysis.MEANS_NAME, digest)
+    path = tmp_path / "m" / folders.CHECKPOINT_FILE
+    digest = folders.file_digest(path)
+    means = folders.load_cached(path, analysis.MEANS_NAME, digest)
     assert means.shape == (10_000, z_dim)
-    xy = ckpt.load_cached(path, analysis.tsne_name(30, 0), digest)  # what the Latent map opens with
+    xy = folders.load_cached(path, analysis.tsne_name(30, 0), digest)  # what the Latent map opens with
     assert (xy is None) if z_dim == 2 else (xy.shape == (10_000, 2))  # 2-d codes are their own map
     status = monitor.read_status(tmp_path / "m")
     assert status["state"] == "finished" and "latent map ready (" in status["message"] and "map" not in status
@@ -301,6 +302,6 @@ def test_a_stop_pressed_while_the_map_is_computed_skips_it_and_keeps_the_run(tmp
     assert proc.returncode == 0, err  # the run itself had finished
     status = monitor.read_status(folder)
     assert status["state"] == "finished" and status["message"].endswith("the latent map was skipped")
-    path = folder / ckpt.CHECKPOINT_FILE
+    path = folder / folders.CHECKPOINT_FILE
     assert ckpt.load_state(path).epoch == 1
-    assert ckpt.load_cached(path, analysis.tsne_name(30, 0), ckpt.file_digest(path)) is None
+    assert folders.load_cached(path, analysis.tsne_name(30, 0), folders.file_digest(path)) is None

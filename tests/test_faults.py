@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from vae_core import checkpoint as ckpt
+
+from vae_core import folders
 from vae_core import monitor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +37,7 @@ def _train(checkpoints: Path, *extra: str) -> list[str]:
 
 def test_twenty_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path):
     rng = random.Random(0)
-    path = ckpt.checkpoint_path(tmp_path, "k")
+    path = folders.checkpoint_path(tmp_path, "k")
     done = 0
     for _ in range(KILLS):
         resume = ["--resume"] if path.exists() else []
@@ -79,6 +81,6 @@ def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint
         assert "error: no space left on device while saving" in out.stderr
         assert "the previous checkpoint (epoch 1) is intact" in out.stderr
         assert "Traceback" not in out.stderr
-        path = ckpt.checkpoint_path(disk, "k")
+        path = folders.checkpoint_path(disk, "k")
         assert ckpt.load_state(path).epoch == 1
         assert not list(path.parent.glob(".*.tmp"))

@@ -6,8 +6,9 @@ import torch
 
 from vae_core import analysis, latent
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 
-PATH = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+PATH = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,16 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 
 from vae_core import checkpoint as ckpt
+
+from vae_core import folders
 from vae_core import objectives
 from vae_core.config import LIKELIHOODS, Config, ConfigError
-from vae_core.likelihoods import GAUSSIAN_MIN_SCALE, NOTES, note
+from vae_core.config import LIKELIHOOD_NOTES
+from vae_core.likelihoods import GAUSSIAN_MIN_SCALE, note
 from vae_core.model import VAE, training_bytes
 from vae_core.train import evaluate, fit, new_state
 
-TUTORIAL = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+TUTORIAL = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module", params=LIKELIHOODS)
@@ -45,7 +48,7 @@ def test_each_likelihood_shows_images_in_the_unit_interval_and_bounds_rise_with_
     assert shown.shape == (16, x.shape[1]) and (shown >= 0).all() and (shown <= 1).all()
     elbo = float(torch.stack([objectives.one_sample_elbos(trained, x, seed=s).detach() for s in range(10)]).mean())
     assert elbo < objectives.iwae_bound(trained, x, k=100, seed=0).mean()
-    assert trained.config.likelihood in NOTES and note(trained.config.likelihood).startswith("Likelihood ")
+    assert trained.config.likelihood in LIKELIHOOD_NOTES and note(trained.config.likelihood).startswith("Likelihood ")
 
 
 def test_binarized_pixels_are_drawn_afresh_but_repeatably_by_seed(x):

@@ -6,9 +6,11 @@ import torch
 from pyro import poutine
 
 from vae_core import checkpoint as ckpt
+
+from vae_core import folders
 from vae_core import objectives
 
-PATH = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+PATH = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ import pytest
 
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.train import evaluate
 
-PATH = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "tutorial")
+PATH = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +25,20 @@ def test_shipped_run_test_loss_on_the_real_test_set_is_below_102(shipped, mnist)
 
 
 def test_shipped_latent_means_belong_to_the_shipped_weights(shipped, mnist):
-    digest = ckpt.file_digest(PATH)
-    means = ckpt.load_cached(PATH, analysis.MEANS_NAME, digest)
+    digest = folders.file_digest(PATH)
+    means = folders.load_cached(PATH, analysis.MEANS_NAME, digest)
     assert means is not None, "run python -m vae_core embed tutorial and commit checkpoints/tutorial/cache"
     np.testing.assert_allclose(means, analysis.latent_means(shipped.vae.eval(), mnist.test_images),
                                rtol=1e-5, atol=1e-5)
 
 
 def test_shipped_tsne_map_is_keyed_by_the_shipped_checkpoint_content():
-    xy = ckpt.load_cached(PATH, analysis.tsne_name(30, 0), ckpt.file_digest(PATH))
+    xy = folders.load_cached(PATH, analysis.tsne_name(30, 0), folders.file_digest(PATH))
     assert xy is not None and xy.shape == (10000, 2) and np.isfinite(xy).all()
 
 
 def test_shipped_test_elbos_belong_to_the_shipped_weights(shipped, mnist):
-    value = ckpt.load_cached(PATH, analysis.TEST_ELBOS_NAME, ckpt.file_digest(PATH))
+    value = folders.load_cached(PATH, analysis.TEST_ELBOS_NAME, folders.file_digest(PATH))
     assert value is not None and value.shape == (10000,), "open the Draw view on the tutorial run and commit its cache"
     first = analysis.elbo_of_all(shipped.vae.eval(), mnist.test_images[:2000], draws=analysis.TEST_ELBO_DRAWS, seed=0)
     np.testing.assert_allclose(value[:2000], first, atol=1e-3)  # the first batch draws the same noise
@@ -47,47 +48,47 @@ def test_shipped_test_elbos_belong_to_the_shipped_weights(shipped, mnist):
 def test_shipped_run_json_names_the_shipped_checkpoint():
     import json
 
-    summary = json.loads((PATH.parent / ckpt.RUN_FILE).read_text())
-    assert summary["checkpoint"]["sha256"] == ckpt.file_digest(PATH)  # listed in a fresh clone without loading
-    assert summary["epoch"] == 100 and "tutorial" in [r.name for r in ckpt.list_runs(ckpt.DEFAULT_ROOT)]
+    summary = json.loads((PATH.parent / folders.RUN_FILE).read_text())
+    assert summary["checkpoint"]["sha256"] == folders.file_digest(PATH)  # listed in a fresh clone without loading
+    assert summary["epoch"] == 100 and "tutorial" in [r.name for r in folders.list_runs(folders.DEFAULT_ROOT)]
 
 
 def test_shipped_2d_run_is_the_tutorial_model_with_two_latent_dimensions(mnist):
-    path = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "latent-2d")
+    path = folders.checkpoint_path(folders.DEFAULT_ROOT, "latent-2d")
     state = ckpt.load_state(path)
     assert state.epoch == 100 and state.config == type(state.config)(z_dim=2)
-    digest = ckpt.file_digest(path)
-    means = ckpt.load_cached(path, analysis.MEANS_NAME, digest)
+    digest = folders.file_digest(path)
+    means = folders.load_cached(path, analysis.MEANS_NAME, digest)
     assert means is not None and means.shape == (10000, 2)
     np.testing.assert_allclose(means, analysis.latent_means(state.vae.eval(), mnist.test_images), atol=1e-5)
-    assert ckpt.load_cached(path, analysis.TEST_ELBOS_NAME, digest).shape == (10000,)
+    assert folders.load_cached(path, analysis.TEST_ELBOS_NAME, digest).shape == (10000,)
 
 
 def test_shipped_binarized_run_has_burdas_network_and_its_log_px_estimate(mnist):
     from vae_core import objectives
     from vae_core.config import Config
 
-    path = ckpt.checkpoint_path(ckpt.DEFAULT_ROOT, "burda-binarized")
+    path = folders.checkpoint_path(folders.DEFAULT_ROOT, "burda-binarized")
     state = ckpt.load_state(path)
     assert state.epoch == 100
     assert state.config == Config(hidden=(200, 200), activation="tanh", likelihood="binarized")
-    digest = ckpt.file_digest(path)
-    bound = ckpt.load_cached(path, objectives.iwae_name(5000, 10000, 0), digest)
+    digest = folders.file_digest(path)
+    bound = folders.load_cached(path, objectives.iwae_name(5000, 10000, 0), digest)
     assert bound is not None and bound.shape == (10000,), "run python -m vae_core evaluate burda-binarized --iwae 5000"
     # The cached bound is this checkpoint's: the first batch's bounds come back from the same seed.
     first = mnist.test_images[:objectives.IWAE_BATCH]
     np.testing.assert_allclose(bound[:len(first)], objectives.iwae_bound(state.vae.eval(), first, k=5000, seed=0),
                                atol=1e-3)
-    elbos = ckpt.load_cached(path, analysis.TEST_ELBOS_NAME, digest)
+    elbos = folders.load_cached(path, analysis.TEST_ELBOS_NAME, digest)
     assert elbos.mean() < bound.mean()  # a bound above the ELBO, as it must be
     for name in (analysis.MEANS_NAME, analysis.tsne_name(30, 0)):
-        assert ckpt.load_cached(path, name, digest) is not None
+        assert folders.load_cached(path, name, digest) is not None
 
 
 def test_shipped_tutorial_log_px_estimate_belongs_to_the_shipped_weights(shipped, mnist):
     from vae_core import objectives
 
-    bound = ckpt.load_cached(PATH, objectives.iwae_name(1000, 10000, 0), ckpt.file_digest(PATH))
+    bound = folders.load_cached(PATH, objectives.iwae_name(1000, 10000, 0), folders.file_digest(PATH))
     assert bound is not None, "run python -m vae_core evaluate tutorial --iwae 1000"
     first = mnist.test_images[:objectives.IWAE_BATCH]
     np.testing.assert_allclose(bound[:len(first)], objectives.iwae_bound(shipped.vae.eval(), first, k=1000, seed=0),

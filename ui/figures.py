@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
 
 # Ten clearly distinct colours, one per digit (d3's category10). Pyro's example
 # uses nine, so 8 and 9 share a grey there; here every digit has its own.
@@ -64,6 +67,8 @@ def parts_figure(history: dict[str, list], title: str) -> go.Figure:
 def history_frame(history: dict[str, list]) -> pd.DataFrame:
     """One row per epoch, counted from 1 as on the chart: train and test loss and ELBO per image, and the
     ELBO's parts where they were measured."""
+    import pandas as pd  # for Train's CSV alone: 0.3 s to import, which Home's first paint need not wait for
+
     test = {e + 1: loss for e, loss in zip(history.get("test_epochs", []), history.get("test_loss", []))}
     train = history.get("train_loss", [])
     frame = pd.DataFrame({"epoch": range(1, len(train) + 1), "train_loss": train})
@@ -127,7 +132,9 @@ def export_config(filename: str) -> dict:
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, scale: int = 1,
          padding: int = 2) -> np.ndarray:
     """(n, H, W) images in [0, 1] as one uint8 grid image, each pixel repeated `scale` times."""
-    from torchvision.utils import make_grid  # imported when a grid is drawn: torchvision takes 2 s to import
+    # Imported when a grid is drawn: torch and torchvision take 4 s to import, and Home draws without them.
+    import torch
+    from torchvision.utils import make_grid
 
     t = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)  # (n, 1, H, W)
     nrow = nrow or math.ceil(math.sqrt(t.shape[0]))

@@ -1,34 +1,36 @@
 """Home's pictures: the model and guide as a diagram, and one small live thumbnail per view.
 
     from ui.home import elbo_thumbnail, model_dot, thumbnails
-    st.graphviz_chart(model_dot(model.vae.config))     # sizes from the run's own config
-    thumbs = thumbnails(model)                         # computed once per checkpoint version
+    st.graphviz_chart(model_dot(info.config))          # sizes from the run's own config
+    thumbs = thumbnails(info)                          # drawn once per checkpoint version, then read from disk
     st.plotly_chart(elbo_thumbnail(thumbs.history), config={"staticPlot": True})
     st.image(thumbs.samples)
 
-The thumbnails are arrays (a history, uint8 images) cached under the
-checkpoint's content hash, so rerunning Home costs nothing.
+The thumbnails are arrays (a history, uint8 images) kept in the run's cache
+folder under the checkpoint's content hash. Home shows them from there
+without loading the model, or torch: the app's first paint waits for neither.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.figures import DIGIT_COLOURS, elbo_figure, grid
-from ui.runs import Model, cached_array, latent_means, mnist_test
-from vae_core import analysis
-from vae_core import checkpoint as ckpt
+from ui.figures import DIGIT_COLOURS, elbo_figure
+from vae_core import folders
 from vae_core.config import Config
 
 N_SAMPLES = 16  # a 4 x 4 grid
 N_DIGITS = 4  # test digits 0-3, the same ones on every visit
 SCALE = 3  # 28-px digits at 84 px: a grid about 370 px wide, a phone's full width
 MAP_SIDE = 368  # px, as wide as the digit grids
-TSNE = analysis.tsne_name(30, 0)  # what the Latent map computes at its default perplexity and seed
+TSNE_SETTINGS = (30, 0)  # the Latent map's default perplexity and seed: the map the thumbnail shows
 GUIDE_FILL, MODEL_FILL = DIGIT_COLOURS[0] + "22", DIGIT_COLOURS[1] + "22"  # RGBA: light tints
 
 
@@ -67,44 +69,81 @@ def model_dot(config: Config) -> str:
 
 @dataclass(frozen=True)
 class Thumbnails:
-    history: dict[str, list]  # train_loss, test_epochs, test_loss up to the model's epoch
+    history: dict[str, list]  # train_loss, test_epochs, test_loss up to the checkpoint's epoch
     samples: np.ndarray  # uint8 grid of N_SAMPLES prior samples
     reconstructions: np.ndarray  # uint8 grid: N_DIGITS test digits above their decoder means at z_loc
     latent: np.ndarray  # (MAP_SIDE, MAP_SIDE, 3) uint8: the test codes in 2-D, coloured by digit
     latent_method: str  # "T-SNE" or "PCA"
+    tsne: str  # the cache name of the T-SNE map the latent picture shows, or will once it exists
 
 
-def thumbnails(model: Model) -> Thumbnails:
-    """The four pictures of `model`, drawn once per checkpoint version (and again once its T-SNE exists)."""
-    has_tsne = ckpt.cache_file(model.path, TSNE, model.digest).exists()  # a stat, not a read
-    return _thumbnails(model.digest, has_tsne, model)
+KEPT = "home-v1"  # the thumbnails' cache name; its version changes whenever they are drawn differently
 
 
-@st.cache_data(show_spinner="Drawing the thumbnails…", max_entries=8)
-def _thumbnails(digest: str, has_tsne: bool, _model: Model) -> Thumbnails:
-    # digest and has_tsne are the cache key; the model itself is not hashed (leading underscore).
-    vae = _model.vae
+def thumbnails(info: folders.RunInfo) -> Thumbnails | None:
+    """The four pictures of the checkpoint `info` names: from the disk when drawn before, else drawn now
+    and kept there. None when the run's checkpoint can no longer be read."""
+    kept = _read(folders.load_cached_set(info.path, KEPT, info.digest))
+    if kept is not None and not (kept.latent_method == "PCA"  # a T-SNE made since is drawn in its place
+                                 and folders.cache_file(info.path, kept.tsne, info.digest).exists()):
+        return kept
+    # Imported here, not at the top: torch and the model take seconds to load, and Home's
+    # first paint needs neither once the thumbnails are on disk.
+    from ui.runs import current_model
+
+    model = current_model()
+    if model is None:
+        return None
+    with st.spinner("Drawing the thumbnails…"):
+        thumbs = draw_thumbnails(model)
+    arrays = {"samples": thumbs.samples, "reconstructions": thumbs.reconstructions, "latent": thumbs.latent,
+              "latent_method": np.asarray(thumbs.latent_method), "tsne": np.asarray(thumbs.tsne),
+              **{key: np.asarray(values) for key, values in thumbs.history.items()}}
+    folders.store_cached_set(model.path, KEPT, model.digest, arrays)
+    return thumbs
+
+
+def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
+    """Thumbnails from their kept arrays, or None if any is missing or not what Home draws."""
+    if arrays is None:
+        return None
+    images = [arrays.get(key) for key in ("samples", "reconstructions", "latent")]
+    history = [arrays.get(key) for key in ("train_loss", "test_epochs", "test_loss")]
+    names = [arrays.get(key) for key in ("latent_method", "tsne")]
+    if (any(a is None or a.dtype != np.uint8 for a in images) or images[2].shape != (MAP_SIDE, MAP_SIDE, 3)
+            or any(a is None or a.ndim != 1 for a in history) or len(history[1]) != len(history[2])
+            or any(a is None or a.dtype.kind != "U" or a.ndim != 0 for a in names)
+            or str(names[0]) not in ("T-SNE", "PCA")):
+        return None
+    return Thumbnails({"train_loss": history[0].tolist(), "test_epochs": history[1].astype(int).tolist(),
+                       "test_loss": history[2].tolist()}, *images, str(names[0]), str(names[1]))
+
+
+def draw_thumbnails(model) -> Thumbnails:
+    """The four pictures of `model` (a ui.runs.Model), drawn from its weights."""
+    from ui.figures import grid
+    from ui.runs import cached_array, latent_means, mnist_test
+    from vae_core import analysis
+
+    vae = model.vae
     images, labels = mnist_test()
     rec = analysis.reconstructions(vae, images[:N_DIGITS], k=1, seed=0)
     side = vae.config.image_height, vae.config.image_width
     pairs = np.concatenate([images[:N_DIGITS].reshape(N_DIGITS, *side).numpy(), rec.at_loc.numpy()])
-    xy = cached_array(_model, TSNE) if has_tsne else None
+    tsne = analysis.tsne_name(*TSNE_SETTINGS)
+    xy = cached_array(model, tsne)
     method = "T-SNE" if xy is not None else "PCA"
     if xy is None:
-        xy = analysis.pca_2d(latent_means(_model))
-    return Thumbnails(_history(_model), grid(analysis.prior_samples(vae, N_SAMPLES, seed=0).numpy(), scale=SCALE),
-                      grid(pairs, nrow=N_DIGITS, scale=SCALE), scatter_image(xy, labels.numpy()), method)
+        xy = analysis.pca_2d(latent_means(model))
+    return Thumbnails(_history(model), grid(analysis.prior_samples(vae, N_SAMPLES, seed=0).numpy(), scale=SCALE),
+                      grid(pairs, nrow=N_DIGITS, scale=SCALE), scatter_image(xy, labels.numpy()), method, tsne)
 
 
-def _history(model: Model) -> dict[str, list]:
-    try:
-        h = ckpt.load_state(model.path).history
-    except ckpt.CheckpointError:  # the run was removed since the model was read: an empty chart, not an error
-        return {"train_loss": [], "test_epochs": [], "test_loss": []}
-    # A training run may have replaced the file since the model was read; a
-    # history only grows, so cutting it at the model's epoch gives the model's own.
-    tests = [(e, loss) for e, loss in zip(h.test_epochs, h.test_loss) if e < model.epoch]
-    return {"train_loss": h.train_loss[:model.epoch],
+def _history(model) -> dict[str, list]:
+    """The run's history up to the model's epoch: a run training on may have saved more since."""
+    h = model.history
+    tests = [(e, loss) for e, loss in zip(h["test_epochs"], h["test_loss"]) if e < model.epoch]
+    return {"train_loss": h["train_loss"][:model.epoch],
             "test_epochs": [e for e, _ in tests], "test_loss": [loss for _, loss in tests]}
 
 
@@ -130,3 +169,26 @@ def elbo_thumbnail(history: dict[str, list]) -> go.Figure:
     fig.update_layout(height=230, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="ELBO (nats)",
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     return fig
+
+
+# What the views other than Home import first: the model's loader (torch, Pyro) and the image grids
+# (torchvision), about 4 s of imports on 2 cores.
+VIEW_MODULES = ("ui.runs", "torchvision.utils")
+_preloading = threading.Lock()
+
+
+def preload_views() -> None:
+    """Import VIEW_MODULES in a background thread, once per server, so the view opened after Home need
+    not wait for them; a second call, or one after they are loaded, does nothing."""
+    if _preloading.acquire(blocking=False):
+        threading.Thread(target=_import_all, name="preload-views", daemon=True).start()
+
+
+def _import_all() -> None:
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only (Linux): the server first
+    for name in VIEW_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the view that needs the module imports it again and shows what is wrong
+            return
+

@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vae_core import checkpoint as ckpt
-from vae_core import monitor
-from vae_core.cli import RESUMABLE_OVERRIDES, flag
-from vae_core.config import FIELDS, Config, format_value
-from vae_core.model import training_bytes
+from vae_core import folders, monitor
+from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
 
 LOG_FILE = "train.log"
 # Runs shipped with the repository: the app never replaces them or trains them further.
@@ -100,19 +97,21 @@ def training(root: Path) -> list[str]:
 
 def check_start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
     """StartRefused, saying why, unless `run` may start now; the one place that decides it."""
-    folder = ckpt.run_dir(root, run)
+    folder = folders.run_dir(root, run)
     if _busy(folder):  # a second process, queued behind the lock, could outlive a Stop of the first
         raise StartRefused(f"Run {run} is training already: pick it in the sidebar to watch it.")
     others = [name for name in training(root) if name != run]
     if len(others) >= MAX_JOBS:
         raise StartRefused(f"Run {others[0]} is training, and this server trains {MAX_JOBS} run(s) at a time "
                            f"(VAE_MAX_JOBS): stop it first, or wait until it ends.")
+    from vae_core.model import training_bytes  # torch: imported when a run starts, not when the sidebar lists runs
+
     need = training_bytes(config) / 2**30
     if need > MEMORY_GIB:
         raise StartRefused(f"This model would take about {need:.1f} GiB to train (weights, gradients, Adam's "
                            f"state), more than the {MEMORY_GIB:g} GiB this server allows (VAE_MEMORY_GIB): "
                            f"lower the hidden units, the latent dimensions or the batch size.")
-    exists = (folder / ckpt.CHECKPOINT_FILE).exists()
+    exists = (folder / folders.CHECKPOINT_FILE).exists()
     if run in SHIPPED_RUNS and (resume or exists):
         raise StartRefused(f"Run {run} is shipped with the app and is never replaced or trained further "
                            f"from here: choose another name.")
@@ -125,7 +124,7 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
     """Launch the training process and return; StartRefused (check_start) if it may not start,
     OSError if its folder cannot be written."""
     check_start(root, run, config, resume=resume, overwrite=overwrite)
-    folder = ckpt.run_dir(root, run)
+    folder = folders.run_dir(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
@@ -150,7 +149,7 @@ def stop(root: Path, run: str) -> bool:
     pid = current.status.get("pid")
     if not current.active or not isinstance(pid, int):
         return False
-    monitor.request_stop(ckpt.run_dir(root, run), pid)
+    monitor.request_stop(folders.run_dir(root, run), pid)
     return True
 
 
@@ -168,10 +167,10 @@ def _clean(status: dict[str, Any]) -> dict[str, Any]:
 
 def job(root: Path, run: str) -> Job:
     """What the run's process is doing, or how and why it ended."""
-    folder = ckpt.run_dir(root, run)
+    folder = folders.run_dir(root, run)
     status = _clean(monitor.read_status(folder) or {})
     history = monitor.read_history(folder)
-    if not status and (folder / ckpt.CHECKPOINT_FILE).exists():
+    if not status and (folder / folders.CHECKPOINT_FILE).exists():
         return _saved(folder)
     state = status.get("state", "none")
     message = status.get("message", "")
@@ -193,7 +192,7 @@ def job(root: Path, run: str) -> Job:
     if state not in ("starting", "running", "stopping"):
         # A process killed between saving its checkpoint and writing its status leaves
         # the status an epoch behind: once it has ended, the checkpoint says what is kept.
-        saved = _summary(folder / ckpt.CHECKPOINT_FILE)
+        saved = _summary(folder / folders.CHECKPOINT_FILE)
         if saved is not None:
             status = {**status, "epoch": saved[0], "epochs": status.get("epochs", saved[1])}
             history = saved[2]
@@ -202,10 +201,10 @@ def job(root: Path, run: str) -> Job:
 
 def _saved(folder: Path) -> Job:
     """A run saved without the CLI's files (say, copied in): its checkpoint tells its story."""
-    path = folder / ckpt.CHECKPOINT_FILE
+    path = folder / folders.CHECKPOINT_FILE
     try:
         epoch, epochs, history = _summary_of(str(path), *_identity(path))
-    except (ckpt.CheckpointError, OSError) as exc:
+    except (folders.CheckpointError, OSError) as exc:
         return Job("failed", {}, None, str(exc))
     return Job("saved", {"epoch": epoch, "epochs": epochs}, history, f"saved at epoch {epoch}")
 
@@ -214,7 +213,7 @@ def _summary(path: Path) -> tuple[int, int, dict[str, list]] | None:
     """Epochs done, epochs asked for and history of the checkpoint at `path`, or None."""
     try:
         return _summary_of(str(path), *_identity(path))
-    except (ckpt.CheckpointError, OSError):
+    except (folders.CheckpointError, OSError):
         return None
 
 
@@ -226,7 +225,9 @@ def _identity(path: Path) -> tuple[int, int, int]:
 @functools.lru_cache(maxsize=32)
 def _summary_of(path: str, inode: int, mtime_ns: int, size: int) -> tuple[int, int, dict[str, list]]:
     """Read once per file version (an atomic save gives a new inode)."""
-    state = ckpt.load_state(path)
+    from vae_core.checkpoint import load_state  # torch: only for a run that has ended
+
+    state = load_state(path)
     return state.epoch, state.config.epochs, state.history.to_dict()
 
 

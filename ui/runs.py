@@ -1,7 +1,6 @@
-"""Runs, models and data for the views: the sidebar picker and cached loaders.
+"""Models and data for the views: the picked run's checkpoint loaded, and cached loaders.
 
-    from ui.runs import mnist_test, require_model, run_picker
-    run_picker()                        # in streamlit_app.py: shared by every view
+    from ui.runs import mnist_test, require_model
     model = require_model()             # in a view: st.info + st.stop when there is none
     model.vae, model.epoch, model.digest
 
@@ -14,7 +13,6 @@ epoch's content.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +20,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import jobs, views
+from ui import views
+from ui.picker import checkpoints_root, picked_name, training_now
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
-from vae_core import monitor
+from vae_core import folders
 from vae_core.data import load_split
 from vae_core.model import VAE
 from vae_core.objectives import parse_iwae_name
-
-DEFAULT_RUN = "tutorial"
-RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
-PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
 
 
 @dataclass(frozen=True)
@@ -53,105 +48,6 @@ class Model:
         return self.digest[:8]
 
 
-def checkpoints_root() -> Path:
-    """Where runs live: $VAE_CHECKPOINTS (tests use it) or the project's checkpoints/."""
-    return Path(os.environ.get("VAE_CHECKPOINTS", ckpt.DEFAULT_ROOT))
-
-
-def _stamp(root: Path) -> tuple:
-    """Changes whenever a checkpoint is added, replaced or removed."""
-    stamps = []
-    for f in sorted(root.glob(f"*/{ckpt.CHECKPOINT_FILE}")):
-        try:
-            stamps.append((str(f), f.stat().st_mtime_ns))
-        except FileNotFoundError:  # removed since the glob
-            pass
-    return tuple(stamps)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _scan(root: str, stamp: tuple) -> tuple[list[ckpt.RunInfo], dict[str, str]]:
-    return ckpt.scan_runs(root)
-
-
-def runs() -> list[ckpt.RunInfo]:
-    """Readable runs, newest first (cached until a checkpoint changes)."""
-    root = checkpoints_root()
-    return _scan(str(root), _stamp(root))[0]
-
-
-def unreadable_runs() -> dict[str, str]:
-    """Runs whose checkpoint cannot be read, with why."""
-    root = checkpoints_root()
-    return _scan(str(root), _stamp(root))[1]
-
-
-def describe(info: ckpt.RunInfo) -> str:
-    """One line for a run: name, epochs completed and last test ELBO."""
-    elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
-    return f"{info.name} · epoch {info.epoch}/{info.epochs}{elbo}"
-
-
-def default_run(available: list[ckpt.RunInfo]) -> ckpt.RunInfo | None:
-    """The shipped tutorial run when present, else the newest."""
-    by_name = {r.name: r for r in available}
-    return by_name.get(DEFAULT_RUN) or (available[0] if available else None)
-
-
-def pick(name: str) -> None:
-    """Switch every view, and the sidebar picker from its next drawing on, to run `name`."""
-    st.session_state[RUN_KEY] = name
-
-
-def _new_run(name: str | None) -> bool:
-    """True for a run folder that exists but has no checkpoint yet (its first epoch is under way)."""
-    if not name:
-        return False
-    try:
-        return ckpt.run_dir(checkpoints_root(), name).is_dir()
-    except ckpt.RunNameError:
-        return False
-
-
-def picked_name() -> str | None:
-    """The name of the run the session looks at: the picker's choice, else the default run."""
-    available = runs()
-    name = st.session_state.get(RUN_KEY)
-    if name in {r.name for r in available} or _new_run(name):
-        return name
-    fallback = default_run(available)
-    return fallback.name if fallback else None
-
-
-def run_picker() -> str | None:
-    """Sidebar select box over the runs; the choice is shared by every view."""
-    name = picked_name()
-    for bad, why in unreadable_runs().items():
-        st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
-    if name is None:
-        st.sidebar.caption("No trained runs yet.")
-        return None
-    by_name = {r.name: r for r in runs()}
-    starting = [run for run in jobs.training(checkpoints_root()) if run not in by_name]  # no checkpoint yet
-    options = list(by_name) + starting + ([] if name in by_name or name in starting else [name])
-    st.session_state[PICKER_KEY] = name
-    st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
-                         format_func=lambda n: describe(by_name[n]) if n in by_name else _unsaved(n),
-                         help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
-    return name
-
-
-def _training(name: str) -> bool:
-    """True while the run's status says it is starting or training (a damaged status says no)."""
-    status = monitor.read_status(ckpt.run_dir(checkpoints_root(), name))
-    return isinstance(status, dict) and status.get("state") in ("starting", "running")
-
-
-def _unsaved(name: str) -> str:
-    """One line for a run with no checkpoint yet."""
-    return f"{name} · {'first epoch under way' if _training(name) else 'no epoch saved'}"
-
-
 def require_model() -> Model:
     """The picked run's model, or an explanation with a link to Train, then stop."""
     name = picked_name()
@@ -159,9 +55,9 @@ def require_model() -> Model:
         st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
         views.link("train", "Go to Train")
         st.stop()
-    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    path = folders.checkpoint_path(checkpoints_root(), name)
     if not path.exists():
-        training = _training(name)
+        training = training_now(name)
         st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has." if training else
                 f"Run {name} has no finished epoch: it ended before its first one did. Resume it on Train, "
                 f"or pick another run in the sidebar.")
@@ -172,7 +68,7 @@ def require_model() -> Model:
     try:
         data, digest = ckpt.read_snapshot(path)
         return _load(name, str(path), digest, data)
-    except ckpt.CheckpointError as exc:
+    except folders.CheckpointError as exc:
         st.error(f"Run {name} cannot be shown: {exc}", icon=":material/error:")
         st.stop()
 
@@ -185,7 +81,7 @@ def _open_when_saved(path: Path) -> None:
 
 def open_run(name: str) -> Model:
     """Run `name`'s model as its checkpoint is now; CheckpointError says why it cannot be read."""
-    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    path = folders.checkpoint_path(checkpoints_root(), name)
     data, digest = ckpt.read_snapshot(path)
     return _load(name, str(path), digest, data)
 
@@ -195,11 +91,11 @@ def current_model() -> Model | None:
     name = picked_name()
     if name is None:
         return None
-    path = ckpt.checkpoint_path(checkpoints_root(), name)
+    path = folders.checkpoint_path(checkpoints_root(), name)
     try:
         data, digest = ckpt.read_snapshot(path)
         return _load(name, str(path), digest, data)
-    except ckpt.CheckpointError:
+    except folders.CheckpointError:
         return None
 
 
@@ -220,12 +116,12 @@ def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
 
 def cached_array(model: Model, name: str) -> np.ndarray | None:
     """The array stored under `name` for this checkpoint version, or None."""
-    return ckpt.load_cached(model.path, name, model.digest)
+    return folders.load_cached(model.path, name, model.digest)
 
 
 def store_array(model: Model, name: str, value: np.ndarray) -> None:
     """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder."""
-    ckpt.store_cached(model.path, name, model.digest, value)
+    folders.store_cached(model.path, name, model.digest, value)
 
 
 @dataclass(frozen=True)
@@ -240,7 +136,7 @@ class Estimate:
 def estimates(model: Model) -> list[Estimate]:
     """The log p(x) estimates kept for this checkpoint version, most images first, then most samples."""
     found = []
-    for name in ckpt.cached_names(model.path, model.digest):
+    for name in folders.cached_names(model.path, model.digest):
         parsed = parse_iwae_name(name)
         bounds = cached_array(model, name) if parsed else None
         if bounds is not None:

@@ -1,8 +1,7 @@
-"""Run folders, atomic checkpoint writes and safe, validated reads.
+"""Atomic checkpoint writes and safe, validated reads (run folders and their index: vae_core.folders).
 
-    from vae_core.checkpoint import run_dir, save_state, load_state, list_runs
-    folder = run_dir("checkpoints", "demo")          # checkpoints/demo, name validated
-    save_state(state, folder / CHECKPOINT_FILE)       # temp file + fsync + os.replace
+    from vae_core.checkpoint import save_state, load_state
+    save_state(state, folder / CHECKPOINT_FILE)       # temp file + fsync + os.replace; run.json beside it
     state = load_state(folder / CHECKPOINT_FILE)      # torch.load(weights_only=True), on the CPU
 
 A checkpoint is one file holding the config, history, epoch, RNG states and
@@ -17,71 +16,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from vae_core.config import Config, ConfigError
-from vae_core.files import SaveError, atomic_write
+from vae_core.files import atomic_write
+from vae_core.folders import CHECKPOINT_FILE, CheckpointError, first_line, write_summary
 from vae_core.model import VAE
 from vae_core.train import History, TrainState, make_optimizer
 
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
-CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "vae_core.checkpoint/1"
-# Beside each checkpoint: its config, epochs and last losses, so runs are listed without loading
-# weights and optimizer state; trusted only while it names the checkpoint's exact bytes.
-RUN_FILE = "run.json"
-RUN_FORMAT = "vae_core.run/1"
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file cannot be used; the message names the file and why."""
-
-
-class RunNameError(ValueError):
-    """A run name that could escape its folder or is otherwise not allowed."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    name: str
-    path: Path  # the checkpoint file
-    epoch: int  # epochs completed
-    epochs: int  # epochs asked for
-    test_loss: float | None  # last test loss per image
-    modified: float  # mtime, seconds since the epoch
-    config: Config = Config()
-    train_loss: float | None = None  # last epoch's train loss per image (beta-weighted when beta != 1)
-
-
-def validate_run_name(name: str) -> str:
-    """`name` itself when it is a safe folder name, else RunNameError saying what is allowed."""
-    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name) or ".." in name:
-        raise RunNameError(f"run name {name!r} is not allowed: use 1 to 64 letters, digits, '-', '_' or '.', "
-                           f"starting with a letter or digit, with no '..' and no path separators")
-    return name
-
-
-def run_dir(root: str | Path, name: str) -> Path:
-    """The folder of run `name` under `root` (not created); RunNameError if a file holds that name."""
-    folder = Path(root) / validate_run_name(name)
-    if folder.exists() and not folder.is_dir():
-        raise RunNameError(f"run name {name!r} is taken by a file in {Path(root).name}/: choose another name")
-    return folder
-
-
-def checkpoint_path(root: str | Path, name: str) -> Path:
-    """The checkpoint file of run `name` under `root`."""
-    return run_dir(root, name) / CHECKPOINT_FILE
 
 
 def save_state(state: TrainState, path: str | Path) -> None:
@@ -99,41 +48,9 @@ def save_state(state: TrainState, path: str | Path) -> None:
         payload["threads"] = state.threads
     atomic_write(Path(path), lambda f: torch.save(payload, f))
     if Path(path).name == CHECKPOINT_FILE:
-        _write_summary(Path(path), state)
-
-
-def _write_summary(path: Path, state: TrainState) -> None:
-    """run.json for the checkpoint just saved at `path`, naming its size, mtime and SHA-256."""
-    stat, h = path.stat(), state.history
-    summary = {"format": RUN_FORMAT, "checkpoint": {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                                                    "sha256": file_digest(path)},
-               "config": state.config.to_dict(), "epoch": state.epoch,
-               "train_loss": h.train_loss[-1] if h.train_loss else None,
-               "test_loss": h.test_loss[-1] if h.test_loss else None}
-    try:
-        atomic_write(path.with_name(RUN_FILE), lambda f: f.write(json.dumps(summary, indent=1).encode()))
-    except SaveError:  # the checkpoint is saved; a stale run.json no longer matches it and is not used
-        pass
-
-
-def _summary(path: Path) -> RunInfo | None:
-    """The run as its run.json describes it, if that names exactly the checkpoint at `path`; else None."""
-    try:
-        raw = json.loads(path.with_name(RUN_FILE).read_text())
-        stat, named = path.stat(), raw["checkpoint"]
-        if raw["format"] != RUN_FORMAT or named["size"] != stat.st_size:
-            return None
-        # A fresh clone or a copy gives the same bytes a new mtime: the hash decides then.
-        if named["mtime_ns"] != stat.st_mtime_ns and named["sha256"] != file_digest(path):
-            return None
-        config, epoch, test_loss = Config.from_dict(raw["config"]), raw["epoch"], raw["test_loss"]
-        train_loss = raw.get("train_loss")
-        if not (isinstance(epoch, int) and 0 <= epoch <= config.epochs
-                and all(v is None or isinstance(v, (int, float)) for v in (test_loss, train_loss))):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, ConfigError):
-        return None
-    return RunInfo(path.parent.name, path, epoch, config.epochs, test_loss, stat.st_mtime, config, train_loss)
+        h = state.history
+        write_summary(Path(path), state.config, state.epoch, h.train_loss[-1] if h.train_loss else None,
+                      h.test_loss[-1] if h.test_loss else None)
 
 
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:
@@ -173,83 +90,12 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
         optimizer.load_state_dict(raw["optimizer"])
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an optimizer state that does not fit the model: "
-                              f"{_first_line(exc)}") from exc
+                              f"{first_line(exc)}") from exc
     history = _history(path, raw["history"], raw["epoch"], config)
     threads = raw.get("threads")  # saved since runs choose their thread count; None before
     if not (threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1)):
         raise CheckpointError(f"checkpoint {path} has an invalid thread count {threads!r}")
     return TrainState(config, vae, optimizer, history, raw["epoch"], dict(raw["rng"]), threads)
-
-
-def list_runs(root: str | Path = DEFAULT_ROOT) -> list[RunInfo]:
-    """Readable runs under `root`, newest first; unreadable ones are left out (see scan_runs)."""
-    return scan_runs(root)[0]
-
-
-def scan_runs(root: str | Path = DEFAULT_ROOT) -> tuple[list[RunInfo], dict[str, str]]:
-    """Readable runs under `root`, newest first, and each unreadable run's name with why.
-
-    A folder without a checkpoint is no run (yet) and is in neither list. No
-    file in any folder can stop the scan: whatever one run's checkpoint holds,
-    the others are still listed.
-    """
-    runs, unreadable = [], {}
-    for folder in sorted(Path(root).glob("*/")):
-        path = folder / CHECKPOINT_FILE
-        try:
-            if not path.is_file():
-                continue
-            validate_run_name(folder.name)
-            info = _summary(path)
-            if info is None:  # no run.json, or not this checkpoint's: the checkpoint itself says
-                state = load_state(path)
-                h = state.history
-                info = RunInfo(folder.name, path, state.epoch, state.config.epochs,
-                               h.test_loss[-1] if h.test_loss else None, path.stat().st_mtime, state.config,
-                               h.train_loss[-1] if h.train_loss else None)
-        except Exception as exc:  # whatever one file holds, the other runs are still listed
-            unreadable[folder.name] = _first_line(exc)
-            continue
-        runs.append(info)
-    return sorted(runs, key=lambda r: r.modified, reverse=True), unreadable
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, to key caches by checkpoint content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def cache_file(path: str | Path, name: str, digest: str) -> Path:
-    """Where an array derived from the checkpoint at `path` (with content `digest`) is kept."""
-    return Path(path).parent / "cache" / f"{name}-{digest[:16]}.npy"
-
-
-def cached_names(path: str | Path, digest: str) -> list[str]:
-    """Names of the arrays cached for this checkpoint content, sorted."""
-    suffix = f"-{digest[:16]}.npy"
-    folder = Path(path).parent / "cache"
-    return sorted(f.name[:-len(suffix)] for f in folder.glob(f"*{suffix}")) if folder.is_dir() else []
-
-
-def load_cached(path: str | Path, name: str, digest: str) -> np.ndarray | None:
-    """The cached array `name` of this checkpoint content, or None (a damaged one is deleted)."""
-    file = cache_file(path, name, digest)
-    try:
-        return np.load(file, allow_pickle=False)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        file.unlink(missing_ok=True)  # recomputed, never trusted
-        return None
-
-
-def store_cached(path: str | Path, name: str, digest: str, value: np.ndarray) -> None:
-    """Keep `value` as the cached array `name` of this checkpoint content, written atomically."""
-    atomic_write(cache_file(path, name, digest), lambda f: np.save(f, np.asarray(value), allow_pickle=False))
 
 
 def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
@@ -272,7 +118,7 @@ def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
                               f"plain data: refused for safety, nothing in it was run") from exc
     except Exception as exc:  # RuntimeError, EOFError, struct.error...: torch.load has many ways to fail
         raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: "
-                              f"{_first_line(exc)}. Delete it, or retrain the run.") from exc
+                              f"{first_line(exc)}. Delete it, or retrain the run.") from exc
     expected = {"format", "config", "epoch", "history", "model", "optimizer", "rng"}
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a {FORMAT} file")
@@ -300,7 +146,7 @@ def _check_expansion(path: Path, source) -> None:
             expanded = sum(item.file_size for item in archive.infolist())
         stored = source.getbuffer().nbytes if isinstance(source, io.BytesIO) else Path(source).stat().st_size
     except (zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: {_first_line(exc)}") from exc
+        raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: {first_line(exc)}") from exc
     finally:
         if isinstance(source, io.BytesIO):
             source.seek(0)
@@ -372,8 +218,3 @@ def _to_cpu(value: Any) -> Any:
     if isinstance(value, list):
         return [_to_cpu(v) for v in value]
     return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

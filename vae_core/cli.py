@@ -29,20 +29,19 @@ from tqdm import tqdm
 
 from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
-from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
+from vae_core import folders
+from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, ConfigError, flag, format_value, parse_value
 from vae_core.cpu import LoadMeter
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
 from vae_core.files import SaveError, remove_temp_files
-from vae_core.likelihoods import NOTES
+from vae_core.config import LIKELIHOOD_NOTES
 from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
 from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
                             resolve_device)
 
 # An overwritten run's checkpoint, kept under this name until the new run has saved its first epoch.
 REPLACED_FILE = "checkpoint.replaced.pt"
-# Fields a resumed run may change: they do not alter the model (a lower lr rescues a diverged run).
-RESUMABLE_OVERRIDES = ("epochs", "device", "jit", "lr")
 # More threads than this only oversubscribes the cores (a million crashed torch).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range, as Config.seed
@@ -100,11 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def flag(name: str) -> str:
-    """The `train` flag of a Config field: --batch-size for batch_size."""
-    return "--" + name.replace("_", "-")
-
-
 def _help(name: str, spec) -> str:
     default = format_value(name, getattr(Config(), name))
     resumable = "; with --resume, may be changed" if name in RESUMABLE_OVERRIDES else ""
@@ -112,7 +106,7 @@ def _help(name: str, spec) -> str:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoints", type=Path, default=ckpt.DEFAULT_ROOT,
+    parser.add_argument("--checkpoints", type=Path, default=folders.DEFAULT_ROOT,
                         help="folder holding one sub-folder per run (default: the project's checkpoints/)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding MNIST/raw (default: the project's data/)")
     parser.add_argument("--threads", default="auto",
@@ -132,11 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
-    except (UsageError, ConfigError, ckpt.RunNameError, DeviceError, RunBusyError) as exc:
+    except (UsageError, ConfigError, folders.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except SaveError as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
-    except (ckpt.CheckpointError, DataError, DivergedError) as exc:
+    except (folders.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
 
 
@@ -172,7 +166,7 @@ def _run_threads(args: argparse.Namespace, state: TrainState) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    path = ckpt.checkpoint_path(args.checkpoints, args.run)
+    path = folders.checkpoint_path(args.checkpoints, args.run)
     overrides = config_overrides(args)
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
@@ -267,7 +261,7 @@ def _kept(path: Path) -> str:
     """What a failed save left: the checkpoint before it, or nothing."""
     try:
         return f"the previous checkpoint (epoch {ckpt.load_state(path).epoch}) is intact"
-    except ckpt.CheckpointError:
+    except folders.CheckpointError:
         return "no epoch was saved yet"
 
 
@@ -290,10 +284,10 @@ def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
 
 
 def _existing(args: argparse.Namespace) -> Path:
-    path = ckpt.checkpoint_path(args.checkpoints, args.run)
+    path = folders.checkpoint_path(args.checkpoints, args.run)
     if not path.exists():
         raise UsageError(f"no run {args.run!r}: {path} does not exist (runs: "
-                         f"{', '.join(r.name for r in ckpt.list_runs(args.checkpoints)) or 'none'})")
+                         f"{', '.join(r.name for r in folders.list_runs(args.checkpoints)) or 'none'})")
     return path
 
 
@@ -316,13 +310,13 @@ def store_map(path: Path, test_images: torch.Tensor, perplexity: float = 30.0, s
     data, digest = ckpt.read_snapshot(path)
     vae = ckpt.load_state(path, data).vae.eval()
     means = analysis.latent_means(vae, test_images)
-    ckpt.store_cached(path, analysis.MEANS_NAME, digest, means)
-    saved = [ckpt.cache_file(path, analysis.MEANS_NAME, digest)]
+    folders.store_cached(path, analysis.MEANS_NAME, digest, means)
+    saved = [folders.cache_file(path, analysis.MEANS_NAME, digest)]
     if means.shape[1] > 2:  # 2-d codes are their own map
         xy = analysis.tsne_2d(means, seed=seed, perplexity=perplexity, progress=progress, should_stop=should_stop)
         name = analysis.tsne_name(perplexity, seed)
-        ckpt.store_cached(path, name, digest, xy)
-        saved.append(ckpt.cache_file(path, name, digest))
+        folders.store_cached(path, name, digest, xy)
+        saved.append(folders.cache_file(path, name, digest))
     return saved
 
 
@@ -347,11 +341,11 @@ def _evaluate(args: argparse.Namespace) -> int:
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
             bound = objectives.iwae_bound(vae, images, k=args.iwae, seed=args.seed,
                                           progress=lambda f: bar.update(f - bar.n))
-        ckpt.store_cached(path, objectives.iwae_name(args.iwae, images.shape[0], args.seed), digest, bound)
+        folders.store_cached(path, objectives.iwae_name(args.iwae, images.shape[0], args.seed), digest, bound)
         log_px = float(bound.mean())
         print(f"{where} log p(x) >= {log_px:.4f} nats per image (importance-weighted bound, K={args.iwae}, "
               f"{images.shape[0]} test images); ELBO {-loss:.4f}; gap {log_px + loss:.4f}")
-        print(f"(likelihood {state.config.likelihood}: {NOTES[state.config.likelihood]})")
+        print(f"(likelihood {state.config.likelihood}: {LIKELIHOOD_NOTES[state.config.likelihood]})")
     return 0
 
 

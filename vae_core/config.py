@@ -41,7 +41,20 @@ class ConfigError(ValueError):
 
 DEVICES = ("cpu", "cuda")
 ACTIVATIONS = ("softplus", "relu", "tanh")
-LIKELIHOODS = ("bernoulli", "binarized", "continuous-bernoulli", "gaussian")
+# What each likelihood's log p(x | z) is, in words for the app, the CLI and the README
+# (here, not in vae_core.likelihoods, so the app's first page shows them without loading torch).
+LIKELIHOOD_NOTES = {
+    "bernoulli": "a Bernoulli on grey pixels, as the tutorial: not a normalised density on [0, 1] (it drops "
+                 "a normaliser of at least ln 2 per pixel, 543 nats per image), and not the binarized-MNIST "
+                 "log-likelihood that papers report",
+    "binarized": "a Bernoulli on pixels drawn 0 or 1 afresh at every use (dynamic binarization): the "
+                 "binarized-MNIST log-likelihood that papers report",
+    "continuous-bernoulli": "the continuous Bernoulli, a normalised density on grey pixels in [0, 1] "
+                            "(Loaiza-Ganem & Cunningham 2019)",
+    "gaussian": "a Gaussian per pixel with a learned scale (one per pixel, at least 1/255): a density, "
+                "positive where it is narrow",
+}
+LIKELIHOODS = tuple(LIKELIHOOD_NOTES)
 # MNIST's digits are 28 x 28 pixels; vae_core.data checks the files say so.
 MNIST_SIDE = 28
 MNIST_TRAIN_IMAGES = 60_000
@@ -136,6 +149,13 @@ class Config:
 
 
 FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(Config)}
+# Fields a resumed run may change: they do not alter the model (a lower lr rescues a diverged run).
+RESUMABLE_OVERRIDES = ("epochs", "device", "jit", "lr")
+
+
+def flag(name: str) -> str:
+    """The `train` flag of a Config field: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
 
 
 def parse_value(name: str, text: str) -> Any:

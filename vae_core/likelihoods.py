@@ -8,7 +8,7 @@
 
 The decoder always ends in a sigmoid, as the tutorial's does; each likelihood
 reads its output its own way. Numbers under different likelihoods are not
-comparable: `NOTES` says, for each, what its log-likelihood is.
+comparable: `vae_core.config.LIKELIHOOD_NOTES` says, for each, what its log-likelihood is.
 """
 
 from __future__ import annotations
@@ -19,24 +19,12 @@ from torch import nn
 from torch.distributions.utils import clamp_probs
 from torch.nn import functional as F
 
-from vae_core.config import Config
+from vae_core.config import LIKELIHOOD_NOTES, Config
 
 # The Gaussian's scale never goes below this: grey values are 1/255 apart, and a narrower density
 # would reward an exactness the data cannot have (blank border pixels would push it towards 0).
 GAUSSIAN_MIN_SCALE = 1.0 / 255.0
 
-# What each likelihood's log p(x | z) is, in words for the app, the CLI and the README.
-NOTES = {
-    "bernoulli": "a Bernoulli on grey pixels, as the tutorial: not a normalised density on [0, 1] (it drops "
-                 "a normaliser of at least ln 2 per pixel, 543 nats per image), and not the binarized-MNIST "
-                 "log-likelihood that papers report",
-    "binarized": "a Bernoulli on pixels drawn 0 or 1 afresh at every use (dynamic binarization): the "
-                 "binarized-MNIST log-likelihood that papers report",
-    "continuous-bernoulli": "the continuous Bernoulli, a normalised density on grey pixels in [0, 1] "
-                            "(Loaiza-Ganem & Cunningham 2019)",
-    "gaussian": "a Gaussian per pixel with a learned scale (one per pixel, at least 1/255): a density, "
-                "positive where it is narrow",
-}
 
 
 class Likelihood(nn.Module):
@@ -141,8 +129,8 @@ def note(likelihood: str) -> str:
     """What a figure under `likelihood` means, and what it may be compared with, in one paragraph."""
     if likelihood == Binarized.name:
         papers = ", ".join(f"{name} {value:.2f} nats".replace("-", "−") for name, value in BURDA_2015.items())
-        return (f"Likelihood {likelihood}: {NOTES[likelihood]}. Comparable with the literature: {BURDA_SETTINGS}: "
+        return (f"Likelihood {likelihood}: {LIKELIHOOD_NOTES[likelihood]}. Comparable with the literature: {BURDA_SETTINGS}: "
                 f"{papers}.")
-    return (f"Likelihood {likelihood}: {NOTES[likelihood]}. Figures under different likelihoods cannot be compared"
+    return (f"Likelihood {likelihood}: {LIKELIHOOD_NOTES[likelihood]}. Figures under different likelihoods cannot be compared"
             + (" (Burda et al. 2015 report −86.76 nats for binarized MNIST; train with likelihood binarized to "
                "compare)." if likelihood == Bernoulli.name else "."))

@@ -2,7 +2,7 @@
 
     from vae_core.monitor import RunMonitor, read_status, read_history, run_lock
     with run_lock(folder):                          # one training process per run
-        fit(state, data, callbacks=RunMonitor(folder, state), should_stop=StopRequest(folder))
+        monitor = RunMonitor(folder, state, test_images)  # the CLI's callbacks call its on_batch, on_epoch_end
     read_status(folder)   # {"state": "running", "epoch": 3, "images_per_s": ..., "eta_s": ...}
     request_stop(folder, pid)                       # from anywhere: the run stops after its current step
 
@@ -14,7 +14,9 @@ Files, each replaced atomically so a reader never sees half of one:
   stop.json     a stop request for the process with that pid; it waits in the folder until the
                 process sees it, so a stop sent while the process still starts is never lost
 The lock file is held (flock) for the life of the training process, so a
-crashed or killed run is told apart from a running one.
+crashed or killed run is told apart from a running one. The app reads these
+files on every page, so this module imports torch only where the trainer
+draws its previews.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import torch
 
-from vae_core.analysis import prior_samples, reconstructions
 from vae_core.files import atomic_write
-from vae_core.train import Callbacks, TrainState
+
+if TYPE_CHECKING:
+    import torch
+
+    from vae_core.train import TrainState
 
 STATUS_FILE = "status.json"
 HISTORY_FILE = "history.json"
@@ -162,8 +166,8 @@ class StopRequest:
         return self.requested
 
 
-class RunMonitor(Callbacks):
-    """Writes status, history and previews into `folder` as training goes."""
+class RunMonitor:
+    """Writes status, history and previews into `folder` as training goes (the trainer's callbacks call it)."""
 
     def __init__(self, folder: Path, state: TrainState, preview_images: torch.Tensor,
                  every_s: float = 0.5) -> None:
@@ -221,6 +225,8 @@ class RunMonitor(Callbacks):
         write_json(self.folder / STATUS_FILE, self.status)
 
     def _write_preview(self, state: TrainState) -> None:
+        from vae_core.analysis import prior_samples, reconstructions  # torch: only in the training process
+
         vae = state.vae
         was_training = vae.training
         vae.eval()

@@ -9,7 +9,7 @@
 All take images as (n, x_dim) in [0, 1] and draw from their own seeded RNG, never
 the global one a training run uses. Images go through the run's likelihood
 (vae.likelihood: prepared, then scored), and the numbers mean what its
-likelihood's note (likelihoods.NOTES) says: with the tutorial's Bernoulli on
+likelihood's note (config.LIKELIHOOD_NOTES) says: with the tutorial's Bernoulli on
 grey pixels they are not the binarized-MNIST log-likelihoods papers report.
 """
 

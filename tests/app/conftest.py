@@ -19,6 +19,7 @@ import streamlit as st
 from tests.app.helpers import RUN
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -28,7 +29,7 @@ def small_checkpoint(tmp_path_factory, mnist) -> Path:
     """A real 2-epoch run on the first 1,024 training digits, saved once for the module."""
     state = new_state(Config(epochs=2, limit=1024, batch_size=128, test_every=1))
     fit(state, mnist)
-    path = ckpt.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
+    path = folders.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
     ckpt.save_state(state, path)
     return path
 
@@ -74,7 +75,7 @@ def empty_root(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def root(empty_root, small_checkpoint) -> Path:
     """A checkpoints folder of its own (caches included) holding a copy of the small run."""
-    target = ckpt.checkpoint_path(empty_root, RUN)
+    target = folders.checkpoint_path(empty_root, RUN)
     target.parent.mkdir()
     shutil.copy2(small_checkpoint, target)
     return empty_root

@@ -11,9 +11,9 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from ui import jobs
-from ui.runs import RUN_KEY
+from ui.picker import RUN_KEY
 from vae_core import analysis
-from vae_core import checkpoint as ckpt
+from vae_core import folders
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUN = "small"
@@ -24,8 +24,8 @@ TSNE_CACHE = analysis.tsne_name(30, 0)
 N_TEST = 10_000
 
 
-def run_info(root: Path) -> ckpt.RunInfo:
-    return next(r for r in ckpt.list_runs(root) if r.name == RUN)
+def run_info(root: Path) -> folders.RunInfo:
+    return next(r for r in folders.list_runs(root) if r.name == RUN)
 
 
 def app() -> AppTest:
@@ -45,7 +45,7 @@ def view(page: str) -> AppTest:
 def stored_map(root: Path, xy: np.ndarray) -> AppTest:
     """The Latent map view, with `xy` stored as the run's T-SNE map (no wait for T-SNE)."""
     path = root / RUN / "checkpoint.pt"
-    ckpt.store_cached(path, TSNE_CACHE, ckpt.file_digest(path), xy)
+    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), xy)
     return view(LATENT_MAP)
 
 

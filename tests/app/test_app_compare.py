@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from tests.app.helpers import RUN, app, captions, figures, messages
 from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import LIKELIHOODS, Config
 from vae_core.objectives import iwae_name
 from vae_core.train import fit, new_state
@@ -27,13 +28,13 @@ def other_checkpoint(tmp_path_factory, mnist) -> Path:
     state = new_state(Config(epochs=2, limit=512, test_every=1, likelihood="continuous-bernoulli",
                              hidden=(64, 32), activation="relu", z_dim=8))
     fit(state, mnist)
-    path = ckpt.checkpoint_path(tmp_path_factory.mktemp("other"), OTHER)
+    path = folders.checkpoint_path(tmp_path_factory.mktemp("other"), OTHER)
     ckpt.save_state(state, path)
     return path
 
 
 def add_run(root: Path, name: str, source: Path) -> Path:
-    target = ckpt.checkpoint_path(root, name)
+    target = folders.checkpoint_path(root, name)
     target.parent.mkdir()
     shutil.copy2(source, target)
     return target
@@ -71,9 +72,9 @@ def test_compare_overlays_the_runs_curves_and_names_the_settings_that_differ(roo
 
 def test_runs_of_one_likelihood_get_no_warning_and_their_cached_estimate_is_shown(root, small_checkpoint):
     path = add_run(root, "twin", small_checkpoint)
-    digest = ckpt.file_digest(path)
-    ckpt.store_cached(path, iwae_name(10, 100, 0), digest, np.full(100, -123.0))
-    ckpt.store_cached(path, iwae_name(100, 50, 0), digest, np.full(50, -120.0))  # fewer images: not preferred
+    digest = folders.file_digest(path)
+    folders.store_cached(path, iwae_name(10, 100, 0), digest, np.full(100, -123.0))
+    folders.store_cached(path, iwae_name(100, 50, 0), digest, np.full(50, -120.0))  # fewer images: not preferred
     at = compare(RUN, "twin")
     assert not at.warning
     assert at.dataframe[1].value.loc["twin", "log p(x) ≥"] == "-123.00 (K = 10, 100 images)"
@@ -121,7 +122,7 @@ def likelihood_runs(tmp_path_factory, mnist) -> dict[str, Path]:
     for likelihood in LIKELIHOODS:
         state = new_state(Config(epochs=1, limit=512, likelihood=likelihood, hidden=(48, 24), activation="tanh"))
         fit(state, mnist)
-        made[likelihood] = ckpt.checkpoint_path(folder, likelihood)
+        made[likelihood] = folders.checkpoint_path(folder, likelihood)
         ckpt.save_state(state, made[likelihood])
     return made
 

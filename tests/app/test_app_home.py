@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import numpy as np
+import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import RUN, TSNE_CACHE, app, captions, messages, plotly_values, run_info
+from tests.app.helpers import ROOT, RUN, TSNE_CACHE, app, captions, messages, plotly_values, run_info
 from ui.figures import DIGIT_COLOURS
-from ui.home import scatter_image
+from ui.home import KEPT, draw_thumbnails, scatter_image, thumbnails
+from ui.jobs import SHIPPED_RUNS
+from ui.runs import open_run
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -40,7 +48,7 @@ def test_home_draws_the_model_and_guide_with_the_sizes_of_the_runs_config(empty_
     # Sizes unlike the tutorial's, so a literal 50 or 400 in the diagram would show.
     state = new_state(Config(z_dim=7, hidden=(32,), epochs=1, limit=256, test_every=1))
     fit(state, mnist)
-    path = ckpt.checkpoint_path(empty_root, "odd")
+    path = folders.checkpoint_path(empty_root, "odd")
     path.parent.mkdir()
     ckpt.save_state(state, path)
 
@@ -97,8 +105,61 @@ def test_home_latent_thumbnail_is_pca_until_a_tsne_is_stored(root):
 
 def test_home_latent_thumbnail_shows_the_stored_tsne(root, quick_tsne):
     path = run_info(root).path
-    ckpt.store_cached(path, TSNE_CACHE, ckpt.file_digest(path), quick_tsne)
+    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
     assert captions(app())[-1].startswith("T-SNE of the test codes")
+
+
+def test_home_latent_thumbnail_turns_to_tsne_once_a_map_is_stored_after_a_pca_was_kept(root, quick_tsne):
+    assert captions(app())[-1].startswith("PCA of the test codes")
+    path = run_info(root).path
+    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
+    assert captions(app())[-1].startswith("T-SNE of the test codes")
+
+
+def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_again(root, monkeypatch):
+    first = app()
+    assert folders.cache_file(run_info(root).path, KEPT, run_info(root).digest, ".npz").is_file()
+    st.cache_data.clear()
+    st.cache_resource.clear()  # as after a restart: only the disk remains
+    monkeypatch.setattr(analysis, "prior_samples", lambda *a, **k: pytest.fail("Home drew its thumbnails again"))
+    again = app()
+    assert not again.exception
+    assert [image.proto.imgs[0].url for image in again.image] and len(again.image) == len(first.image) == 3
+    assert captions(again) == captions(first)
+
+
+def test_damaged_kept_thumbnails_are_drawn_again_and_replaced(root):
+    info = run_info(root)
+    kept = folders.cache_file(info.path, KEPT, info.digest, ".npz")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"PK\x03\x04 not a zip archive")
+    at = app()
+    assert not at.exception
+    assert len(thumbnail_columns(at)) == len(VIEWS)
+    assert thumbnails(info).samples.dtype == np.uint8  # the file was rewritten whole
+
+
+def test_home_with_kept_thumbnails_draws_without_importing_torch(root, small_checkpoint):
+    shutil.copy2(small_checkpoint.with_name(folders.RUN_FILE), root / RUN)  # as the CLI leaves a run
+    app()  # keeps the thumbnails
+    script = ("import sys; import ui.home; ui.home.VIEW_MODULES = ()\n"  # no preloading: what Home itself imports
+              "from streamlit.testing.v1 import AppTest\n"
+              f"at = AppTest.from_file({str(ROOT / 'streamlit_app.py')!r}, default_timeout=180).run()\n"
+              "assert not at.exception, at.exception\n"
+              "print(len(at.image), 'torch' in sys.modules, 'pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "False", "False"]
+
+
+def test_home_preloads_the_modules_of_the_other_views_in_the_background(root):
+    app()
+    script = ("import sys, threading\n"
+              "from streamlit.testing.v1 import AppTest\n"
+              f"AppTest.from_file({str(ROOT / 'streamlit_app.py')!r}, default_timeout=180).run()\n"
+              "[t.join() for t in threading.enumerate() if t.name == 'preload-views']\n"
+              "print('ui.runs' in sys.modules, 'torchvision.utils' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
 
 
 def test_home_rerun_draws_no_thumbnail_again(root, monkeypatch):
@@ -124,9 +185,21 @@ def test_scatter_image_paints_each_point_in_its_digits_colour():
 
 
 def test_every_view_in_pages_is_registered_once_and_home_links_to_each(root):
-    from tests.app.helpers import ROOT
     from ui import views
 
     names = [view.name for view in views.VIEWS]
     assert sorted(names) == sorted(path.stem for path in (ROOT / "pages").glob("*.py")) and len(set(names)) == len(names)
     assert sorted(links(app())) == sorted(name for name in names if name != "home")
+
+
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
+def test_the_shipped_runs_kept_thumbnails_are_what_home_draws_from_their_weights(run, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(folders.DEFAULT_ROOT))
+    model = open_run(run)
+    kept = folders.load_cached_set(model.path, KEPT, model.digest)
+    assert kept is not None, f"open Home with {run} picked, then commit checkpoints/{run}/cache/{KEPT}-*.npz"
+    drawn = draw_thumbnails(model)
+    for name in ("samples", "reconstructions", "latent"):
+        assert np.abs(kept[name].astype(int) - getattr(drawn, name)).max() <= 1, name  # rounding apart
+    assert str(kept["latent_method"]) == drawn.latent_method
+    assert kept["train_loss"].tolist() == drawn.history["train_loss"]

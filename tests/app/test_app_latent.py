@@ -10,9 +10,10 @@ from PIL import Image
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, app, button, captions, figures, messages, plotly_values,
                                stored_map, view)
-from ui.runs import RUN_KEY
+from ui.picker import RUN_KEY
 from ui.settings import DRAWN, TEST
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -193,7 +194,7 @@ def flat(root, mnist) -> str:
     """A real run with z_dim 2 beside the small one: its codes are a map already."""
     state = new_state(Config(epochs=1, limit=1024, batch_size=128, z_dim=2))
     fit(state, mnist)
-    ckpt.save_state(state, ckpt.checkpoint_path(root, "flat"))
+    ckpt.save_state(state, folders.checkpoint_path(root, "flat"))
     return "flat"
 
 
@@ -276,7 +277,7 @@ def test_evaluate_puts_a_binarized_runs_figures_beside_the_literatures(empty_roo
 
     state = new_state(Config(epochs=1, likelihood="binarized", hidden=(32,)))
     fit(state, small_mnist)
-    ckpt.save_state(state, ckpt.checkpoint_path(empty_root, "tutorial"))
+    ckpt.save_state(state, folders.checkpoint_path(empty_root, "tutorial"))
     at = view(EVALUATE)
     info = messages(at.info)[0]
     assert info.startswith("Likelihood binarized:") and "VAE −86.76 nats, IWAE (k = 50) −84.78 nats" in info

@@ -9,10 +9,11 @@ from tests.app.helpers import (LATENT_MAP, RUN, SAMPLES, TRAIN, app, button, fig
                                plotly_values, submit, view, wait_for, watching_the_picked_run)
 from ui import jobs
 from ui.figures import history_frame
-from ui.runs import RUN_KEY
+from ui.picker import RUN_KEY
 from vae_core import checkpoint as ckpt
+from vae_core import folders
 from vae_core.config import FIELDS, LIKELIHOODS, Config
-from vae_core.likelihoods import NOTES
+from vae_core.config import LIKELIHOOD_NOTES
 
 
 # ---------------------------------------------------------------- train: the form
@@ -128,11 +129,11 @@ def test_train_form_starts_the_run_with_the_model_it_describes(root, likelihood)
     assert not at.error and not at.exception
     try:
         wait_for(root, "lab", lambda j: not j.active)
-        config = ckpt.load_state(ckpt.checkpoint_path(root, "lab")).config
+        config = ckpt.load_state(folders.checkpoint_path(root, "lab")).config
         assert (config.likelihood, config.hidden, config.activation, config.beta, config.z_dim) == \
             (likelihood, (32, 16), "tanh", 0.5, 2)
         at.run()  # beside the chart: what its figures are under this likelihood and beta
-        note = next(c for c in messages(at.caption) if c.lower().startswith(NOTES[likelihood][:20].lower()))
+        note = next(c for c in messages(at.caption) if c.lower().startswith(LIKELIHOOD_NOTES[likelihood][:20].lower()))
         assert "The train curve is the β = 0.5 objective" in note and "the test curve is the ELBO" in note
     finally:
         jobs.stop(root, "lab")
@@ -148,7 +149,7 @@ def test_train_start_runs_a_short_job_to_the_end_and_links_to_its_views(root):
         assert jobs.job(root, "quick").state == "finished"
         at.run()
         assert messages(at.success) == ["Finished after epoch 1 of 1."]
-        assert ckpt.checkpoint_path(root, "quick").is_file()
+        assert folders.checkpoint_path(root, "quick").is_file()
         assert {link.proto.page for link in at.get("page_link")} >= {"samples", "latent_map"}
     finally:
         jobs.stop(root, "quick")
@@ -187,7 +188,7 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
         at.run()
         finished = wait_for(root, "early", lambda j: not j.active)
         assert finished.state == "finished" and finished.epochs_done == 3
-        assert ckpt.load_state(ckpt.checkpoint_path(root, "early")).config.limit == 256
+        assert ckpt.load_state(folders.checkpoint_path(root, "early")).config.limit == 256
     finally:
         jobs.stop(root, "early")
 
@@ -201,7 +202,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
         button(at, "Stop training").click()
         at.run()
         stopped = wait_for(root, "long", lambda j: not j.active)
-        saved = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
+        saved = ckpt.load_state(folders.checkpoint_path(root, "long"))
         assert stopped.state == "stopped" and 2 <= saved.epoch < 40
         assert len(saved.history.train_loss) == saved.epoch
 
@@ -213,7 +214,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
         button(at, "Resume to epoch 40").click()
         at.run()
         finished = wait_for(root, "long", lambda j: j.state == "finished")
-        resumed = ckpt.load_state(ckpt.checkpoint_path(root, "long"))
+        resumed = ckpt.load_state(folders.checkpoint_path(root, "long"))
         assert resumed.epoch == 40 and finished.epochs_done == 40
         assert resumed.history.train_loss[:saved.epoch] == saved.history.train_loss
     finally:
@@ -221,7 +222,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
 
 
 def test_a_run_that_fails_says_why(root):
-    path = ckpt.checkpoint_path(root, "broken")
+    path = folders.checkpoint_path(root, "broken")
     path.parent.mkdir()
     path.write_bytes(b"not a checkpoint")
     at = app()
@@ -241,7 +242,7 @@ def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
     train = next(t for t in figure["data"] if t["name"] == "train ELBO")
     assert list(plotly_values(train["x"])) == [1, 2]
     assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
-    saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history.to_dict()
+    saved = ckpt.load_state(folders.checkpoint_path(root, RUN)).history.to_dict()
     assert list(history_frame(saved)["epoch"]) == [1, 2]
 
 
@@ -251,7 +252,7 @@ def test_the_elbos_two_parts_show_on_a_toggle_and_go_into_the_csv(root):
     next(t for t in at.toggle if t.key == "train_parts").set_value(True)
     at.run()
     elbo, parts = figures(at)
-    saved = ckpt.load_state(ckpt.checkpoint_path(root, RUN)).history
+    saved = ckpt.load_state(folders.checkpoint_path(root, RUN)).history
     lines = {t["name"]: list(plotly_values(t["y"])) for t in parts["data"]}
     assert lines["test reconstruction"] == pytest.approx(saved.test_reconstruction)
     assert lines["train KL"] == pytest.approx(saved.train_kl)
@@ -261,7 +262,7 @@ def test_the_elbos_two_parts_show_on_a_toggle_and_go_into_the_csv(root):
 
 
 def test_a_run_saved_before_the_parts_were_kept_says_so(root):
-    path = ckpt.checkpoint_path(root, RUN)
+    path = folders.checkpoint_path(root, RUN)
     state = ckpt.load_state(path)
     for name in ("split_epochs", "train_reconstruction", "train_kl", "test_reconstruction", "test_kl"):
         getattr(state.history, name).clear()

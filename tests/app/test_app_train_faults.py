@@ -12,8 +12,8 @@ import pytest
 from tests.app.helpers import (RUN, TRAIN, app, button, form_error, messages, submit, view, wait_for,
                                watching_the_picked_run)
 from ui import jobs
-from ui.runs import PICKER_KEY, RUN_KEY
-from vae_core import checkpoint as ckpt
+from ui.picker import PICKER_KEY, RUN_KEY
+from vae_core import folders
 from vae_core import files
 from vae_core.config import Config
 
@@ -140,7 +140,7 @@ def test_the_shipped_run_is_never_overwritten_or_trained_further_from_the_app(ro
 
 
 def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_new_saves(root):
-    before = ckpt.checkpoint_path(root, RUN).read_bytes()
+    before = folders.checkpoint_path(root, RUN).read_bytes()
     at = view(TRAIN)
     submit(at, train_run=RUN, train_overwrite=True, train_epochs=5)
     (first,) = messages(at.error)
@@ -151,7 +151,7 @@ def test_overwriting_a_run_takes_a_second_press_and_keeps_the_old_one_until_the_
         assert not at.error and jobs.job(root, RUN).active
         jobs.stop(root, RUN)  # at once: the new run saves no epoch
         wait_for(root, RUN, lambda j: not j.active)
-        assert ckpt.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
+        assert folders.checkpoint_path(root, RUN).read_bytes() == before  # the old run is back
     finally:
         jobs.stop(root, RUN)
 

@@ -1,0 +1,130 @@
+"""The run every view shows: the sidebar's picker over the runs, read from their run.json files.
+
+    from ui.picker import picked_info, run_picker
+    run_picker()                   # in streamlit_app.py: shared by every view
+    info = picked_info()           # the picked run's RunInfo (config, epochs, digest), or None
+
+Nothing here loads a model or imports torch, so the sidebar and Home draw
+before torch has loaded; ui.runs loads the picked run's model for the views.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from ui import jobs
+from vae_core import folders, monitor
+
+DEFAULT_RUN = "tutorial"
+RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
+PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
+
+
+def checkpoints_root() -> Path:
+    """Where runs live: $VAE_CHECKPOINTS (tests use it) or the project's checkpoints/."""
+    return Path(os.environ.get("VAE_CHECKPOINTS", folders.DEFAULT_ROOT))
+
+
+def _stamp(root: Path) -> tuple:
+    """Changes whenever a checkpoint or its run.json (written just after it) is added, replaced or removed."""
+    stamps = []
+    for f in sorted([*root.glob(f"*/{folders.CHECKPOINT_FILE}"), *root.glob(f"*/{folders.RUN_FILE}")]):
+        try:
+            stamps.append((str(f), f.stat().st_mtime_ns))
+        except FileNotFoundError:  # removed since the glob
+            pass
+    return tuple(stamps)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scan(root: str, stamp: tuple) -> tuple[list[folders.RunInfo], dict[str, str]]:
+    return folders.scan_runs(root)
+
+
+def runs() -> list[folders.RunInfo]:
+    """Readable runs, newest first (cached until a checkpoint changes)."""
+    root = checkpoints_root()
+    return _scan(str(root), _stamp(root))[0]
+
+
+def unreadable_runs() -> dict[str, str]:
+    """Runs whose checkpoint cannot be read, with why."""
+    root = checkpoints_root()
+    return _scan(str(root), _stamp(root))[1]
+
+
+def describe(info: folders.RunInfo) -> str:
+    """One line for a run: name, epochs completed and last test ELBO."""
+    elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
+    return f"{info.name} · epoch {info.epoch}/{info.epochs}{elbo}"
+
+
+def default_run(available: list[folders.RunInfo]) -> folders.RunInfo | None:
+    """The shipped tutorial run when present, else the newest."""
+    by_name = {r.name: r for r in available}
+    return by_name.get(DEFAULT_RUN) or (available[0] if available else None)
+
+
+def pick(name: str) -> None:
+    """Switch every view, and the sidebar picker from its next drawing on, to run `name`."""
+    st.session_state[RUN_KEY] = name
+
+
+def _new_run(name: str | None) -> bool:
+    """True for a run folder that exists but has no checkpoint yet (its first epoch is under way)."""
+    if not name:
+        return False
+    try:
+        return folders.run_dir(checkpoints_root(), name).is_dir()
+    except folders.RunNameError:
+        return False
+
+
+def picked_name() -> str | None:
+    """The name of the run the session looks at: the picker's choice, else the default run."""
+    available = runs()
+    name = st.session_state.get(RUN_KEY)
+    if name in {r.name for r in available} or _new_run(name):
+        return name
+    fallback = default_run(available)
+    return fallback.name if fallback else None
+
+
+def run_picker() -> str | None:
+    """Sidebar select box over the runs; the choice is shared by every view."""
+    name = picked_name()
+    for bad, why in unreadable_runs().items():
+        st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
+    if name is None:
+        st.sidebar.caption("No trained runs yet.")
+        return None
+    by_name = {r.name: r for r in runs()}
+    starting = [run for run in jobs.training(checkpoints_root()) if run not in by_name]  # no checkpoint yet
+    options = list(by_name) + starting + ([] if name in by_name or name in starting else [name])
+    st.session_state[PICKER_KEY] = name
+    st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
+                         format_func=lambda n: describe(by_name[n]) if n in by_name else _unsaved(n),
+                         help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
+    return name
+
+
+def training_now(name: str) -> bool:
+    """True while the run's status says it is starting or training (a damaged status says no)."""
+    status = monitor.read_status(folders.run_dir(checkpoints_root(), name))
+    return isinstance(status, dict) and status.get("state") in ("starting", "running")
+
+
+def _unsaved(name: str) -> str:
+    """One line for a run with no checkpoint yet."""
+    return f"{name} · {'first epoch under way' if training_now(name) else 'no epoch saved'}"
+
+
+
+
+def picked_info() -> folders.RunInfo | None:
+    """The picked run as its run.json (or checkpoint) describes it; None with no saved epoch yet."""
+    name = picked_name()
+    return next((info for info in runs() if info.name == name), None)
