@@ -25,7 +25,7 @@ from vae_core.data import load_mnist
 # (label, method, early exaggeration iterations, iterations); the app uses APP_SETTINGS.
 METHODS = [
     ("scikit-learn TSNE (Pyro's example)", "sklearn", None, None),
-    ("openTSNE, its defaults (250 + 500)", "opentsne", 250, 500),
+    ("openTSNE, its default iterations (250 + 500)", "opentsne", 250, 500),
     ("openTSNE, the app's settings", "opentsne", *analysis.TSNE_FAST),
 ]
 
