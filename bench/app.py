@@ -113,25 +113,18 @@ def first_paint(port: int = 8599, pause: float = 2.0) -> tuple[float, float, flo
     """Seconds from `streamlit run` to: the server's health answer, Home's title, Home's last thumbnail;
     and from a click on Samples, `pause` seconds after that, to its first image."""
     import shutil
-    import subprocess
-    import urllib.request
 
     from playwright.sync_api import sync_playwright
+
+    from bench import serve
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         start = time.perf_counter()
-        server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "streamlit"), "run", "streamlit_app.py",
-                                   "--server.headless", "true", "--server.port", str(port)], cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = serve.start(port)
         try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            serve.wait_until_healthy(port)
             health = time.perf_counter() - start
             page.goto(f"http://localhost:{port}/")
             page.wait_for_selector("h1:has-text('See a VAE learn')", timeout=120_000)

@@ -4,6 +4,7 @@ pipeline vs a hand-written torch loss at one thread count.
     .venv/bin/python -m bench.epoch                 # full epochs (about 2 min on 2 cores)
     .venv/bin/python -m bench.epoch --batches 40    # the first 40 steps of each, quicker
     .venv/bin/python -m bench.epoch --published     # only the CLI's defaults vs the tutorial as published
+    .venv/bin/python -m bench.epoch --published --app   # the same while the app serves Chromium
 
 First, each in a fresh process with its own defaults:
   published: the tutorial's code as published: torch's default thread count,
@@ -12,6 +13,12 @@ First, each in a fresh process with its own defaults:
             and num_workers=1, pyro.module + SVI + pyro.optim.Adam
   cli:      `python -m vae_core train` with its defaults (threads chosen from
             the machine's load); its second epoch, which has no test pass
+With --app, the real Streamlit server runs throughout and headless Chromium
+shows its Train page: while the CLI trains, the page watches that run (its
+progress, chart and digits redrawn every second, as a user sees it); while
+the published tutorial runs, which the app cannot watch, the page stays open
+on the last run. The tutorial thus gets the lighter load, so the ratio errs
+against the CLI.
 Then, in this process:
 All three train the same architecture on the same 60,000 images at batch 256
 with Adam lr 1e-3, one after the other in this process, with the same torch
@@ -29,6 +36,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +54,7 @@ from torchvision import datasets, transforms
 
 from vae_core.config import Config
 from vae_core.data import DEFAULT_ROOT, batches, load_mnist
+
 from vae_core.model import VAE
 from vae_core.train import Callbacks, fit, new_state
 
@@ -156,22 +165,61 @@ def published_in_fresh_process(n_batches: int | None) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cli_epoch(n_batches: int | None) -> float:
-    """`python -m vae_core train` with its defaults: the second epoch's seconds (no test pass in it)."""
-    with tempfile.TemporaryDirectory() as folder:
-        args = [sys.executable, "-m", "vae_core", "train", "--run", "bench", "--checkpoints", folder,
-                "--epochs", "3", "--test-every", "2"]  # tests after epochs 1 and 3 only
+def cli_epoch(n_batches: int | None, app: _App | None = None) -> float:
+    """`python -m vae_core train` with its defaults: the second epoch's seconds (no test pass in it).
+    With `app`, its browser watches the run on the Train page while it trains."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = app.root if app else Path(scratch)
+        shutil.rmtree(folder / "bench", ignore_errors=True)
+        args = [sys.executable, "-m", "vae_core", "train", "--run", "bench", "--checkpoints", str(folder),
+                "--epochs", "3", "--test-every", "2", "--no-map"]  # tests after epochs 1 and 3 only
         if n_batches:
             args += ["--limit", str(n_batches * Config().batch_size)]
-        subprocess.run(args, capture_output=True, text=True, check=True)
-        history = json.loads((Path(folder) / "bench" / "history.json").read_text())
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if app:
+            app.watch(folder / "bench")
+        if process.wait() != 0:
+            raise SystemExit(f"the CLI failed: {process.stderr.read()[-2000:]}")
+        history = json.loads((folder / "bench" / "history.json").read_text())
         return history["epoch_seconds"][1]
 
 
-def _published_and_cli(args) -> tuple[float, float]:
+class _App:
+    """The real server over a scratch checkpoints folder, and Chromium open on its Train page."""
+
+    def __init__(self, root: Path, port: int = 8597) -> None:
+        from playwright.sync_api import sync_playwright
+
+        from bench import serve
+
+        self.root, self.url = root, f"http://localhost:{port}"
+        self.server = serve.start(port, {"VAE_CHECKPOINTS": str(root)})
+        serve.wait_until_healthy(port)
+        self.playwright = sync_playwright().start()
+        self.browser = self.playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.goto(f"{self.url}/train")
+        self.page.wait_for_selector("h1:has-text('Train')", timeout=120_000)
+
+    def watch(self, folder: Path) -> None:
+        """Open Train once the run in `folder` trains: a new session picks the run that trains."""
+        while (json.loads((folder / "status.json").read_text()) if (folder / "status.json").exists()
+               else {}).get("state") != "running":
+            time.sleep(0.05)
+        self.page.goto(f"{self.url}/train")
+        self.page.wait_for_selector(f"h3:has-text('Run {folder.name}')", timeout=120_000)
+
+    def close(self) -> None:
+        self.browser.close()
+        self.playwright.stop()
+        self.server.terminate()
+        self.server.wait()
+
+
+def _published_and_cli(args, app: _App | None = None) -> tuple[float, float]:
     published = published_in_fresh_process(args.batches)
     print(f"published {published:8.2f} s   (the tutorial as published, {torch.get_num_threads()} default threads)")
-    cli = min(cli_epoch(args.batches) for _ in range(args.repeat))
+    cli = min(cli_epoch(args.batches, app) for _ in range(args.repeat))
     print(f"cli       {cli:8.2f} s   (python -m vae_core train, its defaults; best of {args.repeat})")
     return published, cli
 
@@ -209,15 +257,22 @@ def main() -> None:
     parser.add_argument("--busy", action="store_true",
                         help="keep one core busy (a spinning process) while the CLI and the published tutorial run, "
                              "as the app's server and browser do beside a run")
+    parser.add_argument("--app", action="store_true",
+                        help="run the real server and Chromium throughout, the browser watching the CLI's run on Train")
     parser.add_argument("--published-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.published_child:
         print(published_epoch(args.batches))
         return
-    with _spinning(args.busy):
-        published, cli = _published_and_cli(args)
-    print(f"ratio: published/cli {published / cli:.2f}x (goal >= 3x quiet, >= 2x beside a busy core)"
-          + (" [one core kept busy]" if args.busy else ""))
+    with _spinning(args.busy), tempfile.TemporaryDirectory() as root:
+        app = _App(Path(root)) if args.app else None
+        try:
+            published, cli = _published_and_cli(args, app)
+        finally:
+            if app:
+                app.close()
+    print(f"ratio: published/cli {published / cli:.2f}x (goal >= 3x quiet, >= 2x beside a busy core or the app)"
+          + (" [one core kept busy]" if args.busy else "") + (" [the app serving Chromium]" if args.app else ""))
     if args.published:
         return
     torch.set_num_threads(args.threads)
