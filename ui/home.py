@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,6 +27,9 @@ import streamlit as st
 from ui.figures import DIGIT_COLOURS, elbo_figure
 from vae_core import folders
 from vae_core.config import Config
+
+if TYPE_CHECKING:
+    from ui.runs import Model
 
 N_SAMPLES = 16  # a 4 x 4 grid
 N_DIGITS = 4  # test digits 0-3, the same ones on every visit
@@ -113,14 +118,14 @@ def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
     if (any(a is None or a.dtype != np.uint8 for a in images) or images[2].shape != (MAP_SIDE, MAP_SIDE, 3)
             or any(a is None or a.ndim != 1 for a in history) or len(history[1]) != len(history[2])
             or any(a is None or a.dtype.kind != "U" or a.ndim != 0 for a in names)
-            or str(names[0]) not in ("T-SNE", "PCA")):
+            or str(names[0]) not in ("T-SNE", "PCA") or not re.fullmatch(r"[\w.+-]+", str(names[1]))):
         return None
     return Thumbnails({"train_loss": history[0].tolist(), "test_epochs": history[1].astype(int).tolist(),
                        "test_loss": history[2].tolist()}, *images, str(names[0]), str(names[1]))
 
 
-def draw_thumbnails(model) -> Thumbnails:
-    """The four pictures of `model` (a ui.runs.Model), drawn from its weights."""
+def draw_thumbnails(model: Model) -> Thumbnails:
+    """The four pictures of `model`, drawn from its weights."""
     from ui.figures import grid
     from ui.runs import cached_array, latent_means, mnist_test
     from vae_core import analysis
@@ -139,7 +144,7 @@ def draw_thumbnails(model) -> Thumbnails:
                       grid(pairs, nrow=N_DIGITS, scale=SCALE), scatter_image(xy, labels.numpy()), method, tsne)
 
 
-def _history(model) -> dict[str, list]:
+def _history(model: Model) -> dict[str, list]:
     """The run's history up to the model's epoch: a run training on may have saved more since."""
     h = model.history
     tests = [(e, loss) for e, loss in zip(h["test_epochs"], h["test_loss"]) if e < model.epoch]
@@ -191,4 +196,3 @@ def _import_all() -> None:
             importlib.import_module(name)
         except Exception:  # the view that needs the module imports it again and shows what is wrong
             return
-

@@ -122,8 +122,6 @@ def _unsaved(name: str) -> str:
     return f"{name} · {'first epoch under way' if training_now(name) else 'no epoch saved'}"
 
 
-
-
 def picked_info() -> folders.RunInfo | None:
     """The picked run as its run.json (or checkpoint) describes it; None with no saved epoch yet."""
     name = picked_name()

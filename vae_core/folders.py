@@ -51,9 +51,9 @@ class RunInfo:
     epochs: int  # epochs asked for
     test_loss: float | None  # last test loss per image
     modified: float  # mtime, seconds since the epoch
-    config: Config = Config()
-    train_loss: float | None = None  # last epoch's train loss per image (beta-weighted when beta != 1)
-    digest: str = ""  # SHA-256 of the checkpoint these figures describe: the key of its caches
+    config: Config
+    train_loss: float | None  # last epoch's train loss per image (beta-weighted when beta != 1)
+    digest: str  # SHA-256 of the checkpoint these figures describe: the key of its caches
 
 
 def validate_run_name(name: str) -> str:
