@@ -3,11 +3,11 @@
 import streamlit as st
 
 from ui.picker import run_picker
-from ui.views import enter, navigation
+from ui.views import enter, guarded, navigation
 
 st.set_page_config(page_title="See a VAE learn", page_icon="🧠", layout="wide")
 
 page = navigation()
 enter()
 run_picker()
-page.run()
+guarded(page.run)

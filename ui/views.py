@@ -3,20 +3,27 @@
     from ui.views import VIEWS, open_page, link
     open_page(__file__)                       # first line of every view in pages/
     link("latent_map", "Its latent map")      # a link to a view, with the view's icon
+    guarded(page.run)                         # the entry runs each view through it: no raw traceback
+    fragment(follow, run_every=0.5)(task)     # st.fragment, with the same guard around each of its reruns
 
 A new view is one file in pages/ plus one line in VIEWS.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from ui import settings
 
+LOG = logging.getLogger("vae_app")
 _ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
 _WANTED = "_wanted"  # the page a session asked for before the entry script ran
 
@@ -83,3 +90,35 @@ def open_page(file: str) -> None:
         st.session_state[_WANTED] = BY_NAME[Path(file).stem].path
         st.switch_page("streamlit_app.py")
     settings.keep()
+
+
+def guarded(run: Callable[[], object]) -> None:
+    """Run a view (or a fragment's body): a failure is shown in the user's words with its details folded
+    away, and its traceback goes to the server's log. st.stop and st.rerun pass through (BaseException)."""
+    try:
+        run()
+    except Exception as exc:  # any failure of a view: the page must still answer
+        LOG.error("A view failed:\n%s", traceback.format_exc())
+        show_failure(exc)
+
+
+def show_failure(exc: Exception) -> None:
+    """What went wrong, what to do, and the details in an expander."""
+    if isinstance(exc, MemoryError):
+        what, todo = "The server ran out of memory for this view.", "Ask for less (fewer images or samples), or close other work, then reload."
+    elif isinstance(exc, OSError):
+        what, todo = f"A file could not be read or written: {exc.strerror or exc}.", "Check the disk and the run's folder, then reload the page."
+    else:
+        what, todo = "This view failed while drawing.", ("Reload the page; if it fails again, pick another run in the "
+                                                          "sidebar, and report the details below.")
+    st.error(f"{what} {todo}", icon=":material/error:")
+    with st.expander("Details"):
+        st.code("".join(traceback.format_exception_only(type(exc), exc)).strip(), language=None)
+
+
+def fragment(func: Callable, run_every: float | None = None) -> Callable:
+    """st.fragment(func, run_every=...), each of its reruns guarded like a view."""
+    @functools.wraps(func)
+    def body(*args, **kwargs) -> None:
+        guarded(lambda: func(*args, **kwargs))
+    return st.fragment(body, run_every=run_every)
