@@ -15,12 +15,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import jobs
+from ui import jobs, urlstate
 from vae_core import folders, monitor
 
 DEFAULT_RUN = "tutorial"
+RUN_PARAM = "run"  # the address bar's parameter naming the picked run, on every view (ui.urlstate has the rest)
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
 PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
+_LINK_NOTE = "_run_link_note"  # session key: why the run the address bar named is not shown
 
 
 def checkpoints_root() -> Path:
@@ -83,9 +85,26 @@ def _new_run(name: str | None) -> bool:
         return False
 
 
+def _from_link(available: list[folders.RunInfo]) -> str | None:
+    """Pick the run the address bar names, when the session has not seen that value yet; a note when it
+    names no run (the name is only compared with the runs listed, never made into a path unchecked)."""
+    raw = st.query_params.get(RUN_PARAM)
+    seen = st.session_state.setdefault(urlstate.SEEN, {})
+    if raw is None or raw == seen.get(RUN_PARAM):
+        return None
+    seen[RUN_PARAM] = raw
+    if raw in {r.name for r in available} or _new_run(raw):
+        pick(raw)
+        return None
+    return f"The link names run {raw!r}, which is not in checkpoints/: showing another run instead."
+
+
 def picked_name() -> str | None:
-    """The name of the run the session looks at: the picker's choice, else the default run."""
+    """The name of the run the session looks at: the address bar's or the picker's choice, else the default run."""
     available = runs()
+    note = _from_link(available)
+    if note:
+        st.session_state[_LINK_NOTE] = note
     name = st.session_state.get(RUN_KEY)
     if name in {r.name for r in available} or _new_run(name):
         return name
@@ -96,6 +115,11 @@ def picked_name() -> str | None:
 def run_picker() -> str | None:
     """Sidebar select box over the runs; the choice is shared by every view."""
     name = picked_name()
+    note = st.session_state.pop(_LINK_NOTE, None)
+    if note:
+        st.info(note, icon=":material/link:")
+    if name is not None:
+        st.session_state.setdefault(urlstate.SEEN, {})[RUN_PARAM] = st.query_params[RUN_PARAM] = name
     for bad, why in unreadable_runs().items():
         st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
     if name is None:

@@ -4,6 +4,7 @@
     open_page(__file__)                       # first line of every view in pages/
     link("latent_map", "Its latent map")      # a link to a view, with the view's icon
     guarded(page.run)                         # the entry runs each view through it: no raw traceback
+    publish()                                 # then the view's state goes to the address bar
     fragment(follow, run_every=0.5)(task)     # st.fragment, with the same guard around each of its reruns
 
 A new view is one file in pages/ plus one line in VIEWS.
@@ -21,11 +22,12 @@ from typing import Callable
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from ui import settings
+from ui import settings, urlstate
 
 LOG = logging.getLogger("vae_app")
 _ENTERED = "_entered"  # set by streamlit_app.py in every session it runs for
 _WANTED = "_wanted"  # the page a session asked for before the entry script ran
+_SHOWN = "_shown_view"  # session key: the name of the view the session's last run drew
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def enter() -> None:
     st.session_state[_ENTERED] = True
     wanted = st.session_state.pop(_WANTED, None)
     if wanted:
-        st.switch_page(wanted)
+        st.switch_page(wanted[0], query_params=wanted[1])
 
 
 def open_page(file: str) -> None:
@@ -87,9 +89,19 @@ def open_page(file: str) -> None:
     navigation, no picker) until st.navigation has run once.
     """
     if not st.session_state.get(_ENTERED):
-        st.session_state[_WANTED] = BY_NAME[Path(file).stem].path
-        st.switch_page("streamlit_app.py")
+        wanted = (BY_NAME[Path(file).stem].path, st.query_params.to_dict())  # a link's state goes along
+        st.session_state[_WANTED] = wanted
+        st.switch_page("streamlit_app.py", query_params=wanted[1])
     settings.keep()
+    st.session_state[_SHOWN] = Path(file).stem
+    urlstate.sync(Path(file).stem)
+
+
+def publish() -> None:
+    """After a view has run: its state in the address bar, including what its own buttons changed."""
+    view = st.session_state.get(_SHOWN)
+    if view:
+        urlstate.write(view)
 
 
 def guarded(run: Callable[[], object]) -> None:
