@@ -19,7 +19,6 @@ from ui import jobs, urlstate
 from vae_core import folders, monitor
 
 DEFAULT_RUN = "tutorial"
-RUN_PARAM = "run"  # the address bar's parameter naming the picked run, on every view (ui.urlstate has the rest)
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
 PICKER_KEY = "run_picker"  # the sidebar widget's own key, a mirror of RUN_KEY
 _LINK_NOTE = "_run_link_note"  # session key: why the run the address bar named is not shown
@@ -88,11 +87,11 @@ def _new_run(name: str | None) -> bool:
 def _from_link(available: list[folders.RunInfo]) -> str | None:
     """Pick the run the address bar names, when the session has not seen that value yet; a note when it
     names no run (the name is only compared with the runs listed, never made into a path unchecked)."""
-    raw = st.query_params.get(RUN_PARAM)
+    raw = st.query_params.get(urlstate.RUN_PARAM)
     seen = st.session_state.setdefault(urlstate.SEEN, {})
-    if raw is None or raw == seen.get(RUN_PARAM):
+    if raw is None or raw == seen.get(urlstate.RUN_PARAM):
         return None
-    seen[RUN_PARAM] = raw
+    seen[urlstate.RUN_PARAM] = raw
     if raw in {r.name for r in available} or _new_run(raw):
         pick(raw)
         return None
@@ -119,7 +118,7 @@ def run_picker() -> str | None:
     if note:
         st.info(note, icon=":material/link:")
     if name is not None:
-        st.session_state.setdefault(urlstate.SEEN, {})[RUN_PARAM] = st.query_params[RUN_PARAM] = name
+        st.session_state.setdefault(urlstate.SEEN, {})[urlstate.RUN_PARAM] = st.session_state[urlstate.RUN] = name
     for bad, why in unreadable_runs().items():
         st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
     if name is None:

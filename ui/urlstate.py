@@ -23,6 +23,8 @@ import streamlit as st
 
 from ui.settings import DRAWN, TEST
 
+RUN_PARAM = "run"  # the picked run, on every view
+RUN = "_url_run"  # session key: the picked run's name, set by ui.picker, written with the view's parameters
 SEEN = "_url_seen"  # session key: {parameter: the value last read from or written to the address bar}
 _NOTES = "_url_notes"  # session key: notes on values the address bar held that were refused
 SEED_MAX = 2**31 - 1
@@ -127,13 +129,28 @@ def read(view: str) -> list[str]:
 
 
 def write(view: str) -> None:
-    """Put the session's values of `view`'s parameters in the address bar (and drop those that do not apply)."""
+    """Put the session's values of `view`'s parameters in the address bar (and drop those that do not apply).
+
+    Only a change is sent, all at once: each message the browser gets adds an entry to its history, and
+    Back should step over views and changed settings, not over reruns."""
     seen = st.session_state.setdefault(SEEN, {})
+    wanted, stale = {}, []
+    if st.session_state.get(RUN):
+        wanted[RUN_PARAM] = st.session_state[RUN]
     for name, param in PARAMS.get(view, {}).items():
         if param.key in st.session_state and param.when():
-            seen[name] = st.query_params[name] = spell(st.session_state[param.key])
+            wanted[name] = seen[name] = spell(st.session_state[param.key])
         elif name in st.query_params:
-            del st.query_params[name]
+            stale.append(name)
+    update(wanted, stale)
+
+
+def update(values: dict[str, str], drop: list[str] = ()) -> None:
+    """Set `values` and remove `drop` in the address bar, in one message, and only when something changes."""
+    current = st.query_params.to_dict()
+    after = {**{k: v for k, v in current.items() if k not in drop}, **values}
+    if after != current:
+        st.query_params.from_dict(after)
 
 
 def sync(view: str) -> None:
