@@ -7,8 +7,8 @@ import torch
 
 from ui import jobs
 from ui.codes import codes
-from ui.figures import grid, runs_figure, runs_part_figure
-from ui.picker import runs, unreadable_runs
+from ui.figures import chart_config, grid, runs_figure, runs_part_figure
+from ui.picker import picked_name, runs, unreadable_runs
 from ui.runs import estimates, mnist_test, open_run
 from ui.views import open_page
 from vae_core import analysis, latent
@@ -19,14 +19,22 @@ from vae_core.likelihoods import note
 open_page(__file__)
 
 PICKED = "compare_runs"  # session key: the runs to compare, in the order picked
+FOLLOWS = "compare_follows"  # session key: the sidebar's run when PICKED last took it in
 N_SAMPLES, N_DIGITS = 16, 8
 DIFFERS = "background-color: rgba(255, 127, 14, 0.18)"  # a row whose values differ between the runs
+PINNED_NAMES = {"_index": st.column_config.Column(pinned=True)}  # the tables' row names stay in view
 
 st.title("Compare runs")
 available = [info.name for info in runs()]
-if PICKED not in st.session_state:  # the shipped runs, or the two newest
-    shipped = [name for name in jobs.SHIPPED_RUNS if name in available]
-    st.session_state[PICKED] = shipped if len(shipped) >= 2 else available[:2]
+sidebar_run = picked_name()
+first = [sidebar_run] if sidebar_run in available else []
+if PICKED not in st.session_state:  # the sidebar's run first, then the shipped runs, or the newest
+    shipped = [name for name in jobs.SHIPPED_RUNS if name in available and name not in first]
+    newest = [name for name in available if name not in first]
+    st.session_state[PICKED] = first + shipped if len(shipped) >= 2 else (first + newest)[:2]
+elif FOLLOWS in st.session_state and st.session_state[FOLLOWS] != sidebar_run:  # picked in the sidebar since
+    st.session_state[PICKED] = first + [name for name in st.session_state[PICKED] if name not in first]
+st.session_state[FOLLOWS] = sidebar_run
 # A picked run that has gone stays in the list, so the page can say what became of it.
 options = available + [name for name in st.session_state[PICKED] if name not in available]
 picked = st.multiselect("Runs", options, key=PICKED, persist_state="session", placeholder="Pick two runs or more",
@@ -59,7 +67,8 @@ with st.expander("What the figures mean under each likelihood"):
         st.markdown(f"- {note(likelihood)}")
 
 histories = {name: m.history for name, m in models.items()}
-st.plotly_chart(runs_figure(histories, {n: c.beta for n, c in configs.items()}), key="compare_elbo")
+st.plotly_chart(runs_figure(histories, {n: c.beta for n, c in configs.items()}), key="compare_elbo",
+                config=chart_config())
 if any(c.beta != 1.0 for c in configs.values()):
     st.caption("A run with β ≠ 1 trains on its β-weighted loss: its train curve is that objective, not the ELBO. "
                "Test curves are always the ELBO.")
@@ -69,8 +78,10 @@ if st.toggle("Show the ELBO's two parts", key="compare_parts", persist_state="se
         st.info("None of these runs recorded the parts: runs trained before they were kept have none.")
     else:
         left, right = st.columns(2)
-        left.plotly_chart(runs_part_figure(histories, "reconstruction", "E_q[log p(x | z)]"), key="compare_rec")
-        right.plotly_chart(runs_part_figure(histories, "kl", "KL(q(z | x) ‖ p(z))"), key="compare_kl")
+        left.plotly_chart(runs_part_figure(histories, "reconstruction", "E_q[log p(x | z)]"), key="compare_rec",
+                          config=chart_config())
+        right.plotly_chart(runs_part_figure(histories, "kl", "KL(q(z | x) ‖ p(z))"), key="compare_kl",
+                           config=chart_config())
         without = [name for name, h in histories.items() if not h.get("split_epochs")]
         if without:
             st.caption(f"No parts for {', '.join(without)}: trained before they were kept.")
@@ -93,23 +104,26 @@ st.subheader("Settings and figures")
 settings = {FIELDS[f].label: [shown(f, getattr(c, f)) for c in configs.values()] for f, spec in FIELDS.items()
             if spec.cli}
 settings["Epochs done"] = [str(m.epoch) for m in models.values()]
-table = pd.DataFrame(settings, index=list(models)).T
+table = pd.DataFrame(settings, index=list(models)).T  # a setting per row, a run per column
 styled = table.style.apply(lambda row: [DIFFERS if row.nunique() > 1 else ""] * len(row), axis=1)
-st.dataframe(styled, key="compare_settings")
+# Every row shown (no inner scrolling that hides one); on a phone the runs scroll sideways under the
+# pinned setting names.
+st.dataframe(styled, key="compare_settings", height="content", column_config=PINNED_NAMES)
 differ = [label for label, row in table.iterrows() if row.nunique() > 1]
 st.caption(f"Highlighted, the settings that differ: {', '.join(differ)}." if differ else
            "These runs share every setting.")
 
-figures = pd.DataFrame({
+figures = pd.DataFrame({  # transposed below, like the settings: a run per column
     "Likelihood": [c.likelihood for c in configs.values()],
     "Test ELBO": [f"{-m.test_loss:.2f}" if m.test_loss is not None else "—" for m in models.values()],
     "log p(x) ≥": [log_px(m) for m in models.values()],
     "Active units": [f"{int(latent.active_units(codes(m).loc).sum())} of {c.z_dim}"
                      for m, c in zip(models.values(), configs.values())],
-}, index=list(models))
-st.dataframe(figures, key="compare_figures")
+}, index=list(models)).T
+st.dataframe(figures, key="compare_figures", height="content", column_config=PINNED_NAMES)
 st.caption("Nats per image on the 10,000 test digits. Active units: latent dimensions whose z_loc varies over the "
-           f"test set (variance > {latent.ACTIVE_VARIANCE:g})."
+           f"test set (variance > {latent.ACTIVE_VARIANCE:g}; Burda et al. counted on 500 training images, which "
+           "gives the same count for the shipped runs)."
            + (" These runs' likelihoods differ: do not rank them by these numbers." if len(likelihoods) > 1 else ""))
 
 st.subheader("Samples and reconstructions")

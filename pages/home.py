@@ -6,12 +6,16 @@ the model: this is the first page a user sees, and torch takes seconds to import
 
 import streamlit as st
 
-from ui.home import N_SAMPLES, elbo_thumbnail, model_dot, preload_views, thumbnails
-from ui.picker import picked_info
-from ui.views import BY_NAME, VIEWS, link, open_page
+from ui.figures import chart_config
+from ui.home import (N_SAMPLES, N_TRAVERSED, compared_histories, elbo_histogram, elbo_thumbnail, model_dot,
+                     preload_views, runs_thumbnail, thumbnails, Thumbnails)
+from ui.picker import checkpoints_root, picked_info
+from ui.views import VIEWS, link, open_page
 from vae_core.config import LIKELIHOOD_NOTES, Config
 
 open_page(__file__)
+
+CARDS_PER_ROW = 3  # nine views: three rows of three on a wide screen, one column on a phone
 
 st.title("See a VAE learn")
 info = picked_info()
@@ -41,17 +45,40 @@ history = thumbs.history  # the caption and pictures come from one checkpoint ve
 elbo = f" · test ELBO {-history['test_loss'][-1]:.2f}" if history["test_loss"] else ""
 st.caption(f"Live from run {info.name}, epoch {len(history['train_loss'])}/{info.epochs}{elbo}. "
            "Pick another run in the sidebar.")
-train, samples, recs, latent = st.columns(4, vertical_alignment="bottom")  # links in one row
-train.plotly_chart(elbo_thumbnail(history), config={"staticPlot": True}, key="home_elbo")
-samples.image(thumbs.samples, caption=f"{N_SAMPLES} draws from the prior", width="stretch")
-recs.image(thumbs.reconstructions, caption="test digits over their reconstructions", width="stretch")
-latent.image(thumbs.latent, caption=f"{thumbs.latent_method} of the test codes, by digit", width="stretch")
-thumbnailed = ("train", "samples", "reconstructions", "latent_map")  # in the columns above, in order
-for column, name in zip((train, samples, recs, latent), thumbnailed):
-    link(name, f"**{BY_NAME[name].title}**", column)
-others = [view for view in VIEWS if view.name not in ("home", *thumbnailed)]
-for row in range(0, len(others), 4):  # the views without a thumbnail: title and blurb, four to a row
-    for column, view in zip(st.columns(4), others[row:row + 4]):
-        link(view.name, f"**{view.title}**", column)
-        column.caption(view.blurb)
+
+
+
+def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
+    """View `name`'s thumbnail of run `run` in its card: a kept picture with its caption, or a static chart."""
+    images = {  # view: (its kept picture, what the picture shows)
+        "samples": (thumbs.samples, f"{N_SAMPLES} draws from the prior"),
+        "reconstructions": (thumbs.reconstructions, "test digits over their reconstructions"),
+        "latent_map": (thumbs.latent, f"{thumbs.latent_method} of the test codes, by digit"),
+        "interpolate": (thumbs.interpolate, "test #0 to #1 and #2 to #3: straight, then slerp"),
+        "traverse": (thumbs.traverse, f"test #0, its {N_TRAVERSED} most used dimensions from −3 to +3"),
+        "draw": (thumbs.draw, "drawn digits over what the VAE reads in them"),
+    }
+    if name in images:
+        image, caption = images[name]
+        card.image(image, caption=caption, width="stretch")
+        return
+    if name == "train":
+        fig, caption = elbo_thumbnail(thumbs.history), "the ELBO per image, epoch by epoch"
+    elif name == "evaluate":
+        fig, caption = elbo_histogram(thumbs.elbo_counts, thumbs.elbo_edges), "the test digits' ELBOs, one draw each"
+    else:
+        histories = compared_histories(checkpoints_root(), run)
+        fig, caption = runs_thumbnail(histories), f"the test ELBO of {len(histories)} run(s)"
+    card.plotly_chart(fig, config=chart_config(staticPlot=True), key=f"home_{name}")
+    card.caption(caption)
+
+
+# One bordered card per view, its link above its own picture: a phone stacks the columns card by card,
+# so each link stays with its picture.
+cards = [view for view in VIEWS if view.name != "home"]
+for row in range(0, len(cards), CARDS_PER_ROW):
+    for column, view in zip(st.columns(CARDS_PER_ROW), cards[row:row + CARDS_PER_ROW]):
+        card = column.container(border=True)
+        link(view.name, f"**{view.title}**", card)
+        picture(card, view.name, thumbs, info.name)
 preload_views()  # Home is drawn: load what the other views need while the user looks at it

@@ -81,9 +81,10 @@ def history_frame(history: dict[str, list]) -> pd.DataFrame:
 
 
 def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, picked: int | None = None,
-                  faded: bool = False, spread: np.ndarray | None = None) -> go.Figure:
+                  faded: bool = False, spread: np.ndarray | None = None, ends: go.Scattergl | None = None) -> go.Figure:
     """One WebGL scatter trace per digit (hover: digit, test index and, given `spread` (n,), the mean
-    z_scale); a ring on the picked point; `faded` when something is drawn over the points."""
+    z_scale); `ends` (A and B, see ends_trace) over them; a ring on the picked point, last and on top;
+    `faded` when something is drawn over the points."""
     fig = go.Figure()
     index = np.arange(len(labels))
     spread_line = "<br>mean z_scale %{customdata[1]:.3f}" if spread is not None else ""
@@ -95,6 +96,8 @@ def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, picked: int | 
             marker={"size": 4, "color": DIGIT_COLOURS[digit], "opacity": 0.8 if picked is None and not faded else 0.3},
             hovertemplate=f"digit {digit}<br>index %{{customdata{'' if spread is None else '[0]'}}}"
                           f"{spread_line}<extra></extra>"))
+    if ends is not None:
+        fig.add_trace(ends)
     if picked is not None:
         fig.add_trace(go.Scattergl(
             x=xy[picked:picked + 1, 0], y=xy[picked:picked + 1, 1], mode="markers", name="picked",
@@ -103,9 +106,22 @@ def latent_figure(xy: np.ndarray, labels: np.ndarray, title: str, picked: int | 
     fig.update_layout(title={"text": title, "font": {"size": 15}}, height=600, plot_bgcolor="white",
                       # A map's axes carry no units: no ticks, so a phone gives the points its whole width.
                       xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
-                      legend={"itemsizing": "constant", "orientation": "h", "y": -0.12, "title": {"text": "digit"}},
+                      # The legend just under the points, whatever the chart's height (a page may size it by CSS).
+                      legend={"itemsizing": "constant", "orientation": "h", "yanchor": "top", "y": 0,
+                              "title": {"text": "digit"}},
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
+
+
+def ends_trace(xy: np.ndarray, letters: list[str], labels: list[str], indices: list[int | None]) -> go.Scattergl:
+    """A and B over a map, `xy` (k, 2): black discs lettered in white, unlike the picked point's open ring;
+    hover names each one (`labels`, e.g. "test #42 (a 4)"); a click on one picks its test digit (`indices`,
+    None for a drawing). WebGL, as the points are: an SVG trace would be drawn under them."""
+    return go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="A and B", text=letters, customdata=indices,
+                      textposition="middle center", textfont={"size": 13, "color": "white"}, showlegend=False,
+                      marker={"size": 24, "color": "black", "line": {"width": 2, "color": "white"}},
+                      hovertext=[f"{letter}: {label}" for letter, label in zip(letters, labels)],
+                      hovertemplate="%{hovertext}<extra></extra>")
 
 
 def path_trace(xy: np.ndarray, name: str, dashed: bool = False) -> go.Scatter:
@@ -127,6 +143,54 @@ def export_config(filename: str) -> dict:
     """Plotly modebar settings: PNG export at 2x with a telling file name."""
     return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
             "displaylogo": False}
+
+
+def map_png(xy: np.ndarray, labels: np.ndarray, title: str, ends: dict[str, np.ndarray] | None = None) -> bytes:
+    """The map as a square PNG drawn on the server, for sharing: points coloured by digit, a digit legend,
+    `title` over it (and in the file's Title field), A and B lettered where `ends` (letter -> (2,)) puts them."""
+    # Matplotlib's object API (no pyplot): no global state, so a download's thread may draw beside others.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 8.6), dpi=150)  # 1200 x 1290 pixels: the points' square plus title and legend
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.02, 0.09, 0.96, 0.84))
+    for digit in range(10):
+        mask = labels == digit
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=2.5, c=DIGIT_COLOURS[digit], alpha=0.8, linewidths=0,
+                   label=str(digit), rasterized=True)
+    for letter, (x, y) in (ends or {}).items():
+        ax.scatter([x], [y], s=420, c="black", edgecolors="white", linewidths=1.5, zorder=3)
+        ax.text(x, y, letter, color="white", fontsize=12, fontweight="bold", ha="center", va="center", zorder=4)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_axis_off()
+    fig.suptitle(title, fontsize=13, y=0.975)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=10, title="digit", markerscale=4,
+               frameon=False, fontsize=10, title_fontsize=10)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Title": title})
+    return buffer.getvalue()
+
+
+def labelled_rows(rows: dict[str, np.ndarray], title: str, scale: int = 4, padding: int = 2) -> np.ndarray:
+    """Strips of images, one per entry of `rows` (name -> (steps, H, W) in [0, 1]), each named on its left,
+    `title` above them all; one uint8 grey image, for a PNG that explains itself."""
+    from PIL import ImageDraw, ImageFont
+
+    strips = [grid(images, nrow=len(images), scale=scale, padding=padding) for images in rows.values()]
+    font = ImageFont.load_default(size=6 * scale)
+    label_width = 16 * scale + max(int(font.getlength(name)) for name in rows)
+    title_height = 10 * scale
+    width = label_width + max(s.shape[1] for s in strips)
+    canvas = Image.new("L", (width, title_height + sum(s.shape[0] for s in strips)), 255)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4 * scale, title_height // 2), title, fill=0, font=ImageFont.load_default(size=5 * scale), anchor="lm")
+    top = title_height
+    for name, strip in zip(rows, strips):
+        canvas.paste(Image.fromarray(strip), (label_width, top))
+        draw.text((label_width - 4 * scale, top + strip.shape[0] // 2), name, fill=0, font=font, anchor="rm")
+        top += strip.shape[0]
+    return np.asarray(canvas)
 
 
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, scale: int = 1,
@@ -185,3 +249,16 @@ def runs_part_figure(histories: dict[str, dict[str, list]], part: str, title: st
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(rangemode="tozero")
     return fig
+
+
+# Plotly's modebar, eight buttons wide, covers the right half of a chart's title on a 390 px phone (where a
+# tap counts as a hover). Dragging still zooms and a double click still resets, so two buttons are enough.
+KEPT_BUTTONS = ("toImage", "resetScale2d")
+DROPPED_BUTTONS = ("zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
+                   "hoverClosestCartesian", "hoverCompareCartesian", "toggleSpikelines")
+
+
+def chart_config(**extra) -> dict:
+    """st.plotly_chart's config for every chart: a modebar of KEPT_BUTTONS alone, clear of the title; `extra`
+    adds or overrides options (an export_config(...), staticPlot)."""
+    return {"displaylogo": False, "modeBarButtonsToRemove": list(DROPPED_BUTTONS), **extra}

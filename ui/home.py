@@ -3,8 +3,8 @@
     from ui.home import elbo_thumbnail, model_dot, thumbnails
     st.graphviz_chart(model_dot(info.config))          # sizes from the run's own config
     thumbs = thumbnails(info)                          # drawn once per checkpoint version, then read from disk
-    st.plotly_chart(elbo_thumbnail(thumbs.history), config={"staticPlot": True})
-    st.image(thumbs.samples)
+    st.plotly_chart(elbo_thumbnail(thumbs.history), config=chart_config(staticPlot=True))
+    st.image(thumbs.samples)                           # one picture per view: samples, interpolate, draw, ...
 
 The thumbnails are arrays (a history, uint8 images) kept in the run's cache
 folder under the checkpoint's content hash. Home shows them from there
@@ -25,16 +25,28 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.figures import DIGIT_COLOURS, elbo_figure
-from vae_core import folders
+from vae_core import folders, monitor
 from vae_core.config import Config
 
 if TYPE_CHECKING:
     from ui.runs import Model
 
-N_SAMPLES = 16  # a 4 x 4 grid
+N_SAMPLES = 12  # a 3 x 4 grid
 N_DIGITS = 4  # test digits 0-3, the same ones on every visit
 SCALE = 3  # 28-px digits at 84 px: a grid about 370 px wide, a phone's full width
 MAP_SIDE = 368  # px, as wide as the digit grids
+ASPECT = 4 / 3  # width / height of every picture: the cards of a row are one height on a wide screen
+PAIRS = ((0, 1), (2, 3))  # Interpolate's test digits: A = 0, B = 1 as the view opens, and one pair more
+STEPS = 6  # codes along each path, ends included
+N_TRAVERSED, SPAN = 4, 3.0  # Traverse: the dimensions of most KL, each set to STEPS values in ±SPAN prior sds
+# Draw: four digits drawn as strokes (x, y in [0, 1] of a canvas, top left at 0, 0), as a user would draw them.
+STROKES = {"0": [(0.5, 0.15), (0.3, 0.3), (0.28, 0.65), (0.5, 0.85), (0.7, 0.65), (0.7, 0.3), (0.5, 0.15)],
+           "1": [(0.45, 0.25), (0.55, 0.15), (0.55, 0.85)],
+           "4": [(0.62, 0.85), (0.62, 0.15), (0.3, 0.62), (0.75, 0.62)],
+           "7": [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]}
+CANVAS_SIDE, STROKE_WIDTH = 280, 20  # px, as on the Draw view
+ELBO_BINS = 40  # bars of the test ELBOs' histogram
+COMPARED = 4  # runs on the Compare card: the picked one and the newest others
 TSNE_SETTINGS = (30, 0)  # the Latent map's default perplexity and seed: the map the thumbnail shows
 GUIDE_FILL, MODEL_FILL = DIGIT_COLOURS[0] + "22", DIGIT_COLOURS[1] + "22"  # RGBA: light tints
 
@@ -80,9 +92,15 @@ class Thumbnails:
     latent: np.ndarray  # (MAP_SIDE, MAP_SIDE, 3) uint8: the test codes in 2-D, coloured by digit
     latent_method: str  # "T-SNE" or "PCA"
     tsne: str  # the cache name of the T-SNE map the latent picture shows, or will once it exists
+    interpolate: np.ndarray  # uint8 grid: for each of PAIRS a linear row, then a slerp row, STEPS codes each
+    traverse: np.ndarray  # uint8 grid: test digit 0 with each of N_TRAVERSED dimensions set to STEPS values
+    draw: np.ndarray  # uint8 grid: the STROKES digits over the VAE's reading of them
+    elbo_counts: np.ndarray  # (ELBO_BINS,) test digits per bin of their one-draw ELBO
+    elbo_edges: np.ndarray  # (ELBO_BINS + 1,) the bins' edges, nats
 
 
-KEPT = "home-v1"  # the thumbnails' cache name; its version changes whenever they are drawn differently
+PICTURES = ("samples", "reconstructions", "latent", "interpolate", "traverse", "draw")  # the uint8 fields
+KEPT = "home-v2"  # the thumbnails' cache name; its version changes whenever they are drawn differently
 
 
 def thumbnails(info: folders.RunInfo) -> Thumbnails | None:
@@ -101,47 +119,98 @@ def thumbnails(info: folders.RunInfo) -> Thumbnails | None:
         return None
     with st.spinner("Drawing the thumbnails…"):
         thumbs = draw_thumbnails(model)
-    arrays = {"samples": thumbs.samples, "reconstructions": thumbs.reconstructions, "latent": thumbs.latent,
+    store_thumbnails(model, thumbs)
+    return thumbs
+
+
+def store_thumbnails(model: Model, thumbs: Thumbnails) -> None:
+    """Keep `thumbs` in the run's cache folder under KEPT and the checkpoint's hash (the shipped runs' too:
+    `store_thumbnails(open_run(run), draw_thumbnails(open_run(run)))`)."""
+    arrays = {**{key: getattr(thumbs, key) for key in PICTURES}, "elbo_counts": thumbs.elbo_counts,
+              "elbo_edges": thumbs.elbo_edges,
               "latent_method": np.asarray(thumbs.latent_method), "tsne": np.asarray(thumbs.tsne),
               **{key: np.asarray(values) for key, values in thumbs.history.items()}}
     folders.store_cached_set(model.path, KEPT, model.digest, arrays)
-    return thumbs
 
 
 def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
     """Thumbnails from their kept arrays, or None if any is missing or not what Home draws."""
     if arrays is None:
         return None
-    images = [arrays.get(key) for key in ("samples", "reconstructions", "latent")]
+    images = [arrays.get(key) for key in PICTURES]
     history = [arrays.get(key) for key in ("train_loss", "test_epochs", "test_loss")]
     names = [arrays.get(key) for key in ("latent_method", "tsne")]
-    if (any(a is None or a.dtype != np.uint8 for a in images) or images[2].shape != (MAP_SIDE, MAP_SIDE, 3)
+    counts, edges = arrays.get("elbo_counts"), arrays.get("elbo_edges")
+    if (any(a is None or a.dtype != np.uint8 for a in images)
+            or images[2].shape[0] != MAP_SIDE or images[2].shape[2:] != (3,)
             or any(a is None or a.ndim != 1 for a in history) or len(history[1]) != len(history[2])
             or any(a is None or a.dtype.kind != "U" or a.ndim != 0 for a in names)
-            or str(names[0]) not in ("T-SNE", "PCA") or not re.fullmatch(r"[\w.+-]+", str(names[1]))):
+            or str(names[0]) not in ("T-SNE", "PCA") or not re.fullmatch(r"[\w.+-]+", str(names[1]))
+            or counts is None or edges is None or counts.shape != (ELBO_BINS,) or edges.shape != (ELBO_BINS + 1,)):
         return None
-    return Thumbnails({"train_loss": history[0].tolist(), "test_epochs": history[1].astype(int).tolist(),
-                       "test_loss": history[2].tolist()}, *images, str(names[0]), str(names[1]))
+    history_lists = {"train_loss": history[0].tolist(), "test_epochs": history[1].astype(int).tolist(),
+                     "test_loss": history[2].tolist()}
+    return Thumbnails(history_lists, *images[:3], str(names[0]), str(names[1]), *images[3:], counts, edges)
 
 
 def draw_thumbnails(model: Model) -> Thumbnails:
-    """The four pictures of `model`, drawn from its weights."""
+    """Every view's picture of `model`, drawn from its weights."""
+    import torch
+
     from ui.figures import grid
     from ui.runs import cached_array, latent_means, mnist_test
-    from vae_core import analysis
+    from vae_core import analysis, latent
 
     vae = model.vae
     images, labels = mnist_test()
-    rec = analysis.reconstructions(vae, images[:N_DIGITS], k=1, seed=0)
     side = vae.config.image_height, vae.config.image_width
+    rec = analysis.reconstructions(vae, images[:N_DIGITS], k=1, seed=0)
     pairs = np.concatenate([images[:N_DIGITS].reshape(N_DIGITS, *side).numpy(), rec.at_loc.numpy()])
     tsne = analysis.tsne_name(*TSNE_SETTINGS)
     xy = cached_array(model, tsne)
     method = "T-SNE" if xy is not None else "PCA"
     if xy is None:
         xy = analysis.pca_2d(latent_means(model))
-    return Thumbnails(_history(model), grid(analysis.prior_samples(vae, N_SAMPLES, seed=0).numpy(), scale=SCALE),
-                      grid(pairs, nrow=N_DIGITS, scale=SCALE), scatter_image(xy, labels.numpy()), method, tsne)
+    codes = latent.encode(vae, images)
+
+    def decoded(z: np.ndarray) -> np.ndarray:  # (n, z_dim) codes -> (n, H, W) decoder means
+        return analysis.decode(vae, torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
+
+    paths = [latent.path(codes.loc[a], codes.loc[b], STEPS, kind) for a, b in PAIRS for kind in latent.PATH_KINDS]
+    dims = np.argsort(-latent.kl_per_dimension(codes), kind="stable")[:N_TRAVERSED]
+    traversal = latent.traversal(codes.loc[0], np.eye(vae.config.z_dim, dtype=np.float32)[dims],
+                                 np.linspace(-SPAN, SPAN, STEPS))  # (dims, STEPS, z_dim)
+    drawn = np.stack([latent.mnist_style(stroke_ink(points)) for points in STROKES.values()])  # (4, 28, 28)
+    read = analysis.reconstructions(vae, torch.from_numpy(drawn), k=1, seed=0).at_loc.numpy()
+    elbos = analysis.elbo_of_all(vae, images, draws=1, seed=0)  # (n_test,) nats
+    counts, edges = np.histogram(elbos, bins=ELBO_BINS, range=tuple(np.percentile(elbos, [0.5, 99.5])))
+    return Thumbnails(
+        _history(model), fit(grid(analysis.prior_samples(vae, N_SAMPLES, seed=0).numpy(), nrow=4, scale=SCALE)),
+        fit(grid(pairs, nrow=N_DIGITS, scale=SCALE)), fit(scatter_image(xy, labels.numpy())), method, tsne,
+        fit(grid(decoded(np.concatenate(paths)), nrow=STEPS, scale=2)),
+        fit(grid(decoded(traversal.reshape(-1, vae.config.z_dim)), nrow=STEPS, scale=2)),
+        fit(grid(np.concatenate([drawn, read]), nrow=len(STROKES), scale=SCALE)),
+        counts.astype(np.int64), edges.astype(np.float64))
+
+
+def stroke_ink(points: list[tuple[float, float]]) -> np.ndarray:
+    """One stroke through `points` drawn as on Draw's canvas (white, STROKE_WIDTH px); ink (CANVAS_SIDE, CANVAS_SIDE) in [0, 1]."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (CANVAS_SIDE, CANVAS_SIDE), 0)
+    xy = [(x * CANVAS_SIDE, y * CANVAS_SIDE) for x, y in points]
+    ImageDraw.Draw(canvas).line(xy, fill=255, width=STROKE_WIDTH, joint="curve")
+    return np.asarray(canvas, np.float32) / 255.0
+
+
+def fit(image: np.ndarray) -> np.ndarray:
+    """A uint8 picture centred on white to the width / height of ASPECT, by adding margins (never scaling)."""
+    height, width = image.shape[:2]
+    target_h, target_w = max(height, round(width / ASPECT)), max(width, round(height * ASPECT))
+    top, left = (target_h - height) // 2, (target_w - width) // 2
+    out = np.full((target_h, target_w, *image.shape[2:]), 255, np.uint8)
+    out[top:top + height, left:left + width] = image
+    return out
 
 
 def _history(model: Model) -> dict[str, list]:
@@ -168,10 +237,44 @@ def scatter_image(xy: np.ndarray, labels: np.ndarray, side: int = MAP_SIDE, dot:
     return image
 
 
+CHART_HEIGHT = 240  # px: about a picture's height in a third of a wide screen
+
+
 def elbo_thumbnail(history: dict[str, list]) -> go.Figure:
     """The Train view's ELBO chart, shrunk: no title, a short legend, small margins."""
     fig = elbo_figure(history, title="")
-    fig.update_layout(height=230, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="ELBO (nats)",
+    fig.update_layout(height=CHART_HEIGHT, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="ELBO (nats)",
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
+    return fig
+
+
+def elbo_histogram(counts: np.ndarray, edges: np.ndarray) -> go.Figure:
+    """Evaluate's thumbnail: how many test digits have each one-draw ELBO."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color=DIGIT_COLOURS[0]))
+    fig.update_layout(height=CHART_HEIGHT, margin={"l": 0, "r": 0, "t": 10, "b": 0}, bargap=0.05,
+                      xaxis_title="test ELBO per image (nats)", yaxis_title="digits", plot_bgcolor="white")
+    return fig
+
+
+def compared_histories(root, picked: str) -> dict[str, dict[str, list]]:
+    """The picked run's history and those of the newest COMPARED - 1 others, read from their history.json
+    (no torch); runs without a readable history are left out."""
+    from ui.picker import runs
+
+    names = [picked, *(info.name for info in runs() if info.name != picked)][:COMPARED]
+    found = {name: monitor.read_history(folders.run_dir(root, name)) for name in names}
+    return {name: history for name, history in found.items() if history and history.get("test_loss")}
+
+
+def runs_thumbnail(histories: dict[str, dict[str, list]]) -> go.Figure:
+    """Compare's thumbnail: each run's test ELBO by epochs completed, one colour per run."""
+    fig = go.Figure()
+    for i, (run, history) in enumerate(histories.items()):
+        fig.add_scatter(x=[e + 1 for e in history["test_epochs"]], y=[-x for x in history["test_loss"]],
+                        mode="lines", name=run, line={"color": DIGIT_COLOURS[i % len(DIGIT_COLOURS)]})
+    fig.update_layout(height=CHART_HEIGHT, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="test ELBO",
+                      xaxis_title="epochs completed", showlegend=True,
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     return fig
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import RUN, app, captions, figures, messages
+from ui.picker import RUN_KEY
 from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
 from vae_core import folders
@@ -62,8 +64,8 @@ def test_compare_overlays_the_runs_curves_and_names_the_settings_that_differ(roo
     assert ("Highlighted, the settings that differ: Subset, Batch size, Latent dimensions, "
             "Hidden layers, Activation, Likelihood.") in messages(at.caption)
     final = at.dataframe[1].value
-    assert final.loc[OTHER, "Active units"].endswith("of 8")
-    assert final.loc[RUN, "log p(x) ≥"] == "not estimated (Evaluate)"
+    assert final.loc["Active units", OTHER].endswith("of 8")
+    assert final.loc["log p(x) ≥", RUN] == "not estimated (Evaluate)"
     # Different likelihoods: the warning, and no ranking on one scale.
     assert any("different likelihoods (bernoulli, continuous-bernoulli)" in w for w in messages(at.warning))
     assert len([c for c in captions(at) if c.endswith("from the prior")]) == 2
@@ -77,7 +79,7 @@ def test_runs_of_one_likelihood_get_no_warning_and_their_cached_estimate_is_show
     folders.store_cached(path, iwae_name(100, 50, 0), digest, np.full(50, -120.0))  # fewer images: not preferred
     at = compare(RUN, "twin")
     assert not at.warning
-    assert at.dataframe[1].value.loc["twin", "log p(x) ≥"] == "-123.00 (K = 10, 100 images)"
+    assert at.dataframe[1].value.loc["log p(x) ≥", "twin"] == "-123.00 (K = 10, 100 images)"
     assert "These runs share every setting." in messages(at.caption)
 
 
@@ -138,3 +140,22 @@ def test_a_run_of_each_likelihood_opens_in_every_view(empty_root, likelihood_run
         at.run()
         assert not at.exception, (v.name, at.exception)
         assert not at.error, (v.name, messages(at.error))
+
+
+def test_compare_opens_with_the_sidebars_run_first_even_when_it_is_not_among_the_newest(root, other_checkpoint):
+    for age, name in enumerate((OTHER, "newer")):  # both newer than the small run, which the sidebar shows
+        path = add_run(root, name, other_checkpoint)
+        os.utime(path, (path.stat().st_mtime + 100 * (age + 1),) * 2)
+    at = app()
+    at.session_state[RUN_KEY] = RUN
+    at.switch_page(COMPARE).run()
+    assert not at.exception
+    assert at.multiselect[0].value[0] == RUN
+
+
+def test_compare_shows_each_run_in_a_column_of_both_tables(root, other_checkpoint):
+    add_run(root, OTHER, other_checkpoint)
+    at = compare(RUN, OTHER)
+    settings, final = (frame.value for frame in at.dataframe)
+    assert list(settings.columns) == list(final.columns) == [RUN, OTHER]  # a phone scrolls runs, not figures
+    assert list(final.index) == ["Likelihood", "Test ELBO", "log p(x) ≥", "Active units"]

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import ROOT, RUN, TSNE_CACHE, app, captions, messages, plotly_values, run_info
 from ui.figures import DIGIT_COLOURS
-from ui.home import KEPT, draw_thumbnails, scatter_image, thumbnails
+from ui.home import KEPT, PICTURES, draw_thumbnails, scatter_image, thumbnails
 from ui.jobs import SHIPPED_RUNS
 from ui.runs import open_run
 from vae_core import analysis
@@ -23,7 +23,10 @@ from vae_core import folders
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
-VIEWS = ["train", "samples", "reconstructions", "latent_map"]  # the URL paths of the views, in order
+VIEWS = ["train", "samples", "reconstructions", "latent_map", "interpolate", "traverse", "draw", "evaluate",
+         "compare"]  # the URL paths of the views, in order
+CHARTS = ("train", "evaluate", "compare")  # the cards whose thumbnail is a static chart, not a kept picture
+N_IMAGES = len(VIEWS) - len(CHARTS)
 
 
 def diagram(at: AppTest) -> str:
@@ -32,9 +35,13 @@ def diagram(at: AppTest) -> str:
 
 
 def thumbnail_columns(at: AppTest) -> list:
-    """The columns that hold exactly one picture (an image or a chart) and one page link each."""
-    return [c for c in at.columns
-            if len(c.get("page_link")) == 1 and len(c.image) + len(c.get("plotly_chart")) == 1]
+    """Home's cards: the bordered containers that hold exactly one picture (an image or a chart) and one link."""
+    return [c for c in at.container if c.proto.flex_container.border
+            and len(c.get("page_link")) == 1 and len(c.image) + len(c.get("plotly_chart")) == 1]
+
+
+def latent_caption(at: AppTest) -> str:
+    return next(c for c in captions(at) if "of the test codes" in c)
 
 
 def links(at: AppTest) -> list[str]:
@@ -77,12 +84,11 @@ def test_home_without_runs_draws_the_tutorials_diagram_and_points_to_train(empty
 # ---------------------------------------------------------------- the thumbnails
 
 
-def test_home_shows_a_thumbnail_with_a_link_below_it_for_each_view(root):
+def test_home_shows_a_thumbnail_for_each_view(root):
     at = app()
     columns = thumbnail_columns(at)
     assert [c.get("page_link")[0].proto.page for c in columns] == VIEWS
-    assert len(columns[0].get("plotly_chart")) == 1  # Train: the ELBO curve
-    assert [len(c.image) for c in columns[1:]] == [1, 1, 1]
+    assert [len(c.get("plotly_chart")) for c in columns] == [int(view in CHARTS) for view in VIEWS]
 
 
 def test_home_caption_says_which_run_and_epoch_the_thumbnails_show(root):
@@ -91,7 +97,7 @@ def test_home_caption_says_which_run_and_epoch_the_thumbnails_show(root):
 
 
 def test_home_elbo_thumbnail_plots_the_runs_history(root):
-    (chart,) = app().get("plotly_chart")
+    chart = app().get("plotly_chart")[0]
     train, test = json.loads(chart.proto.spec)["data"]
     history = ckpt.load_state(run_info(root).path).history
     assert np.allclose(plotly_values(train["y"]), [-x for x in history.train_loss])
@@ -100,20 +106,20 @@ def test_home_elbo_thumbnail_plots_the_runs_history(root):
 
 
 def test_home_latent_thumbnail_is_pca_until_a_tsne_is_stored(root):
-    assert captions(app())[-1].startswith("PCA of the test codes")
+    assert latent_caption(app()).startswith("PCA of the test codes")
 
 
 def test_home_latent_thumbnail_shows_the_stored_tsne(root, quick_tsne):
     path = run_info(root).path
     folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
-    assert captions(app())[-1].startswith("T-SNE of the test codes")
+    assert latent_caption(app()).startswith("T-SNE of the test codes")
 
 
 def test_home_latent_thumbnail_turns_to_tsne_once_a_map_is_stored_after_a_pca_was_kept(root, quick_tsne):
-    assert captions(app())[-1].startswith("PCA of the test codes")
+    assert latent_caption(app()).startswith("PCA of the test codes")
     path = run_info(root).path
     folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
-    assert captions(app())[-1].startswith("T-SNE of the test codes")
+    assert latent_caption(app()).startswith("T-SNE of the test codes")
 
 
 def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_again(root, monkeypatch):
@@ -124,7 +130,7 @@ def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_aga
     monkeypatch.setattr(analysis, "prior_samples", lambda *a, **k: pytest.fail("Home drew its thumbnails again"))
     again = app()
     assert not again.exception
-    assert [image.proto.imgs[0].url for image in again.image] and len(again.image) == len(first.image) == 3
+    assert [image.proto.imgs[0].url for image in again.image] and len(again.image) == len(first.image) == N_IMAGES
     assert captions(again) == captions(first)
 
 
@@ -148,7 +154,7 @@ def test_home_with_kept_thumbnails_draws_without_importing_torch(root, small_che
               "assert not at.exception, at.exception\n"
               "print(len(at.image), 'torch' in sys.modules, 'pandas' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["3", "False", "False"]
+    assert out.stdout.split() == [str(N_IMAGES), "False", "False"]
 
 
 def test_home_preloads_the_modules_of_the_other_views_in_the_background(root):
@@ -199,7 +205,9 @@ def test_the_shipped_runs_kept_thumbnails_are_what_home_draws_from_their_weights
     kept = folders.load_cached_set(model.path, KEPT, model.digest)
     assert kept is not None, f"open Home with {run} picked, then commit checkpoints/{run}/cache/{KEPT}-*.npz"
     drawn = draw_thumbnails(model)
-    for name in ("samples", "reconstructions", "latent"):
+    for name in PICTURES:
         assert np.abs(kept[name].astype(int) - getattr(drawn, name)).max() <= 1, name  # rounding apart
+    assert np.allclose(kept["elbo_edges"], drawn.elbo_edges, atol=1e-3)
+    assert np.abs(kept["elbo_counts"] - drawn.elbo_counts).sum() <= 10  # a few digits on a bin's edge, of 10,000
     assert str(kept["latent_method"]) == drawn.latent_method
     assert kept["train_loss"].tolist() == drawn.history["train_loss"]
