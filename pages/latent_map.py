@@ -4,11 +4,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.codes import codes, neighbour_row, pair_buttons
-from ui.figures import export_config, grid, latent_figure
-from ui.tasks import forget, tsne_task
+from ui.codes import codes, neighbour_row, pair_buttons, pair_spots, pair_trace, square_map
+from ui.figures import export_config, grid, latent_figure, map_png
+from ui import tasks
 from ui.runs import cached_array, latent_means, mnist_test, require_model
-from ui.views import open_page
+from ui.views import fragment, open_page
 from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
 
@@ -53,24 +53,39 @@ def _index(customdata) -> int:
     return int(customdata[0] if isinstance(customdata, (list, tuple)) else customdata)
 
 
+def png_name(method: str) -> tuple[str, str]:
+    """The map's PNG's title and file name (without .png): the method and its settings, the run and epoch."""
+    if method == "T-SNE":
+        return (f"T-SNE (perplexity {perplexity}, seed {seed}) · run {model.name} · epoch {model.epoch}",
+                f"latent-map-{model.name}-e{model.epoch}-tsne-p{perplexity}-s{seed}")
+    return f"{method} · run {model.name} · epoch {model.epoch}", f"latent-map-{model.name}-e{model.epoch}-{method.lower()}"
+
+
 def show_map(xy: np.ndarray, method: str, square: tuple[float, float] | None = None) -> None:
-    """The map, the picked point ringed over the faded others; `square` fixes both axes' range."""
+    """The map, the picked point ringed over the faded others, A and B lettered; `square` fixes both axes'
+    range. Under it, a PNG of it to download, drawn on the server when asked for."""
     picked = st.session_state.get(PICKED)
+    spots = pair_spots(model, xy)
     fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked,
-                        spread=codes(model).scale.mean(axis=1))
+                        spread=codes(model).scale.mean(axis=1), ends=pair_trace(spots))
+    title, file_name = png_name(method)
     if square:
         fig.update_xaxes(range=square)
         fig.update_yaxes(range=square)
     key = f"map_{method.lower()}"
-    st.plotly_chart(fig, key=key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
-                    config=export_config(f"latent-map-{model.name}-epoch{model.epoch}-{method.lower()}"))
+    square_map(fig, key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
+               config=export_config(file_name))
+    st.download_button("Download the map as PNG", lambda: map_png(xy, labels, title, spots), f"{file_name}.png",
+                       "image/png", icon=":material/download:", key="map_png", on_click="ignore",
+                       help=f"Saves {file_name}.png: the map with its run, epoch and settings in its title, "
+                            "A and B lettered.")
     what = ("The 10,000 test images' z_loc, each coordinate as its prior quantile" if method == "z_loc" else
             f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions)")
     st.caption(f"{what}, "
                f"checkpoint {model.version} (run {model.name} after epoch {model.epoch}). "
                "Click a point to see its digit and its neighbours; drag a box or a lasso (the chart's "
                "toolbar) to see the digits inside. Hover shows each code's mean z_scale, the encoder's "
-               "uncertainty. The camera icon saves a PNG.")
+               "uncertainty. A and B, the ends Interpolate walks between, are the lettered discs.")
 
 
 def show_manifold(where) -> None:
@@ -111,17 +126,35 @@ def show_selection(indices: list[int]) -> None:
              caption=f"the first {len(shown)} of them, by test index" if len(indices) > SHOWN else None)
 
 
+TSNE_FAILED = "map_tsne_failed"  # session key: {(digest, map name): error} of T-SNE runs that failed
+
+
 def follow(task) -> None:
-    """T-SNE's progress and a Cancel button, redrawn twice a second; a full rerun draws the map."""
+    """T-SNE's place in the queue or its progress, and a Cancel button, redrawn twice a second; a full rerun
+    draws the map. Each redraw tells the pool this page still watches the map."""
     if task.done:
-        forget(task)
+        if task.error:
+            st.session_state.setdefault(TSNE_FAILED, {})[task.key] = task.error
         st.rerun()
-    done = f"{task.progress:.0%}" if task.progress else "finding each code's neighbours"
-    st.progress(task.progress, text=f"T-SNE of the same codes: {done} · the PCA projection shows meanwhile")
-    if st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:"):
-        task.cancel()
-        st.session_state.setdefault(CANCELLED, set()).add(task.key)
-        st.rerun()
+    task.watch()
+    if task.cancelling:  # the worker stops at T-SNE's next progress report
+        st.progress(task.progress, text="Cancelling T-SNE… · the PCA projection stays")
+        return
+    ahead = task.ahead
+    if ahead is not None:
+        place = f"{ahead} ahead" if ahead else "next to start"
+        text = f"T-SNE queued: {place} · the server runs {tasks.pool().workers} map(s) or estimate(s) at a time"
+    else:
+        text = f"T-SNE of the same codes: {task.progress:.0%}" if task.progress else \
+            "T-SNE of the same codes: finding each code's neighbours"
+    st.progress(task.progress, text=f"{text} · the PCA projection shows meanwhile")
+    st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:", on_click=cancel_tsne, args=(task,))
+
+
+def cancel_tsne(task) -> None:
+    """The Cancel T-SNE button's callback: stop the task; this session keeps the PCA map for this setting."""
+    task.cancel()
+    st.session_state.setdefault(CANCELLED, set()).add(task.key)
 
 
 means = latent_means(model)
@@ -138,17 +171,23 @@ elif xy is not None:
     show_map(xy, "T-SNE")
 else:
     show_map(analysis.pca_2d(means), "PCA")
-    if (model.digest, name) in st.session_state.get(CANCELLED, set()):
+    wanted = (model.digest, name)
+    stopping = tasks.find(model, name) if wanted in st.session_state.get(CANCELLED, set()) else None
+    if stopping is not None and stopping.cancelling:  # "Cancelling…" until the worker has stopped
+        fragment(follow, run_every=0.5)(stopping)
+    elif wanted in st.session_state.get(CANCELLED, set()):
         st.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
         if st.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
-            st.session_state[CANCELLED].discard((model.digest, name))
+            st.session_state[CANCELLED].discard(wanted)
+            st.rerun()
+    elif wanted in st.session_state.get(TSNE_FAILED, {}):
+        st.error(f"T-SNE failed: {st.session_state[TSNE_FAILED][wanted]}", icon=":material/error:")
+        if st.button("Try T-SNE again", key="map_retry", icon=":material/refresh:"):
+            del st.session_state[TSNE_FAILED][wanted]
             st.rerun()
     else:
-        task = tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
-        if task.error:
-            st.error(f"T-SNE failed: {task.error}", icon=":material/error:")
-        else:
-            st.fragment(follow, run_every=0.5)(task)
+        task = tasks.tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
+        fragment(follow, run_every=0.5)(task)
 
 if st.session_state.get(SELECTED):
     show_selection(st.session_state[SELECTED])

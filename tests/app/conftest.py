@@ -53,15 +53,11 @@ def fresh_caches():
 
 
 def stop_background_tasks() -> None:
-    """Cancel the test's T-SNE maps and log p(x) estimates and wait for their threads: a thread still in
-    native code when the interpreter exits aborts the whole test run (exit code 134)."""
-    from ui.tasks import _tasks
+    """Cancel the test's T-SNE maps and log p(x) estimates and wait for the pool's workers to end: a thread
+    still in native code when the interpreter exits aborts the whole test run (exit code 134)."""
+    from ui.tasks import pool
 
-    tasks, _ = _tasks()
-    for task in list(tasks.values()):
-        task.cancel()
-    for task in list(tasks.values()):
-        task.finished.wait()
+    pool().shutdown()
 
 
 @pytest.fixture

@@ -251,7 +251,7 @@ def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist
     assert not at.exception
     assert "not the binarized-MNIST log-likelihood that papers report" in messages(at.info)[0]
     widget(at, "number_input", "eval_images").set_value(100)
-    widget(at, "select_slider", "eval_k").set_value(10)
+    widget(at, "number_input", "eval_k").set_value(10)
     at.run()
     button(at, "Estimate log p(x) with K = 10 on 100 images").click()
     at.run()
@@ -264,7 +264,7 @@ def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist
     expected = objectives.iwae_bound(vae, mnist.test_images[:100], k=10, seed=0).mean()
     assert bound == pytest.approx(expected, abs=0.006) and bound > elbo and gap == pytest.approx(bound - elbo, abs=0.011)
     # Another setting: the estimate just made is listed as kept for this checkpoint, with its settings.
-    widget(at, "select_slider", "eval_k").set_value(100)
+    widget(at, "number_input", "eval_k").set_value(100)
     at.run()
     kept = at.dataframe[0].value
     assert kept[["K", "test images", "seed"]].values.tolist() == [[10, 100, 0]]
@@ -283,11 +283,12 @@ def test_evaluate_puts_a_binarized_runs_figures_beside_the_literatures(empty_roo
     assert info.startswith("Likelihood binarized:") and "VAE −86.76 nats, IWAE (k = 50) −84.78 nats" in info
 
 
-def test_evaluate_can_be_cancelled_and_keeps_nothing(root):
+def test_evaluate_can_be_cancelled_and_keeps_nothing(root, monkeypatch):
     from ui.tasks import _tasks
 
+    monkeypatch.setenv("VAE_CONFIRM_SECONDS", "1e9")  # started at once, however slow this machine
     at = view(EVALUATE)
-    widget(at, "select_slider", "eval_k").set_value(5000)
+    widget(at, "number_input", "eval_k").set_value(5000)
     at.run()
     button(at, "Estimate log p(x) with K = 5,000 on 1,000 images").click()
     at.run()
@@ -295,6 +296,7 @@ def test_evaluate_can_be_cancelled_and_keeps_nothing(root):
     button(at, "Cancel").click()
     at.run()
     task.finished.wait()
+    at.run()
     assert task.cancelled and not list((root / "small" / "cache").glob("iwae-*"))
     assert messages(at.warning) == ["The estimate was cancelled: nothing was kept."]
     assert button(at, "Estimate log p(x) with K = 5,000 on 1,000 images")  # it can be started again
