@@ -364,3 +364,14 @@ def test_arrays_cached_together_come_back_as_stored_and_a_damaged_set_is_deleted
     file = folders.cache_file(path, "set", digest, ".npz")
     file.write_bytes(file.read_bytes()[:40])  # cut short, as by a full disk outside atomic_write
     assert folders.load_cached_set(path, "set", digest) is None and not file.exists()
+
+
+def test_a_run_saved_with_a_one_dimensional_code_is_refused_with_why_it_cannot_be_shown(tmp_path):
+    config = copy.copy(tiny_config(z_dim=2, hidden=(16,)))
+    object.__setattr__(config, "z_dim", 1)  # as a version that allowed z_dim 1 saved it: weights and all fit
+    path = folders.checkpoint_path(tmp_path, "line")
+    ckpt.save_state(new_state(config), path)
+    with pytest.raises(CheckpointError, match=r"line/checkpoint\.pt cannot be shown or resumed: it has an invalid "
+                                              r"config: z_dim must be between 2 and 4096, got 1 \(the views map "
+                                              r"codes in two dimensions: use at least 2\)"):
+        ckpt.load_state(path)

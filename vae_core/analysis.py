@@ -11,7 +11,9 @@ Every function returns arrays and draws nothing; figures belong to the app.
 Functions that sample take a seed and use their own RNG, so they are
 repeatable and never disturb a training RNG stream. Per-image draws come from
 an RNG seeded by (seed, the image's id), so an image's figures do not depend
-on its neighbours in the batch.
+on its neighbours in the batch. Nothing here touches process-wide state (Pyro's
+effect stack, torch's global RNG, the thread count; see vae_core.objectives), so
+the server's threads may call any of these at once and each gets what it would alone.
 """
 
 from __future__ import annotations

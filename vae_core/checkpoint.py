@@ -75,8 +75,8 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
     raw = _read(path, data)
     try:
         config = Config.from_dict(raw["config"])
-    except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} has an invalid config: {exc}") from exc
+    except (ConfigError, TypeError) as exc:  # a run saved under older bounds (z_dim 1) lands here too
+        raise CheckpointError(f"checkpoint {path} cannot be shown or resumed: it has an invalid config: {exc}") from exc
     with torch.device("meta"):  # shapes and dtypes only: nothing the config asks for is allocated yet
         expected = VAE(config).state_dict()
     problems = _weight_problems(expected, _renamed(raw["model"]))

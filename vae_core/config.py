@@ -45,10 +45,10 @@ ACTIVATIONS = ("softplus", "relu", "tanh")
 # (here, not in vae_core.likelihoods, so the app's first page shows them without loading torch).
 LIKELIHOOD_NOTES = {
     "bernoulli": "a Bernoulli on grey pixels, as the tutorial: not a normalised density on [0, 1] (it drops "
-                 "a normaliser of at least ln 2 per pixel, 543 nats per image), and not the binarized-MNIST "
-                 "log-likelihood that papers report",
-    "binarized": "a Bernoulli on pixels drawn 0 or 1 afresh at every use (dynamic binarization): the "
-                 "binarized-MNIST log-likelihood that papers report",
+                 "a normaliser of at least ln 2 per pixel, 543 nats per image), and not the dynamically "
+                 "binarized MNIST log-likelihood that papers report",
+    "binarized": "a Bernoulli on pixels drawn 0 or 1 afresh at every use (dynamic binarization): the dynamically "
+                 "binarized MNIST log-likelihood that papers report (MNIST thresholded once scores higher)",
     "continuous-bernoulli": "the continuous Bernoulli, a normalised density on grey pixels in [0, 1] "
                             "(Loaiza-Ganem & Cunningham 2019)",
     "gaussian": "a Gaussian per pixel with a learned scale (one per pixel, at least 1/255): a density, "
@@ -71,6 +71,7 @@ class Spec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     cli: bool = True  # a flag of `train` and part of the job command
+    why: str = ""  # why the range is what it is, told with a refusal when it is not obvious
 
 
 def _f(default: Any, label: str, help: str, kind: type, **spec: Any) -> Any:
@@ -92,8 +93,10 @@ class Config:
     # The test ELBO is estimated at epoch 0, every `test_every` epochs and at the last.
     test_every: int = _f(5, "Test every", "Epochs between estimates of the test ELBO (it is also estimated after "
                                           "the first and the last epoch).", int, low=1, high=10_000)
-    z_dim: int = _f(50, "Latent dimensions", "z_dim, the size of the code z; the tutorial uses 50, and 2 gives a "
-                                             "map without T-SNE.", int, low=1, high=4096)
+    # At least 2: Home, the Latent map and Interpolate place codes in a plane (a 1-d code crashed them).
+    z_dim: int = _f(50, "Latent dimensions", "z_dim, the size of the code z, 2 to 4096; the tutorial uses 50, and 2 "
+                                             "gives a map without T-SNE.", int, low=2, high=4096,
+                    why="the views map codes in two dimensions: use at least 2")
     # Hidden layers of the encoder, mirrored by the decoder: the tutorial has one of 400 units.
     hidden: tuple[int, ...] = _f((400,), "Hidden layers", "Units of each hidden layer, comma-separated: the "
                                                          "tutorial's is 400; Burda et al. use 200,200. The "
@@ -204,7 +207,7 @@ def _check(name: str, spec: Spec, value: Any) -> None:
         for units in value:
             _check_int(name, units, int(spec.low), int(spec.high), each=True)
     elif spec.kind is int:
-        _check_int(name, value, int(spec.low), int(spec.high))
+        _check_int(name, value, int(spec.low), int(spec.high), why=spec.why)
     else:
         _check_float(name, value, spec.low, spec.high)
 
@@ -219,9 +222,9 @@ def _check_float(name: str, value: Any, low: float, high: float) -> None:
                                    f"(the tutorial's is {default:g})")
 
 
-def _check_int(name: str, value: Any, low: int, high: int, each: bool = False) -> None:
+def _check_int(name: str, value: Any, low: int, high: int, each: bool = False, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError.of(name, f"must be {'whole numbers' if each else 'a whole number'}, got {value!r}")
     if not low <= value <= high:
         allowed = f"must have {low} to {high} units in each layer" if each else f"must be between {low} and {high}"
-        raise ConfigError.of(name, f"{allowed}, got {value}")
+        raise ConfigError.of(name, f"{allowed}, got {value}" + (f" ({why})" if why else ""))

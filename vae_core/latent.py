@@ -9,7 +9,7 @@
     active = latent.active_units(codes.loc)                # (z_dim,) bool
     x = latent.mnist_style(ink)                            # (28, 28) float32 in [0, 1], as MNIST was made
 
-Every function takes and returns numpy arrays and draws nothing; decode codes with
+Every function takes and returns numpy arrays, draws nothing and touches no process-wide state; decode codes with
 `analysis.decode`. Distances are Euclidean between z_loc vectors.
 """
 

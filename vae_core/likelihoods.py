@@ -32,7 +32,11 @@ class Likelihood(nn.Module):
     name = ""
 
     def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The images as this likelihood scores them; most take the grey pixels as they are."""
+        """The images as this likelihood scores them; most take the grey pixels as they are.
+
+        Draws (binarized) come from `generator`; None means torch's process-wide RNG, which only a
+        training process may use (its stream is checkpointed): the server's threads pass their own.
+        """
         return x
 
     def distribution(self, loc_img: torch.Tensor) -> dist.TorchDistribution:
@@ -118,7 +122,7 @@ def make_likelihood(config: Config) -> Likelihood:
     return kinds[config.likelihood]()
 
 
-# The literature's binarized-MNIST figures for a VAE like ours, nats per image (log p(x) estimates).
+# The literature's figures on dynamically binarized MNIST for a VAE like ours, nats per image (log p(x) estimates).
 BURDA_2015 = {"VAE": -86.76, "IWAE (k = 50)": -84.78}  # published: k is their number of samples
 BURDA_SETTINGS = ("Burda et al. 2015, Table 1: one stochastic layer of 50 units, "  # published: their network
                   "two deterministic layers of 200 (tanh), dynamic binarization, trained 3,280 epochs, log p(x) "
@@ -132,5 +136,5 @@ def note(likelihood: str) -> str:
         return (f"Likelihood {likelihood}: {LIKELIHOOD_NOTES[likelihood]}. Comparable with the literature: {BURDA_SETTINGS}: "
                 f"{papers}.")
     return (f"Likelihood {likelihood}: {LIKELIHOOD_NOTES[likelihood]}. Figures under different likelihoods cannot be compared"
-            + (" (Burda et al. 2015 report −86.76 nats for binarized MNIST; train with likelihood binarized to "
-               "compare)." if likelihood == Bernoulli.name else "."))
+            + (" (Burda et al. 2015 report −86.76 nats for dynamically binarized MNIST; train with likelihood "
+               "binarized to compare)." if likelihood == Bernoulli.name else "."))

@@ -94,7 +94,8 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct_img(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder mean at one z drawn from the guide q(z | x), as the tutorial does."""
+        """Decoder mean at one z drawn from the guide q(z | x), as the tutorial does; the draw comes from
+        `generator` (None: torch's process-wide RNG, for a script; the app's threads pass their own)."""
         z_loc, z_scale = self.encoder(x)
         eps = torch.randn(z_loc.shape, generator=generator, device=z_loc.device, dtype=z_loc.dtype)
         return self.decode(z_loc + z_scale * eps)  # at a Normal(z_loc, z_scale) draw

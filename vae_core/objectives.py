@@ -6,11 +6,27 @@
     parts = objectives.elbo_parts(vae, x, seed=0)           # elbo = reconstruction - kl, (n,) each
     log_px = objectives.iwae_bound(vae, x, k=1000, seed=0)  # (n,) float64, nats per image
 
-All take images as (n, x_dim) in [0, 1] and draw from their own seeded RNG, never
-the global one a training run uses. Images go through the run's likelihood
+Safe under concurrency, by design. The app's server runs each session's script
+in its own thread and long estimates in others, all in one process. Pyro's
+effect-handler stack (pyro.poutine.runtime._PYRO_STACK), its param store and
+torch's default RNG are process-wide: two poutine.trace calls at once
+interleave ("Multiple sample sites named 'data'"), and two seeded draws from
+the global RNG take from each other's stream, silently changing a number. So
+everything a view computes here is plain torch: each call makes its own
+torch.Generator from its seed, passes it to likelihood.prepare and draws the
+guide's noise from it, and touches no global state (no poutine, no param
+store, no torch.manual_seed, no set_num_threads, no module-level cache). A
+result then depends on the model, the images and the seed alone, whatever
+runs beside it (tests/test_concurrency.py checks this). Pyro's model and
+guide (vae_core.model) remain the definition: tests pin one_sample_elbos
+equal to Pyro's trace-based ELBO, and log_weights to the trace at the same
+code. Only training_loss goes through Pyro (Trace_ELBO, and JitTrace_ELBO with
+a param store swapped in); training runs in a process of its own.
+
+All take images as (n, x_dim) in [0, 1]. Images go through the run's likelihood
 (vae.likelihood: prepared, then scored), and the numbers mean what its
 likelihood's note (config.LIKELIHOOD_NOTES) says: with the tutorial's Bernoulli on
-grey pixels they are not the binarized-MNIST log-likelihoods papers report.
+grey pixels they are not the dynamically binarized MNIST log-likelihoods papers report.
 """
 
 from __future__ import annotations
@@ -23,7 +39,6 @@ from typing import Callable
 import numpy as np
 import pyro
 import torch
-from pyro import poutine
 from pyro.infer import JitTrace_ELBO, Trace_ELBO
 from torch.distributions import Normal
 
@@ -63,20 +78,19 @@ def image_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+@torch.no_grad()
 def one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Pyro's one-sample ELBO, log p(x, z) - log q(z | x), of each row of x; shape (rows,)."""
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        x = vae.likelihood.prepare(x)
-        guide = poutine.trace(vae.guide).get_trace(x)
-    model = poutine.trace(poutine.replay(vae.model, trace=guide)).get_trace(x)
-    elbo = x.new_zeros(x.shape[0])
-    for trace, sign in ((model, 1.0), (guide, -1.0)):
-        trace.compute_log_prob()
-        for site in trace.nodes.values():
-            if site["type"] == "sample":
-                elbo += sign * site["log_prob"]  # (rows,): the plate keeps the copies' draws apart
-    return elbo
+    """Pyro's one-sample ELBO, log p(x, z) - log q(z | x) at one z ~ q(z | x), of each row of x; shape (rows,).
+
+    The same numbers as Trace_ELBO's trace of vae.model and vae.guide after torch.manual_seed(seed)
+    (tests/test_objectives.py), drawn from this call's own generator: the likelihood's data first
+    (binarized pixels), then the guide's noise, in the order Pyro draws them.
+    """
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    x = vae.likelihood.prepare(x, generator)
+    z_loc, z_scale = vae.encoder(x)  # (rows, z_dim) each
+    eps = torch.randn(z_loc.shape, generator=generator, device=x.device, dtype=z_loc.dtype)
+    return _log_weights(vae, x, z_loc + z_scale * eps, z_loc, z_scale)
 
 
 def training_loss(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -137,10 +151,17 @@ def log_likelihood(vae: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 def log_weights(vae: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """log p(x, z) - log q(z | x) at codes z (..., n, z_dim) for prepared images x (n, x_dim); shape (..., n)."""
-    z_loc, z_scale = vae.encoder(x)
+    return _log_weights(vae, x, z, *vae.encoder(x))
+
+
+def _log_weights(vae: VAE, x: torch.Tensor, z: torch.Tensor, z_loc: torch.Tensor,
+                 z_scale: torch.Tensor) -> torch.Tensor:
+    # q(z | x) is Normal(z_loc, z_scale), the encoder's output for x, passed in so it is computed once.
+    # Summed in the order Pyro's trace sums its sites (model: latent, obs; then the guide's latent),
+    # so the result is bit for bit Trace_ELBO's.
     log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)
     log_q = Normal(z_loc, z_scale).log_prob(z).sum(-1)
-    return log_likelihood(vae, x, z) + log_prior - log_q
+    return log_prior + log_likelihood(vae, x, z) - log_q
 
 
 @torch.no_grad()
@@ -170,7 +191,7 @@ def iwae_bound(vae: VAE, images: torch.Tensor, k: int, seed: int,
                 raise Cancelled()
             size = min(IWAE_CHUNK, k - first)
             eps = torch.randn((size, *z_loc.shape), generator=generator, device=device, dtype=z_loc.dtype)
-            parts.append(torch.logsumexp(log_weights(vae, x, z_loc + z_scale * eps), dim=0))
+            parts.append(torch.logsumexp(_log_weights(vae, x, z_loc + z_scale * eps, z_loc, z_scale), dim=0))
             done += 1
             if progress:
                 progress(done / steps)

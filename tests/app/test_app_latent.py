@@ -249,7 +249,7 @@ def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist
 
     at = view(EVALUATE)
     assert not at.exception
-    assert "not the binarized-MNIST log-likelihood that papers report" in messages(at.info)[0]
+    assert "not the dynamically binarized MNIST log-likelihood that papers report" in messages(at.info)[0]
     widget(at, "number_input", "eval_images").set_value(100)
     widget(at, "number_input", "eval_k").set_value(10)
     at.run()
