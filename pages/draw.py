@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.codes import DRAWING, codes, map_points, neighbour_row, pair_buttons, test_elbos
+from ui.codes import DRAWING, codes, map_points, neighbour_row, pair_buttons, square_map, test_elbos
 from ui.figures import grid, latent_figure, marker_trace
 from ui.runs import mnist_test, require_model
 from ui.views import open_page
@@ -51,14 +51,37 @@ def canvas_ink() -> np.ndarray | None:
     return ink if ink.max() > 0 else None
 
 
+# The canvas's toolbar (undo, redo, clear) shows only while the pointer hovers the canvas, so never on a
+# phone. The component draws inside a shadow root, which the page's CSS cannot reach: this script adds
+# the rule "always shown" to each canvas's root, now and whenever the canvas mounts again.
+PIN_TOOLBAR = """<script>
+(() => {
+  const pin = () => document.querySelectorAll(".st-key-%s [data-testid='stBidiComponentIsolated']").forEach(host => {
+    const root = host.shadowRoot;
+    if (!root || root.querySelector("style[data-pinned-toolbar]")) return;
+    const style = document.createElement("style");
+    style.dataset.pinnedToolbar = "";
+    style.textContent = ".dc-toolbar { opacity: 1 !important; top: -2.65rem !important; }";
+    root.appendChild(style);
+  });
+  pin();
+  if (!window.drawToolbarPinned) {
+    window.drawToolbarPinned = new MutationObserver(pin);
+    window.drawToolbarPinned.observe(document.body, {childList: true, subtree: true});
+  }
+})();
+</script>""" % CANVAS
+
 draw_tab, upload_tab = st.tabs(["Draw with the mouse or a finger", "Upload a picture"])
 with draw_tab:
-    st.space("medium")  # room for the canvas's toolbar, which floats above its top edge
+    st.space("medium")  # room for the canvas's toolbar, which sits above its top edge
     ink = canvas_ink()
+    st.html(PIN_TOOLBAR, unsafe_allow_javascript=True)
     st.caption("Draw one digit, large, in the middle. The toolbar above the canvas undoes a stroke or clears it.")
 with upload_tab:
-    upload = st.file_uploader("A picture of one digit (PNG or JPEG, up to 5 MB)", type=["png", "jpg", "jpeg"],
-                              key="draw_upload")
+    limit_mb = latent.MAX_UPLOAD_BYTES // 2**20  # Streamlit's "MB" is 2**20 bytes, as the engine's
+    upload = st.file_uploader(f"A picture of one digit (PNG or JPEG, up to {limit_mb} MB)",
+                              type=["png", "jpg", "jpeg"], key="draw_upload", max_upload_size=limit_mb)
     if upload is not None:
         try:
             ink = latent.ink_from_picture(upload.getvalue())
@@ -112,6 +135,6 @@ spot = latent.place(c.loc, xy, z_loc, k=NEIGHBOURS)
 fig = latent_figure(xy, labels, f"Your digit on the {method} map · run {model.name} · epoch {model.epoch}",
                     faded=True)
 fig.add_trace(marker_trace(spot, "your digit"))
-st.plotly_chart(fig, key="draw_map")
+square_map(fig, "draw_map")
 st.caption(f"{method} has no exact place for a new code: the star sits at the mean position of its "
            f"{NEIGHBOURS} nearest test codes.")

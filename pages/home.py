@@ -30,7 +30,7 @@ text.markdown(
     "and the tutorial reaches about −101 after 100 epochs. "
     + (f"This run's likelihood is {config.likelihood}: {LIKELIHOOD_NOTES[config.likelihood]}."
        if config.likelihood != "bernoulli" else
-       "The pixels are grey values under a Bernoulli, so this ELBO is not a log-likelihood of binarized MNIST.")
+       "The pixels are grey values under a Bernoulli, so this ELBO is not a log-likelihood of dynamically binarized MNIST.")
 )
 picture.graphviz_chart(model_dot(config))
 

@@ -7,8 +7,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from ui.codes import DRAWING, codes, endpoint, map_points
-from ui.figures import grid, latent_figure, path_trace, png_bytes
+from ui.codes import DRAWING, codes, endpoint, map_points, square_map
+from ui.figures import grid, labelled_rows, latent_figure, path_trace, png_bytes
 from ui.runs import mnist_test, require_model
 from ui.settings import DRAWN, TEST
 from ui.views import link, open_page
@@ -58,29 +58,39 @@ rows = {kind: analysis.decode(model.vae, torch.from_numpy(z)).numpy() for kind, 
 st.caption(f"From A, {label_a}, to B, {label_b}: the decoder's mean image at {steps} codes, "
            f"A's z_loc and B's z_loc included. Run {model.name}, epoch {model.epoch}, checkpoint {model.version}. "
            f"The encoder's uncertainty, mean z_scale: A {scale_a.mean():.3f}, B {scale_b.mean():.3f}.")
+# latent.path's slerp is White's formula on the codes as they are: each code on the way is a positive mix of
+# A's and B's, so its direction turns along the great circle between theirs; its length stays constant only
+# when A and B are equally long (otherwise the way is an arc of an ellipse about the origin).
 names = {"linear": "Linear: the straight line between the codes",
-         "slerp": "Spherical (slerp, White 2016): the great circle, which keeps the codes' length"}
+         "slerp": "Spherical (slerp, White 2016): the code's direction turns along the great circle from A's to B's"}
 for kind, images in rows.items():
     st.markdown(f"**{names[kind]}**")
     st.image(grid(images, nrow=steps, scale=2), width="stretch")
+middle = {kind: float(np.linalg.norm(latent.path(z_a, z_b, 3, kind)[1])) for kind in latent.PATH_KINDS}  # t = 1/2
+st.caption(f"The codes' length |z|: A {np.linalg.norm(z_a):.2f}, B {np.linalg.norm(z_b):.2f}; halfway "
+           f"{middle['slerp']:.2f} along slerp and {middle['linear']:.2f} on the straight line. Slerp keeps the "
+           "length only between codes of equal length; otherwise its way is an arc of an ellipse about the origin.")
 
-strip = grid(np.concatenate(list(rows.values())), nrow=steps, scale=4)
+tags = {end: st.session_state[f"pair_{end}"] if st.session_state[f"pair_{end}_from"] == TEST else "drawing"
+        for end in ("a", "b")}
+stem = f"interpolate-{model.name}-e{model.epoch}-a{tags['a']}-b{tags['b']}"  # interpolate-tutorial-e100-a123-b456
+strip = labelled_rows(rows, f"run {model.name} · epoch {model.epoch} · from A, {label_a}, to B, {label_b}")
 frames = [Image.fromarray(grid(rows["slerp"][i:i + 1], nrow=1, scale=8, padding=0)) for i in range(steps)]
 gif = io.BytesIO()
 frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=120, loop=0)
 left, right = st.columns(2)
-stem = f"interpolation-{model.name}-epoch{model.epoch}"
 left.download_button("Strip as PNG (linear over slerp)", png_bytes(strip), f"{stem}.png", "image/png",
-                     icon=":material/download:")
+                     icon=":material/download:", on_click="ignore",
+                     help=f"Saves {stem}.png: both rows, named, under the run, the epoch, A and B.")
 right.download_button("Slerp as an animated GIF (there and back)", gif.getvalue(), f"{stem}.gif", "image/gif",
-                      icon=":material/animated_images:")
+                      icon=":material/animated_images:", on_click="ignore", help=f"Saves {stem}.gif.")
 
 xy, method = map_points(model)
 places = {kind: latent.place(codes(model).loc, xy, z) for kind, z in paths.items()}
 fig = latent_figure(xy, labels, f"The path on the {method} map · run {model.name} · epoch {model.epoch}", faded=True)
 for kind, spots in places.items():
     fig.add_trace(path_trace(spots, names[kind].split(":")[0], dashed=kind == "linear"))
-st.plotly_chart(fig, key="pair_map")
+square_map(fig, "pair_map")
 st.caption(f"{method} has no exact place for a new code, so each code on the way is placed at the mean position of "
            "its 8 nearest test codes. A jump means the path crosses a region no test digit's code is near.")
 if DRAWING in st.session_state:

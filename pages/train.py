@@ -1,14 +1,15 @@
 """Train: start a run, watch the ELBO rise and the digits sharpen; stop, resume, train longer."""
 
 import dataclasses
+from pathlib import Path
 
 import streamlit as st
 
 from ui import jobs
-from ui.figures import elbo_figure, grid, history_frame, parts_figure
+from ui.figures import elbo_figure, grid, history_frame, parts_figure, png_bytes
 from ui.picker import RUN_KEY, checkpoints_root, pick, picked_name, runs
-from ui.train_form import FORM_ROWS, RUN_HELP, form_config, key, widget
-from ui.views import link, open_page
+from ui.train_form import FORM_ROWS, NUMBER_FORMAT, RUN_HELP, form_config, key, widget
+from ui.views import fragment, link, open_page
 from vae_core import checkpoint as ckpt
 from vae_core import folders
 from vae_core import monitor
@@ -18,7 +19,9 @@ from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
 
 open_page(__file__)
 
-ERRORS = "train_errors"  # session key: widget key -> what is wrong with its value
+FOUND = "train_found_training"  # session key: this session's first Train page looked for a run that trains
+ERRORS = "train_errors"  # session key: widget key (or START) -> what is wrong with its value
+START = "start"  # ERRORS' key for why the Start press as a whole was refused, shown under the button
 RUN_ERROR = "train_run_error"  # session key: why the last Stop, Resume or Continue did not work
 CONFIRM = "train_confirm_overwrite"  # session key: the run whose replacement one Start press asked for
 root = checkpoints_root()
@@ -48,16 +51,18 @@ def start_run() -> None:
         errors["train_device"] = str(exc)
     replacing = not errors and s.train_overwrite and folders.checkpoint_path(root, name).exists()
     if replacing and s.get(CONFIRM) != name and name not in jobs.SHIPPED_RUNS:
-        errors["train_run"] = (f"Run {name} exists: press Start again to replace it. Its checkpoint is kept "
-                               f"until the new run has saved its first epoch.")
+        errors[START] = (f"Run {name} exists: press Start again to replace it. Its checkpoint is kept "
+                         f"until the new run has saved its first epoch.")
         s[CONFIRM] = name  # the second press is the deliberate one
     if not errors:
+        # Refusals of the start as a whole (another tab's run holds the server, the name is taken) go
+        # under the button: that is where the user looks after pressing it, on a phone too.
         try:
             jobs.start(root, name, config, overwrite=s.train_overwrite)
         except jobs.StartRefused as exc:
-            errors["train_run"] = str(exc)
+            errors[START] = str(exc)
         except OSError as exc:  # a full disk or a read-only folder: nothing was started
-            errors["train_run"] = f"Run {name} could not start: {exc.strerror or exc}."
+            errors[START] = f"Run {name} could not start: {exc.strerror or exc}."
     s[ERRORS] = errors
     if errors:
         return
@@ -66,10 +71,13 @@ def start_run() -> None:
     s.train_run, s.train_overwrite = fresh_name(), False
 
 
-def continue_run(run: str, epochs: int, lr_key: str | None = None) -> None:
-    """Resume `run` up to `epochs` (its own target unless the user raised it), at the learning rate in
-    widget `lr_key` if given; from scratch, with the settings it was given, if nothing was saved."""
+def continue_run(run: str, epochs: int | str, lr_key: str | None = None) -> None:
+    """Resume `run` up to `epochs` (its own target, or the value of the widget keyed so), at the learning
+    rate in widget `lr_key` if given; from scratch, with the settings it was given, if nothing was saved."""
     st.session_state.pop(RUN_ERROR, None)
+    # A widget's value is read when the button is pressed: the args bound at the last redraw miss a
+    # number typed just before the click (both reach the server in one rerun).
+    epochs = int(st.session_state[epochs]) if isinstance(epochs, str) else epochs
     lr = st.session_state.get(lr_key) if lr_key else None
     path = folders.checkpoint_path(root, run)
     try:
@@ -148,7 +156,7 @@ def actions(run: str, job: jobs.Job) -> None:
         lr_key = None
         if job.state == "failed" and "lower the learning rate" in job.message:  # it diverged
             lr_key = "train_resume_lr"
-            st.number_input("Learning rate for the resumed run", step=1e-4, format="%.5f", key=lr_key,
+            st.number_input("Learning rate for the resumed run", step=1e-4, format=NUMBER_FORMAT, key=lr_key,
                             value=job.status.get("config", {}).get("lr", Config().lr) / 10)
         st.button(f"Resume to epoch {target}", icon=":material/play_arrow:", key="train_resume", type="primary",
                   on_click=continue_run, args=(run, target, lr_key))
@@ -163,22 +171,37 @@ def actions(run: str, job: jobs.Job) -> None:
             st.caption(f"Run {run} is shipped with the app: it is not trained further from here.")
         else:
             with st.popover("Train longer", icon=":material/fast_forward:"):
-                more = st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000,
-                                       value=done + 10, step=1, key="train_more")
-                st.button("Continue", key="train_continue", on_click=continue_run, args=(run, int(more)))
+                st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000, value=done + 10, step=1,
+                                key="train_more")
+                st.button("Continue", key="train_continue", on_click=continue_run, args=(run, "train_more"))
     if RUN_ERROR in st.session_state:
         st.error(st.session_state[RUN_ERROR], icon=":material/error:")
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def preview_pictures(folder: str, version: tuple[int, int, int]) -> tuple[bytes, bytes, int] | None:
+    """The preview's samples and digit pairs as PNG files, and its epochs done; drawn once per version of
+    preview.npz (inode, mtime, size: each epoch replaces it), not at every redraw of the live view."""
+    arrays = monitor.read_preview(Path(folder))
+    if arrays is None:
+        return None
+    pairs = list(arrays["originals"]) + list(arrays["reconstructions"])
+    return (png_bytes(grid(arrays["samples"], nrow=4, scale=3)),
+            png_bytes(grid(pairs, nrow=len(arrays["originals"]), scale=2)), int(arrays["epochs_done"]))
+
+
 def preview(run: str, where) -> None:
     """The digits the trainer drew after its last epoch."""
-    arrays = monitor.read_preview(folders.run_dir(root, run))
-    if arrays is None:
+    folder = folders.run_dir(root, run)
+    try:
+        stat = (folder / monitor.PREVIEW_FILE).stat()
+    except OSError:
         return
-    done = int(arrays["epochs_done"])
-    where.image(grid(arrays["samples"], nrow=4, scale=3),
-                caption=f"16 prior samples (seed 0) after epoch {done}" if done else "16 prior samples, untrained")
-    pairs = grid(list(arrays["originals"]) + list(arrays["reconstructions"]), nrow=len(arrays["originals"]), scale=2)
+    pictures = preview_pictures(str(folder), (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    if pictures is None:
+        return
+    samples, pairs, done = pictures
+    where.image(samples, caption=f"16 prior samples (seed 0) after epoch {done}" if done else "16 prior samples, untrained")
     where.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
 
 
@@ -227,15 +250,22 @@ def live(run: str, every: float | None, listed: bool) -> None:
 
 
 st.title("Train")
-if RUN_KEY not in st.session_state:
-    for run in jobs.training(root)[:1]:  # a new session (say, after a server restart) finds the run that trains
+if RUN_KEY not in st.session_state and FOUND not in st.session_state:
+    # A new session (say, after a server restart) finds the run that trains; only on its first visit: a
+    # session already watching a run is not moved to one another tab started since.
+    st.session_state[FOUND] = True
+    for run in jobs.training(root)[:1]:
         pick(run)
+        st.rerun()  # the sidebar's picker, drawn before this page, names it too
 watched = picked_name()
 active = watched is not None and jobs.job(root, watched).active
 if "train_run" not in st.session_state:
     st.session_state.train_run = fresh_name()
 
-with st.expander("Start a new run", icon=":material/add_circle:", expanded=not active):
+# Folded while the watched run trains; kept open after a refused Start (say, a run started in another
+# tab now holds the server), so that the reason and the values typed stay in sight.
+with st.expander("Start a new run", icon=":material/add_circle:",
+                 expanded=not active or bool(st.session_state.get(ERRORS))):
     with st.form("train_form", border=False):
         st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
                    "or train on a subset of the 60,000 training images.")
@@ -250,9 +280,10 @@ with st.expander("Start a new run", icon=":material/add_circle:", expanded=not a
         columns[2].checkbox("Overwrite", value=False, key="train_overwrite",
                             help="Start anew under the name of an existing run, replacing it.")
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_run)
+        field_error(st, START)
 
 if watched is None:
     st.info("No run yet: fill in the form above and press Start.")
     st.stop()
 every = 1.0 if active else None
-st.fragment(live, run_every=every)(watched, every, any(info.name == watched for info in runs()))
+fragment(live, run_every=every)(watched, every, any(info.name == watched for info in runs()))

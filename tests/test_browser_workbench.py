@@ -2,10 +2,14 @@
 
 One story: click A and B on the shipped run's map and interpolate between them,
 move a traversal slider, draw a 7 on the canvas with mouse strokes and use it
-as A, then cancel a log p(x) estimate at once and run one to its gap.
+as A, then cancel a log p(x) estimate at once and run one to its gap. Then
+the map's size at a desktop's and a phone's window, and Draw's toolbar on a
+phone, where nothing hovers.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from tests.test_browser import _click_first_point, _home, _open, _pick_run, _settle, _shot, browser, page, server
 
@@ -89,3 +93,57 @@ def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, pag
     gap = page.locator("[data-testid='stMetric']", has_text="Gap")
     gap.wait_for()
     assert float(gap.text_content().split("Gap")[1].split("nats")[0]) > 0
+
+
+def _tab(browser, url: str, view: str, width: int, height: int):
+    """A fresh session opened straight on a view, in a window of the given size (a phone's: touch, no hover)."""
+    phone = width < 640
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    tab.goto(f"{url}/{view}")
+    tab.wait_for_selector("h1")
+    _settle(tab)
+    return context, tab
+
+
+@pytest.mark.parametrize("width, height", [(1400, 1000), (390, 844)])
+def test_the_latent_map_is_square_fills_its_column_and_fits_the_window(server, browser, width, height):
+    url, _ = server
+    context, tab = _tab(browser, url, "latent_map", width, height)
+    try:
+        tab.wait_for_selector(".js-plotly-plot")
+        _settle(tab)
+        box = tab.evaluate("""() => {
+            const gd = document.querySelector('.js-plotly-plot'), chart = gd.getBoundingClientRect();
+            const column = gd.closest('[data-testid=stVerticalBlock]').parentElement.getBoundingClientRect();
+            const below = document.querySelector('[data-testid=stDownloadButton]').getBoundingClientRect();
+            return {chart: [chart.width, chart.height, chart.bottom], column: column.width, below: below.top,
+                    points: [gd._fullLayout._size.w, gd._fullLayout._size.h]};
+        }""")
+        _shot(tab, f"latent-map-{width}")
+        chart_width, chart_height, chart_bottom = box["chart"]
+        side = min(box["points"])  # the points' square: scaleanchor keeps one unit equal on both axes
+        assert chart_width >= 0.97 * box["column"]  # the chart spans its column
+        assert chart_height <= height  # the whole chart fits the window
+        assert side >= 0.75 * min(box["column"], height - 200)  # the square takes what the column and window allow
+        assert box["below"] >= chart_bottom - 1  # the PNG download sits under the chart, not over it
+    finally:
+        context.close()
+
+
+def test_draws_toolbar_shows_without_hovering_on_a_phone(server, browser):
+    url, _ = server
+    context, tab = _tab(browser, url, "draw", 390, 844)
+    try:
+        tab.locator("canvas").last.wait_for()
+        toolbar = tab.locator(".dc-toolbar")  # inside the canvas's shadow root: Playwright's CSS locators pierce it
+        toolbar.wait_for()
+        _settle(tab)
+        assert toolbar.evaluate("e => getComputedStyle(e).opacity") == "1"
+        assert toolbar.get_by_role("button").count() >= 3  # undo, redo, clear at least
+        tabs = tab.get_by_role("tablist").bounding_box()
+        assert toolbar.bounding_box()["y"] >= tabs["y"] + tabs["height"] - 1  # under the tabs, not over them
+        _shot(tab, "draw-phone")
+    finally:
+        context.close()

@@ -1,10 +1,13 @@
 """What the latent-space views share: the test codes of a checkpoint, its map, and the A/B pair.
 
-    from ui.codes import codes, map_points, endpoint, use_as, pair_buttons
+    from ui.codes import codes, map_points, endpoint, use_as, pair_buttons, pair_spots, pair_trace, square_map
     c = codes(model)                    # latent.Codes of the 10,000 test images (loc, scale)
     xy, method = map_points(model)      # the Latent map's points: T-SNE if computed, else PCA
     use_as("a", 42)                     # a button's callback: test digit 42 becomes A
     image, z_loc, z_scale, label = endpoint(model, "a")
+    spots = pair_spots(model, xy)       # {"A": (x, y), "B": (x, y)}: where to letter them on that map
+    fig.add_trace(pair_trace(spots))    # A and B lettered over a figure of that map
+    square_map(fig, "draw_map")         # st.plotly_chart, square, as wide as its column
 
 A and B live in the session, so the map, Draw and Interpolate hand them to each other.
 """
@@ -15,7 +18,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.figures import grid
+from ui.figures import ends_trace, grid
 from ui.runs import Model, cached_array, latent_means, mnist_test, store_array
 from ui.settings import DRAWN, TEST
 from ui.views import link
@@ -23,6 +26,7 @@ from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
 
 DRAWING = "drawing"  # session key: the last drawing, (28, 28) float32 as MNIST was made
+PAIR_NEWS = "pair_news"  # session key: the end ("a" or "b") a Use-as button has just set, toasted once
 
 
 @st.cache_resource(max_entries=4, show_spinner="Encoding the 10,000 test digits…")
@@ -59,20 +63,95 @@ def use_as(end: str, index: int | None) -> None:
     st.session_state[f"pair_{end}_from"] = TEST if index is not None else DRAWN
     if index is not None:
         st.session_state[f"pair_{end}"] = int(index)
+    st.session_state[PAIR_NEWS] = end
+
+
+def end_label(end: str) -> str | None:
+    """End "a" or "b" in words: "test #42 (a 4)" or "your drawing"; None if it is a drawing not yet made."""
+    if st.session_state.get(f"pair_{end}_from") == DRAWN:
+        return "your drawing" if st.session_state.get(DRAWING) is not None else None
+    index = int(st.session_state[f"pair_{end}"])
+    return f"test #{index} (a {int(mnist_test()[1][index])})"
 
 
 def pair_buttons(where, index: int | None, key: str) -> None:
-    """Use as A, Use as B (test digit `index`, or the drawing if None) and a link to Interpolate, in `where`."""
+    """Use as A, Use as B (test digit `index`, or the drawing if None), what A and B are now, and a link to
+    Interpolate, in `where`. A press is confirmed by a toast and the line under the buttons."""
     buttons = where.columns(2)
     buttons[0].button("Use as A", icon=":material/looks_one:", on_click=use_as, args=("a", index), key=f"{key}_as_a")
     buttons[1].button("Use as B", icon=":material/looks_two:", on_click=use_as, args=("b", index), key=f"{key}_as_b")
+    news = st.session_state.pop(PAIR_NEWS, None)  # the end a button set in the run just before this one
+    if news:
+        st.toast(f"{news.upper()} is now {end_label(news)}", icon=":material/check_circle:")
+    where.caption(" · ".join(f"{end.upper()} is {'now ' if end == news else ''}{end_label(end) or 'a drawing not made yet'}"
+                             for end in ("a", "b")))
     link("interpolate", "Interpolate between A and B", where)
 
 
+def pair_spots(model: Model, xy: np.ndarray) -> dict[str, np.ndarray]:
+    """Where A and B sit on `xy` (10,000, 2), a map of the test codes, by letter: a test digit on its own point,
+    a drawing at the mean place of its nearest test codes (as Draw shows it). A drawing not made has none."""
+    spots = {}
+    for end in ("a", "b"):
+        if st.session_state.get(f"pair_{end}_from") == DRAWN:
+            ends = endpoint(model, end)
+            if ends is not None:
+                spots[end.upper()] = latent.place(codes(model).loc, xy, ends[1])[0]
+        else:
+            spots[end.upper()] = xy[int(st.session_state[f"pair_{end}"])]
+    return spots
+
+
+# A map is square: as wide as its column and, with the title above the points and the legend below them,
+# about 110 px taller, but never taller than the window less Streamlit's header, so that it fits a screen.
+# The chart's element takes its height (its flex basis, in Streamlit's column) from this CSS, and Streamlit's
+# Plotly element sizes the figure to the height it measures;
+# the y axis's scaleanchor keeps one unit the same length on both axes, so the points' square is centred.
+SQUARE_CSS = """<style>
+[class*="st-key-square_map"] { container-type: inline-size; }
+[class*="st-key-square_map"] [data-testid="stElementContainer"] {
+  --side: min(calc(100cqw + 110px), calc(100vh - 100px));
+  flex: 0 0 var(--side) !important; height: var(--side) !important; }
+[class*="st-key-square_map"] [data-testid="stFullScreenFrame"],
+[class*="st-key-square_map"] [data-testid="stPlotlyChart"] { height: 100%; }
+</style>"""
+
+
+def square_map(fig, key: str, **chart):
+    """st.plotly_chart(fig, key=key, **chart) in a box that makes the map square and fills its column."""
+    st.html(SQUARE_CSS)  # style only: it takes no room on the page
+    with st.container(key=f"square_map_{key}"):
+        return st.plotly_chart(fig, key=key, **chart)
+
+
+def pair_trace(spots: dict[str, np.ndarray]):
+    """A and B lettered at `spots` (pair_spots's answer) as a Plotly trace; None when neither has a place."""
+    if not spots:
+        return None
+    ends = [letter.lower() for letter in spots]
+    indices = [int(st.session_state[f"pair_{e}"]) if st.session_state.get(f"pair_{e}_from") != DRAWN else None
+               for e in ends]
+    return ends_trace(np.stack(list(spots.values())), list(spots), [end_label(e) for e in ends], indices)
+
+
+# On a phone Streamlit stacks columns one under another: eight neighbours would each take the screen's width.
+# Four to a row there instead.
+NEIGHBOURS_CSS = """<style>
+@media (max-width: 640px) {
+  .st-key-neighbour_row [data-testid="stHorizontalBlock"] { flex-flow: row wrap; }
+  .st-key-neighbour_row [data-testid="stColumn"] { flex: 1 1 calc(25% - 1rem) !important;
+                                                   min-width: calc(25% - 1rem) !important; }
+}
+</style>"""
+
+
 def neighbour_row(idx: np.ndarray, dist: np.ndarray) -> None:
-    """Test digits in a row, each captioned with its index, digit and distance."""
+    """Test digits in a row (four to a row on a phone), each captioned with its index, digit and distance."""
     images, labels = mnist_test()
-    for column, i, d in zip(st.columns(len(idx)), idx, dist):
+    st.html(NEIGHBOURS_CSS)  # style only: it takes no room on the page
+    with st.container(key="neighbour_row"):
+        columns = st.columns(len(idx))
+    for column, i, d in zip(columns, idx, dist):
         column.image(grid(images[i].reshape(1, MNIST_SIDE, MNIST_SIDE).numpy(), scale=3), width="stretch",
                      caption=f"#{i} · a {labels[i]} · {d:.2f}")
 
@@ -80,14 +159,13 @@ def neighbour_row(idx: np.ndarray, dist: np.ndarray) -> None:
 def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
     """End "a" or "b": its image (28, 28), its z_loc and z_scale (z_dim,) and a label; None if it is
     a drawing and there is none."""
+    label = end_label(end)
     if st.session_state.get(f"pair_{end}_from") == DRAWN:
         image = st.session_state.get(DRAWING)
         if image is None:
             return None
         loc, scale = (t[0].detach().numpy() for t in model.vae.encoder(torch.from_numpy(image).reshape(1, -1)))
-        return image, loc, scale, "your drawing"
+        return image, loc, scale, label
     index = int(st.session_state[f"pair_{end}"])
-    images, labels = mnist_test()
     c = codes(model)
-    return (images[index].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), c.loc[index], c.scale[index],
-            f"test #{index} (a {int(labels[index])})")
+    return mnist_test()[0][index].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), c.loc[index], c.scale[index], label

@@ -133,10 +133,11 @@ def path_trace(xy: np.ndarray, name: str, dashed: bool = False) -> go.Scatter:
                       marker={"size": 6, "color": "black"}, hovertemplate=f"{name}<extra></extra>")
 
 
-def marker_trace(xy: np.ndarray, name: str) -> go.Scatter:
-    """One point drawn large over a map (a drawing's place)."""
-    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name, text=[name], textposition="top center",
-                      marker={"size": 18, "symbol": "star", "color": "black"}, hovertemplate=f"{name}<extra></extra>")
+def marker_trace(xy: np.ndarray, name: str) -> go.Scattergl:
+    """One point drawn large over a map (a drawing's place); WebGL, so that it is drawn over the points."""
+    return go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=name, text=[name], textposition="top center",
+                        textfont={"size": 14, "color": "black"}, marker={"size": 18, "symbol": "star", "color": "black"},
+                        hovertemplate=f"{name}<extra></extra>")
 
 
 def export_config(filename: str) -> dict:

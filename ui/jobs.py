@@ -19,6 +19,7 @@ import functools
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,14 +129,19 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
     folder.mkdir(parents=True, exist_ok=True)
     monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
-    # Replaces the last run's final status, so the page shows this start at once. Written before
-    # the process exists, so a full disk or a read-only folder (SaveError) starts nothing.
-    status = {"state": "starting", "pid": None, "started": time.time(), "epoch": 0,
+    # Replaces the last run's final status, so the page shows this start at once: a resumed run with the
+    # epochs its checkpoint holds (the process says so itself only once PyTorch and the data have loaded).
+    # Written before the process exists, so a full disk or a read-only folder (SaveError) starts nothing.
+    saved = _summary(folder / folders.CHECKPOINT_FILE) if resume else None
+    status = {"state": "starting", "pid": None, "started": time.time(), "epoch": saved[0] if saved else 0,
               "epochs": config.epochs, "config": config.to_dict(), "message": ""}
     monitor.write_json(folder / monitor.STATUS_FILE, status)
     with open(folder / LOG_FILE, "wb") as log:
         proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # The server is the process's parent: unless it waits for it, a finished run stays a zombie
+    # (<defunct>) until the server exits. One waiting thread per run, asleep in waitpid.
+    threading.Thread(target=proc.wait, name=f"reap-{run}-{proc.pid}", daemon=True).start()
     monitor.write_json(folder / monitor.STATUS_FILE, {**status, "pid": proc.pid})
 
 

@@ -28,6 +28,9 @@ RUN_HELP = "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints
 # "2.7" reaches the Config's check instead of being cut to 2.
 STEPS = {"epochs": 1.0, "limit": 1000.0, "lr": 1e-4, "batch_size": 1.0, "test_every": 1.0, "z_dim": 1.0,
          "beta": 0.5, "seed": 1.0}
+# How number inputs print their value: "%g" keeps every digit that matters (5e-05 stays 5e-05, where
+# "%.4f" showed 0.0001); the browser's sprintf writes it as JavaScript's shortest form, such as 0.00005.
+NUMBER_FORMAT = "%g"
 
 
 def key(field: str) -> str:
@@ -58,7 +61,7 @@ def widget(where, field: str) -> None:
     elif spec.kind is tuple:
         where.text_input(spec.label, placeholder="such as 400 or 200,200", **common)
     else:
-        where.number_input(spec.label, step=STEPS[field], format="%.4f" if field == "lr" else "%g", **common)
+        where.number_input(spec.label, step=STEPS[field], format=NUMBER_FORMAT, **common)
 
 
 def form_config(values) -> tuple[Config | None, dict[str, str]]:

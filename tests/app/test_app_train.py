@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -78,6 +82,12 @@ def test_train_start_on_an_existing_run_points_to_resume_and_overwrite(root):
     message = form_error(root, train_run=RUN)
     assert f"A run named {RUN} exists already" in message
     assert "resume" in message and "Overwrite" in message
+
+
+def test_the_learning_rate_field_shows_a_rate_below_a_ten_thousandth_as_it_is(root):
+    field = form_widget(view(TRAIN), "train_lr")
+    # The format the browser prints the value with (its sprintf's %g keeps the value as Python's does).
+    assert float(field.proto.format % 5e-05) == 5e-05
 
 
 def test_train_refusals_start_no_process(root):
@@ -191,6 +201,52 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
         assert ckpt.load_state(folders.checkpoint_path(root, "early")).config.limit == 256
     finally:
         jobs.stop(root, "early")
+
+
+def _stopped_at_epoch_2_of_5(root) -> None:
+    """The small run (its checkpoint holds 2 epochs), as if stopped on its way to 5."""
+    config = ckpt.load_state(folders.checkpoint_path(root, RUN)).config.to_dict()
+    (root / RUN / "status.json").write_text(json.dumps({"state": "stopped", "pid": 999999, "epoch": 2, "epochs": 5,
+                                                        "config": config, "message": "stopped after 2 of 5"}))
+
+
+@pytest.mark.parametrize("action", ["Resume", "Train longer"])
+def test_a_resumed_run_shows_the_epochs_its_checkpoint_holds_while_it_starts(root, action):
+    if action == "Resume":
+        _stopped_at_epoch_2_of_5(root)
+    at = watching_the_picked_run()
+    if action == "Resume":
+        button(at, "Resume to epoch 5").click()
+    else:
+        at.number_input(key="train_more").set_value(5)
+        button(at, "Continue").click()
+    at.run()
+    try:
+        assert [p.proto.text for p in at.get("progress")] == [
+            "Starting: loading PyTorch and the data · 2 of 5 epochs done"]  # not "0 of 5" until PyTorch loads
+    finally:
+        jobs.stop(root, RUN)
+        wait_for(root, RUN, lambda j: not j.active)
+
+
+def _reaped(pid: int, polls: int = 400) -> bool:
+    """True once process `pid` has left the process table; False while it stays, a zombie (<defunct>) or not."""
+    for _ in range(polls):
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_finished_training_process_leaves_no_zombie_behind(root):
+    at = view(TRAIN)
+    submit(at, train_run="reaped", train_epochs=1, train_limit=256)
+    try:
+        pid = jobs.job(root, "reaped").status["pid"]
+        assert wait_for(root, "reaped", lambda j: not j.active).state == "finished"
+    finally:
+        jobs.stop(root, "reaped")
+    assert _reaped(pid), Path(f"/proc/{pid}/stat").read_text()  # the test process is its parent, as the server is
 
 
 def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_own_target(root):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.app.helpers import (RUN, TRAIN, app, button, form_error, messages, submit, view, wait_for,
+from tests.app.helpers import (RUN, TRAIN, app, button, form_error, form_widget, messages, submit, view, wait_for,
                                watching_the_picked_run)
 from ui import jobs
 from ui.picker import PICKER_KEY, RUN_KEY
@@ -74,7 +74,21 @@ def test_a_diverged_run_resumes_at_the_lower_learning_rate_the_user_gives(root):
         jobs.stop(root, "hot")
 
 
-def test_start_on_a_full_disk_says_so_under_the_run_name_and_starts_nothing(root, monkeypatch):
+def test_the_learning_rate_offered_to_a_diverged_run_shows_every_digit(root):
+    folder = root / "warm"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({
+        "state": "failed", "pid": 999999, "epoch": 0, "epochs": 1, "config": Config(lr=5e-5).to_dict(),
+        "message": "the loss became nan at epoch 1, step 3; lower the learning rate and Resume"}))
+    at = app()
+    at.session_state[RUN_KEY] = "warm"
+    at.switch_page(TRAIN).run()
+    field = at.number_input(key="train_resume_lr")
+    assert field.value == pytest.approx(5e-06)  # a tenth of the rate that diverged
+    assert float(field.proto.format % field.value) == field.value  # as the browser prints it ("%.5f": 0.00001)
+
+
+def test_start_on_a_full_disk_says_so_and_starts_nothing(root, monkeypatch):
     import errno
 
     from vae_core import monitor
@@ -118,6 +132,38 @@ def test_only_one_run_trains_at_a_time_on_a_server(root):
         message = form_error(root, train_run="new", train_epochs=1)
     assert message.startswith("Run busy is training, and this server trains 1 run(s) at a time (VAE_MAX_JOBS)")
     assert not (root / "new").exists()
+
+
+def test_a_start_refused_because_another_tab_started_a_run_stays_in_sight_under_start(root):
+    from vae_core import monitor
+
+    at = view(TRAIN)  # opened while nothing trains: the form is open
+    folder = root / "theirs"  # started from another tab since, and training
+    folder.mkdir()
+    (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
+    with monitor.run_lock(folder):
+        submit(at, train_run="mine", train_epochs=3, train_limit=256)
+    (form,) = at.expander
+    assert form.label == "Start a new run" and form.proto.expanded  # not folded away with the reason in it
+    elements = list(at.main)
+    start = next(i for i, e in enumerate(elements) if e is button(at, "Start"))
+    assert elements[start + 1] is at.error[0]  # the reason right under the button pressed
+    assert at.error[0].value.startswith("Run theirs is training, and this server trains 1 run(s) at a time")
+    assert (form_widget(at, "train_run").value, form_widget(at, "train_epochs").value) == ("mine", 3)
+    assert not (root / "mine").exists()
+
+
+def test_a_session_watching_a_run_is_not_moved_to_a_run_another_tab_starts(root):
+    from vae_core import monitor
+
+    at = view(TRAIN)
+    assert messages(at.subheader) == [f"Run {RUN}"]
+    folder = root / "theirs"
+    folder.mkdir()
+    (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
+    with monitor.run_lock(folder):
+        at.run()
+    assert messages(at.subheader) == [f"Run {RUN}"]
 
 
 def test_a_model_too_large_for_the_memory_budget_is_refused_with_its_estimate(root):
