@@ -201,7 +201,8 @@ def preview(run: str, where) -> None:
     if pictures is None:
         return
     samples, pairs, done = pictures
-    where.image(samples, caption=f"16 prior samples (seed 0) after epoch {done}" if done else "16 prior samples, untrained")
+    where.image(samples, caption=f"16 prior samples (seed 0) after epoch {done}" if done
+                else "16 prior samples, untrained")
     where.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
 
 

@@ -7,7 +7,8 @@
     job(root, "demo").state       # starting, running, stopping, finished, stopped, failed, lost, saved, none
 
 The process runs in its own session, so it outlives reruns, page switches and
-closed tabs (and is not killed with the Streamlit script). Its output goes to
+closed tabs (and is not killed with the Streamlit script); a thread of the server
+waits for it, so that it leaves no zombie when it ends. Its output goes to
 train.log in the run folder; status.json, history.json and preview.npz are
 written by vae_core.monitor. One process per run, and $VAE_MAX_JOBS runs per
 server: the run's lock, or its "starting" status with a live process, decides.
