@@ -132,7 +132,9 @@ def _pick_run(page, name: str) -> None:
 def _click_first_point(page, trace: int) -> None:
     """Click the first point of a scatter trace where Plotly drew it."""
     x, y = page.evaluate("""trace => {
-        const gd = document.querySelector('.js-plotly-plot'), layout = gd._fullLayout, box = gd.getBoundingClientRect();
+        const gd = document.querySelector('.js-plotly-plot');
+        gd.scrollIntoView();  // the map can reach below the window's fold
+        const layout = gd._fullLayout, box = gd.getBoundingClientRect();
         const data = gd._fullData[trace];
         return [box.left + layout._size.l + layout.xaxis.l2p(data.x[0]),
                 box.top + layout._size.t + layout.yaxis.l2p(data.y[0])];
@@ -175,7 +177,7 @@ def _plotted_points(page) -> list[list[float]]:
     return page.evaluate("""() => {
         const gd = document.querySelector('.js-plotly-plot');
         const points = [];
-        for (const t of gd._fullData) if (t.name !== 'picked') for (let i = 0; i < t.x.length; i++) points.push([t.x[i], t.y[i]]);
+        for (const t of gd._fullData) if (t.name !== 'picked' && t.name !== 'A and B') for (let i = 0; i < t.x.length; i++) points.push([t.x[i], t.y[i]]);
         return points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     }""")
 

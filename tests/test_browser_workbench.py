@@ -35,6 +35,7 @@ def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, pag
     _open(page, "Latent map")
     picked = {}
     for trace, end in ((7, "A"), (1, "B")):  # a 7 as A, a 1 as B, clicked on the map
+        page.locator(".js-plotly-plot").first.evaluate("e => e.scrollIntoView()")  # the whole map in the window
         _click_first_point(page, trace=trace)
         heading = page.locator("h3", has_text=f", a {trace}")
         heading.wait_for()
@@ -85,8 +86,8 @@ def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, pag
     page.get_by_role("button", name="Cancel").click()  # as soon as it shows
     page.locator("[data-testid='stAlert']", has_text="The estimate was cancelled").wait_for()
     _settle(page)
-    page.get_by_role("slider", name="Samples per image (K)").focus()
-    page.keyboard.press("ArrowLeft")  # K = 10
+    page.get_by_role("spinbutton", name="Samples per image (K)").fill("10")
+    page.keyboard.press("Enter")
     page.locator("[data-testid='stMetric']").first.wait_for()
     _settle(page)
     page.get_by_role("button", name="Estimate log p(x) with K = 10 on 1,000 images").click()
