@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui import jobs
-from ui.figures import elbo_figure, grid, history_frame, parts_figure, png_bytes
+from ui.figures import chart_config, elbo_figure, grid, history_frame, parts_figure, png_bytes
 from ui.picker import RUN_KEY, checkpoints_root, pick, picked_name, runs
 from ui.train_form import FORM_ROWS, NUMBER_FORMAT, RUN_HELP, form_config, key, widget
 from ui.views import fragment, link, open_page
@@ -227,14 +227,14 @@ def live(run: str, every: float | None, listed: bool) -> None:
     history = job.history or {}
     chart, panel = st.columns([3, 2])
     if history.get("train_loss"):
-        chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart")
+        chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart", config=chart_config())
         saved = next((info.config.to_dict() for info in runs() if info.name == run), {})
         chart.caption(model_note(job.status.get("config") or saved))
         if chart.toggle("Show the ELBO's two parts", key="train_parts", persist_state="session",
                         help="ELBO = E_q[log p(x | z)] − KL(q(z | x) ‖ p(z)): how well codes are decoded, less "
                              "what the codes cost. Measured at each test epoch."):
             if history.get("split_epochs"):
-                chart.plotly_chart(parts_figure(history, f"The ELBO's parts · run {run}"), key="train_parts_chart")
+                chart.plotly_chart(parts_figure(history, f"The ELBO's parts · run {run}"), key="train_parts_chart", config=chart_config())
                 chart.caption(f"Per image, with each test epoch's final weights: train on the first "
                               f"{SPLIT_TRAIN_IMAGES:,} training images, test on the test set.")
             else:

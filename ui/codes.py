@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.figures import ends_trace, grid
+from ui.figures import chart_config, ends_trace, grid
 from ui.runs import Model, cached_array, latent_means, mnist_test, store_array
 from ui.settings import DRAWN, TEST
 from ui.views import link
@@ -120,6 +120,7 @@ SQUARE_CSS = """<style>
 def square_map(fig, key: str, **chart):
     """st.plotly_chart(fig, key=key, **chart) in a box that makes the map square and fills its column."""
     st.html(SQUARE_CSS)  # style only: it takes no room on the page
+    chart["config"] = chart_config(**chart.get("config", {}))  # the modebar clear of the title on a phone
     with st.container(key=f"square_map_{key}"):
         return st.plotly_chart(fig, key=key, **chart)
 
