@@ -57,7 +57,7 @@ def duration(seconds: float) -> str:
 
 
 def follow(task) -> None:
-    """The estimate's place in the queue or its progress, and Cancel, redrawn twice a second; a full rerun
+    """The estimate's place in the queue or its progress, and Cancel, redrawn every tasks.FOLLOW_SECONDS; a full rerun
     shows how it ended. Each redraw tells the pool this page still watches the estimate."""
     if task.done:
         st.rerun()
@@ -107,7 +107,7 @@ if bounds is None:
                 st.session_state.pop(key, None)
             task = None
     if task is not None:
-        fragment(follow, run_every=0.5)(task)
+        fragment(follow, run_every=tasks.FOLLOW_SECONDS)(task)
     else:
         if NOTE in st.session_state:  # until the next start
             st.warning(st.session_state[NOTE], icon=":material/warning:")

@@ -130,7 +130,7 @@ TSNE_FAILED = "map_tsne_failed"  # session key: {(digest, map name): error} of T
 
 
 def follow(task) -> None:
-    """T-SNE's place in the queue or its progress, and a Cancel button, redrawn twice a second; a full rerun
+    """T-SNE's place in the queue or its progress, and a Cancel button, redrawn every tasks.FOLLOW_SECONDS; a full rerun
     draws the map. Each redraw tells the pool this page still watches the map."""
     if task.done:
         if task.error:
@@ -174,7 +174,7 @@ else:
     wanted = (model.digest, name)
     stopping = tasks.find(model, name) if wanted in st.session_state.get(CANCELLED, set()) else None
     if stopping is not None and stopping.cancelling:  # "Cancelling…" until the worker has stopped
-        fragment(follow, run_every=0.5)(stopping)
+        fragment(follow, run_every=tasks.FOLLOW_SECONDS)(stopping)
     elif wanted in st.session_state.get(CANCELLED, set()):
         st.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
         if st.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
@@ -187,7 +187,7 @@ else:
             st.rerun()
     else:
         task = tasks.tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
-        fragment(follow, run_every=0.5)(task)
+        fragment(follow, run_every=tasks.FOLLOW_SECONDS)(task)
 
 if st.session_state.get(SELECTED):
     show_selection(st.session_state[SELECTED])

@@ -41,6 +41,10 @@ from ui.runs import Model, store_array
 from vae_core import analysis, background, objectives
 
 LOG = logging.getLogger("vae_app")
+# How often a page redraws a task's progress (and tells the pool it still watches it). Each redraw is a
+# fragment run on the server for every watching tab: once a second keeps five tabs' polling under a few
+# percent of a core, where twice a second was measurable beside five maps being made (bench/sessions.py).
+FOLLOW_SECONDS = 1.0
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, ABANDONED = "queued", "running", "done", "failed", "cancelled", "abandoned"
 
 
