@@ -1,5 +1,10 @@
 """Entry point: `streamlit run streamlit_app.py`, navigation over the views in pages/ (ui/views.py lists them)."""
 
+# pandas before anything else, in every session's run: Plotly checks data against pandas by looking it up in
+# sys.modules, and a pandas still being imported by another session's thread (or the background preloader)
+# failed there ("partially initialized module 'pandas' has no attribute 'Series'", seen with three sessions).
+# A session reaching this line while another imports pandas waits for that import to finish.
+import pandas  # noqa: F401
 import streamlit as st
 
 from ui.picker import run_picker

@@ -42,8 +42,8 @@ from vae_core import analysis, background, objectives
 
 LOG = logging.getLogger("vae_app")
 # How often a page redraws a task's progress (and tells the pool it still watches it). Each redraw is a
-# fragment run on the server for every watching tab: once a second keeps five tabs' polling under a few
-# percent of a core, where twice a second was measurable beside five maps being made (bench/sessions.py).
+# fragment run on the server for every watching tab, beside the work itself: once a second is half the
+# runs of twice a second, and still well inside VAE_TASK_ABANDON.
 FOLLOW_SECONDS = 1.0
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, ABANDONED = "queued", "running", "done", "failed", "cancelled", "abandoned"
 

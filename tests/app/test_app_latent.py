@@ -82,7 +82,7 @@ def test_traverse_draws_one_row_per_dimension_ordered_by_kl_and_counts_active_un
 
 def test_traverse_rows_slider_principal_directions_and_the_prior_mean(root):
     at = view(TRAVERSE)
-    widget(at, "slider", "trav_rows").set_value(3)
+    widget(at, "slider", "trav_rows_shown").set_value(3)
     widget(at, "radio", "trav_along").set_value("Principal directions")
     widget(at, "radio", "trav_from").set_value("The prior mean (z = 0)")
     at.run()
