@@ -67,7 +67,7 @@ def parts_figure(history: dict[str, list], title: str) -> go.Figure:
 def history_frame(history: dict[str, list]) -> pd.DataFrame:
     """One row per epoch, counted from 1 as on the chart: train and test loss and ELBO per image, and the
     ELBO's parts where they were measured."""
-    import pandas as pd  # for Train's CSV alone: 0.3 s to import, which Home's first paint need not wait for
+    import pandas as pd  # imported by the entry already (streamlit_app.py says why); typed here, used here
 
     test = {e + 1: loss for e, loss in zip(history.get("test_epochs", []), history.get("test_loss", []))}
     train = history.get("train_loss", [])

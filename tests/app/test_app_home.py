@@ -152,9 +152,10 @@ def test_home_with_kept_thumbnails_draws_without_importing_torch(root, small_che
               "from streamlit.testing.v1 import AppTest\n"
               f"at = AppTest.from_file({str(ROOT / 'streamlit_app.py')!r}, default_timeout=180).run()\n"
               "assert not at.exception, at.exception\n"
-              "print(len(at.image), 'torch' in sys.modules, 'pandas' in sys.modules)\n")
+              "print(len(at.image), 'torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == [str(N_IMAGES), "False", "False"]
+    # pandas is imported: the entry takes it first, so that no session's Plotly meets it half-imported
+    assert out.stdout.split() == [str(N_IMAGES), "False"]
 
 
 def test_home_preloads_the_modules_of_the_other_views_in_the_background(root):
