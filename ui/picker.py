@@ -85,11 +85,11 @@ def _new_run(name: str | None) -> bool:
 
 
 def _from_link(available: list[folders.RunInfo]) -> str | None:
-    """Pick the run the address bar names, when the session has not seen that value yet; a note when it
+    """Pick the run the address bar names when the session starts (a reload, a link); a note when it
     names no run (the name is only compared with the runs listed, never made into a path unchecked)."""
     raw = st.query_params.get(urlstate.RUN_PARAM)
     seen = st.session_state.setdefault(urlstate.SEEN, {})
-    if raw is None or raw == seen.get(urlstate.RUN_PARAM):
+    if raw is None or urlstate.RUN_PARAM in seen:  # a session reads the bar once (ui.urlstate says why)
         return None
     seen[urlstate.RUN_PARAM] = raw
     if raw in {r.name for r in available} or _new_run(raw):

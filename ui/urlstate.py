@@ -6,9 +6,13 @@
     ?run=tutorial&perplexity=40&seed=1&point=9999     (Latent map: run, T-SNE settings, the clicked digit)
 
 Each parameter names one settings key of ui.settings (the widget's session key).
-The page's parameters are read into the session when the address bar holds a
-value the session has not seen (a link, a reload, back/forward), then the
-session's values are written back, so the bar always says what the page shows.
+A parameter is read into the session the first time the session meets it (a
+link, a reload: each opens a new session), and from then on the session's
+values are written back, so the bar says what the page shows. Later values in
+the bar are not read: the browser carries the bar's parameters into the next
+view's address, and a click made before the last write arrived carried a
+stale run (seen in the browser test, a run picked on Train replaced by the one
+before it). Back and forward reopen the earlier view with the session's state.
 Nothing from the address bar is trusted: each value is parsed against the
 same bounds as its widget, and a bad one is ignored with a note that names it.
 The run (`run=`) is the sidebar picker's, read and written by ui.picker.
@@ -109,12 +113,12 @@ assert DRAWN != TEST  # an end drawn by hand has no address: it is left out of t
 
 
 def read(view: str) -> list[str]:
-    """Set the session from the address bar's values for `view` that it has not seen; notes on refused ones."""
+    """Set the session from the address bar's values for `view` the session has not met yet; notes on refused ones."""
     seen = st.session_state.setdefault(SEEN, {})
     notes = []
     for name, param in PARAMS.get(view, {}).items():
         raw = st.query_params.get(name)
-        if raw is None or raw == seen.get(name):
+        if raw is None or name in seen:  # only a session's first look: later, the bar may lag the session
             continue
         seen[name] = raw
         try:

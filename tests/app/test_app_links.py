@@ -79,3 +79,4 @@ def test_a_link_sets_both_ends_of_the_interpolation(root):
     at = opened(INTERPOLATE, a="5", b="9999")
     assert (at.session_state["pair_a"], at.session_state["pair_b"]) == (5, 9999)
     assert not at.exception
+
