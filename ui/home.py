@@ -157,6 +157,7 @@ def draw_thumbnails(model: Model) -> Thumbnails:
     """Every view's picture of `model`, drawn from its weights."""
     import torch
 
+    from ui.codes import codes as test_codes
     from ui.figures import grid
     from ui.runs import cached_array, latent_means, mnist_test
     from vae_core import analysis, latent
@@ -171,7 +172,7 @@ def draw_thumbnails(model: Model) -> Thumbnails:
     method = "T-SNE" if xy is not None else "PCA"
     if xy is None:
         xy = analysis.pca_2d(latent_means(model))
-    codes = latent.encode(vae, images)
+    codes = test_codes(model)  # the views' cached codes of the test set
 
     def decoded(z: np.ndarray) -> np.ndarray:  # (n, z_dim) codes -> (n, H, W) decoder means
         return analysis.decode(vae, torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()

@@ -221,11 +221,6 @@ def pool() -> Pool:
     return Pool(workers_wanted(), abandon_seconds())
 
 
-def _tasks() -> tuple[dict[tuple[str, str], Task], threading.Lock]:
-    """The tasks queued or running now, by key, and a lock (for the tests that look inside)."""
-    return {task.key: task for task in pool().tasks()}, threading.Lock()
-
-
 def find(model: Model, name: str) -> Task | None:
     """The task queued or running for `name` on this checkpoint version, without starting one."""
     return next((t for t in pool().tasks() if t.key == (model.digest, name)), None)

@@ -206,13 +206,13 @@ def on(run: str, page: str):
 
 
 def test_a_two_dimensional_run_is_mapped_as_it_is_without_t_sne(flat):
-    from ui.tasks import _tasks
+    from ui import tasks
 
     at = on(flat, LATENT_MAP)
     assert not at.exception
     (fig,) = figures(at)
     assert fig["layout"]["title"]["text"] == "z_loc · run flat · epoch 1"
-    assert not _tasks()[0]  # no T-SNE started
+    assert not tasks.pool().tasks()  # no T-SNE started
     assert not [s for s in at.slider if s.key == "map_perplexity"]
     assert "as its quantile under the prior" in " ".join(messages(at.caption))
     (manifold,) = [i for i in at.image if any("prior's quantiles 5% to 95%" in c for c in i.captions)]
@@ -244,7 +244,7 @@ EVALUATE = "pages/evaluate.py"
 
 
 def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist):
-    from ui.tasks import _tasks
+    from ui import tasks
     from vae_core import objectives
 
     at = view(EVALUATE)
@@ -255,7 +255,7 @@ def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist
     at.run()
     button(at, "Estimate log p(x) with K = 10 on 100 images").click()
     at.run()
-    (task,) = _tasks()[0].values()
+    (task,) = tasks.pool().tasks()
     task.finished.wait()
     at.run()
     assert not at.exception
@@ -284,7 +284,7 @@ def test_evaluate_puts_a_binarized_runs_figures_beside_the_literatures(empty_roo
 
 
 def test_evaluate_can_be_cancelled_and_keeps_nothing(root, monkeypatch):
-    from ui.tasks import _tasks
+    from ui import tasks
 
     monkeypatch.setenv("VAE_CONFIRM_SECONDS", "1e9")  # started at once, however slow this machine
     at = view(EVALUATE)
@@ -292,7 +292,7 @@ def test_evaluate_can_be_cancelled_and_keeps_nothing(root, monkeypatch):
     at.run()
     button(at, "Estimate log p(x) with K = 5,000 on 1,000 images").click()
     at.run()
-    (task,) = _tasks()[0].values()
+    (task,) = tasks.pool().tasks()
     button(at, "Cancel").click()
     at.run()
     task.finished.wait()

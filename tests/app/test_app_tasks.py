@@ -9,6 +9,7 @@ task, so the page follows that one. Everywhere else the real estimate runs.
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import LATENT_MAP, RUN, SAMPLES, TSNE_CACHE, button, messages, view
 from tests.test_tasks import Workload, wait_until
@@ -39,6 +40,16 @@ def occupy(root, *names: str, listening: bool = True) -> list[tuple[tasks.Task, 
 
 
 # ---------------------------------------------------------------- Cancel answered at once
+
+
+def asked_for_the_largest_estimate() -> AppTest:
+    """Evaluate, with its Estimate button pressed for all 10,000 images at K = 5,000."""
+    at = view(EVALUATE)
+    widget(at, "number_input", "eval_images").set_value(10_000)
+    widget(at, "number_input", "eval_k").set_value(5000)
+    at.run()
+    button(at, "Estimate log p(x) with K = 5,000 on 10,000 images").click()
+    return at.run()
 
 
 def test_evaluate_shows_cancelling_at_once_until_the_worker_stops(root):
@@ -97,12 +108,7 @@ def test_a_queued_estimate_shows_how_many_start_before_it(root, one_worker):
 def test_an_estimate_no_page_watches_is_stopped_and_the_page_says_so_on_return(root, monkeypatch):
     monkeypatch.setenv("VAE_TASK_ABANDON", "0.5")
     monkeypatch.setenv("VAE_CONFIRM_SECONDS", "1e9")  # the largest estimate, asked for without a question
-    at = view(EVALUATE)
-    widget(at, "number_input", "eval_images").set_value(10_000)
-    widget(at, "number_input", "eval_k").set_value(5000)
-    at.run()
-    button(at, "Estimate log p(x) with K = 5,000 on 10,000 images").click()
-    at.run()
+    at = asked_for_the_largest_estimate()
     (task,) = tasks.pool().tasks()
     at.switch_page(SAMPLES).run()  # the Evaluate tab now shows another page: nobody polls the estimate
     wait_until(lambda: task.done)
@@ -138,12 +144,7 @@ def test_evaluate_names_the_images_in_the_elbo_headline_before_any_estimate(root
 
 def test_a_long_estimate_asks_first_with_its_estimated_time(root, monkeypatch):
     monkeypatch.setenv("VAE_CONFIRM_SECONDS", "1")  # this machine's rate decides the time, the test the limit
-    at = view(EVALUATE)
-    widget(at, "number_input", "eval_images").set_value(10_000)
-    widget(at, "number_input", "eval_k").set_value(5000)
-    at.run()
-    button(at, "Estimate log p(x) with K = 5,000 on 10,000 images").click()
-    at.run()
+    at = asked_for_the_largest_estimate()
     assert not tasks.pool().tasks()  # nothing started yet
     (question,) = messages(at.warning)
     assert question.startswith("This estimate would take about ") and question.endswith("Start it?")

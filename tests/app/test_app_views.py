@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
                                captions, figures, messages, plotly_values, stored_map, view)
-from ui.tasks import _tasks
+from ui import tasks
 from ui.picker import PICKER_KEY
 from vae_core import checkpoint as ckpt
 from vae_core import folders
@@ -225,7 +225,7 @@ def test_reconstructions_by_index_do_not_glue_space_separated_numbers(root):
 
 
 def tsne_tasks() -> list:
-    return list(_tasks()[0].values())
+    return tasks.pool().tasks()
 
 
 def wait_until(condition, polls: int = 4000) -> None:
