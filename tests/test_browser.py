@@ -26,8 +26,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from ui.jobs import SHIPPED_RUNS
+
+expect.set_options(timeout=120_000)  # a busy CI machine paints late; a failure still fails
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
@@ -276,9 +279,8 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
         page.locator("[data-testid='stImage'] img").first.wait_for()
         _shot(page, name)
     _open(page, "Latent map")
-    title = page.locator(".js-plotly-plot .gtitle").text_content()
-    assert title == "T-SNE · run tutorial · epoch 100"  # cached: no PCA step
-    assert page.locator(".js-plotly-plot .legend .traces").count() == 10
+    expect(page.locator(".js-plotly-plot .gtitle")).to_have_text("T-SNE · run tutorial · epoch 100")  # cached: no PCA
+    expect(page.locator(".js-plotly-plot .legend .traces")).to_have_count(10)
     _click_first_point(page, trace=3)  # a digit 3: ringed, shown below the map with its neighbours
     page.wait_for_selector("h3:has-text(', a 3')")
     caption = page.locator("[data-testid='stImage']", has_text="the digit, 3 reconstructions")
@@ -297,7 +299,7 @@ def test_screenshots_of_every_view_of_the_shipped_run(server, page, browser):
     _pick_run(page, "latent-2d")  # the shipped 2-d run: its codes beside the decoded manifold, no T-SNE
     _open(page, "Latent map")
     page.locator("[data-testid='stImage']", has_text="prior's quantiles").locator("img").wait_for()
-    assert page.locator(".js-plotly-plot .gtitle").text_content() == "z_loc · run latent-2d · epoch 100"
+    expect(page.locator(".js-plotly-plot .gtitle")).to_have_text("z_loc · run latent-2d · epoch 100")
     _settle(page)
     _shot(page, "latent_map_2d")
 
@@ -307,10 +309,10 @@ def test_a_user_compares_the_shipped_runs_and_changes_the_pick(server, page, bro
     page.goto(f"{url}/compare")
     page.wait_for_selector("h1:has-text('Compare runs')")
     _settle(page)
-    legend = page.locator(".js-plotly-plot .legend .traces")
-    assert legend.count() == 2 * len(SHIPPED_RUNS)  # a train and a test curve per run
-    assert page.get_by_text("These runs use different likelihoods (bernoulli, binarized)").count() == 1
-    assert page.locator("[data-testid='stImage']", has_text="from the prior").count() == len(SHIPPED_RUNS)
+    # Plotly draws after the script has finished: wait for what it draws rather than read it at once.
+    expect(page.locator(".js-plotly-plot .legend .traces")).to_have_count(2 * len(SHIPPED_RUNS))  # train and test
+    expect(page.get_by_text("These runs use different likelihoods (bernoulli, binarized)")).to_have_count(1)
+    expect(page.locator("[data-testid='stImage']", has_text="from the prior")).to_have_count(len(SHIPPED_RUNS))
     page.get_by_text("Show the ELBO's two parts").click()
     page.wait_for_selector(".js-plotly-plot .gtitle:has-text('KL(q(z | x)')")
     _settle(page)
@@ -322,7 +324,7 @@ def test_a_user_compares_the_shipped_runs_and_changes_the_pick(server, page, bro
                            ".querySelectorAll('.legend .traces').length === n", arg=2 * (len(SHIPPED_RUNS) - 1))
     _settle(page)
     page.locator("[data-testid='stImage']", has_text="latent-2d").first.wait_for(state="detached")
-    assert page.locator("[data-testid='stImage']", has_text="from the prior").count() == len(SHIPPED_RUNS) - 1
+    expect(page.locator("[data-testid='stImage']", has_text="from the prior")).to_have_count(len(SHIPPED_RUNS) - 1)
     _phone_shot(browser, url, "compare", "phone_compare")
 
 
@@ -331,8 +333,8 @@ def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, pag
         page.goto(f"{url}/samples")  # the server's very first request
         page.wait_for_selector("h1:has-text('Samples from the prior')")
         _settle(page)
-        assert page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map").count() == 1
-        assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1
+        expect(page.locator("[data-testid='stSidebarNav'] a", has_text="Latent map")).to_have_count(1)
+        expect(page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']")).to_have_count(1)
 
 
 def _outward_address() -> str | None:
