@@ -18,6 +18,7 @@ CANVAS = "draw_canvas"  # the canvas's widget key
 STROKES = "draw_strokes"  # session key: the canvas's strokes (Fabric.js JSON), redrawn when the user comes back
 MOUNTED = "draw_mounted_with"  # session key: the strokes the canvas was mounted with on this visit
 NEIGHBOURS = 8
+PICTURE_TYPES = ["png", "jpg", "jpeg", "gif"]  # uploads offered; an animated GIF counts by its first frame
 
 st.title("Draw")
 model = require_model()
@@ -80,8 +81,8 @@ with draw_tab:
     st.caption("Draw one digit, large, in the middle. The toolbar above the canvas undoes a stroke or clears it.")
 with upload_tab:
     limit_mb = latent.MAX_UPLOAD_BYTES // 2**20  # Streamlit's "MB" is 2**20 bytes, as the engine's
-    upload = st.file_uploader(f"A picture of one digit (PNG or JPEG, up to {limit_mb} MB)",
-                              type=["png", "jpg", "jpeg"], key="draw_upload", max_upload_size=limit_mb)
+    upload = st.file_uploader(f"A picture of one digit (PNG, JPEG or GIF, up to {limit_mb} MB)",
+                              type=PICTURE_TYPES, key="draw_upload", max_upload_size=limit_mb)
     if upload is not None:
         try:
             ink = latent.ink_from_picture(upload.getvalue())

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import tasks
 from ui.codes import test_elbos
-from ui.runs import cached_array, estimates, mnist_test, require_model
+from ui.runs import cached_array, estimates, mnist_test, require_model, say_unkept, store_array
 from ui.views import fragment, open_page
 from vae_core import analysis
 from vae_core.likelihoods import note
@@ -21,6 +21,7 @@ GO = "eval_go"  # session key: the (checkpoint, K, N, seed) whose estimate the u
 TASK = "eval_task"  # session key: that estimate's background task, to tell how it ended
 CONFIRM = "eval_confirm"  # session key: the (checkpoint, K, N, seed) whose long estimate awaits a yes
 NOTE = "eval_note"  # session key: what became of the last estimate, if it did not finish
+UNKEPT = "eval_unkept"  # session key: ((checkpoint, K, N, seed), bounds, why) of the last estimate not kept on disk
 
 st.title("Evaluate")
 model = require_model()
@@ -89,7 +90,10 @@ def ask(seconds: float) -> None:
         start()
 
 
-bounds = cached_array(model, iwae_name(k, n, seed))
+name = iwae_name(k, n, seed)
+bounds, unkept = cached_array(model, name, (n,)), None
+if bounds is None and st.session_state.get(UNKEPT, (None,))[0] == wanted:
+    _, bounds, unkept = st.session_state[UNKEPT]
 elbo = float(test_elbos(model)[:n].mean())
 elbo_label = f"ELBO of the first {n:,} test images"
 if bounds is None:
@@ -100,8 +104,11 @@ if bounds is None:
         task = st.session_state.get(TASK) or tasks.iwae_task(model, test_images[:n], k, seed)
         st.session_state[TASK] = task
         if task.done:  # it ended without storing bounds for this page: say why, offer a new start
-            if task.state == tasks.DONE:
-                st.rerun()  # its bounds were stored after this run read the cache
+            if task.state == tasks.DONE:  # stored after this run read the cache, or not kept (a full disk)
+                why = store_array(model, name, task.result) if cached_array(model, name, (n,)) is None else None
+                if why:  # tried once more here, to learn why: this session keeps the bounds instead
+                    st.session_state[UNKEPT] = (wanted, task.result, why)
+                st.rerun()
             st.session_state[NOTE] = ENDINGS.get(task.state, f"The estimate failed: {task.error}")
             for key in (GO, TASK):
                 st.session_state.pop(key, None)
@@ -140,6 +147,7 @@ else:
                                                             "the guide's q(z | x) is not the true posterior.")
     st.caption(f"Averages over the first {n:,} test digits, seed {seed}. Per image, the bound is "
                f"{bounds.min():.1f} at worst and {bounds.max():.1f} at best.")
+    say_unkept("this estimate", unkept, "This session keeps it; another must estimate it again.")
 
 kept = [e for e in estimates(model) if (e.k, e.images, e.seed) != (k, n, seed)]
 if kept:

@@ -7,7 +7,7 @@ import torch
 from ui.codes import codes, neighbour_row, pair_buttons, pair_spots, pair_trace, square_map
 from ui.figures import export_config, grid, latent_figure, map_png
 from ui import tasks
-from ui.runs import cached_array, latent_means, mnist_test, require_model
+from ui.runs import cached_array, latent_means, mnist_test, require_model, say_unkept, store_array
 from ui.views import fragment, open_page
 from vae_core import analysis, latent
 from vae_core.config import MNIST_SIDE
@@ -127,14 +127,14 @@ def show_selection(indices: list[int]) -> None:
 
 
 TSNE_FAILED = "map_tsne_failed"  # session key: {(digest, map name): error} of T-SNE runs that failed
+FOLLOWED = "map_followed"  # session key: the T-SNE task this session follows, to settle how it ended
+UNKEPT = "map_unkept"  # session key: {(digest, map name): (xy, why)}, the last map that could not be kept on disk
 
 
 def follow(task) -> None:
     """T-SNE's place in the queue or its progress, and a Cancel button, redrawn every tasks.FOLLOW_SECONDS; a full rerun
     draws the map. Each redraw tells the pool this page still watches the map."""
-    if task.done:
-        if task.error:
-            st.session_state.setdefault(TSNE_FAILED, {})[task.key] = task.error
+    if task.done:  # the full rerun settles how it ended
         st.rerun()
     task.watch()
     if task.cancelling:  # the worker stops at T-SNE's next progress report
@@ -151,6 +151,18 @@ def follow(task) -> None:
     st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:", on_click=cancel_tsne, args=(task,))
 
 
+def settle(task) -> None:
+    """Once the followed T-SNE has ended: a failure is remembered, to be said; a map its worker could not
+    keep on disk (a full disk) is kept in this session instead (10,000 x 2 floats), with why. A map of another
+    checkpoint version (training saved a newer one meanwhile) is that version's, never this one's."""
+    if task.error:
+        st.session_state.setdefault(TSNE_FAILED, {})[task.key] = task.error
+    elif (task.state == tasks.DONE and task.key[0] == model.digest
+          and cached_array(model, task.key[1], (len(labels), 2)) is None):
+        why = store_array(model, task.key[1], task.result)  # tried once more here, to learn why it failed
+        st.session_state[UNKEPT] = {task.key: (task.result, why)} if why else {}
+
+
 def cancel_tsne(task) -> None:
     """The Cancel T-SNE button's callback: stop the task; this session keeps the PCA map for this setting."""
     task.cancel()
@@ -159,7 +171,12 @@ def cancel_tsne(task) -> None:
 
 means = latent_means(model)
 name = analysis.tsne_name(perplexity, int(seed))
-xy = cached_array(model, name)
+wanted = (model.digest, name)
+if st.session_state.get(FOLLOWED) is not None and st.session_state[FOLLOWED].done:
+    settle(st.session_state.pop(FOLLOWED))
+xy, unkept = cached_array(model, name, (len(labels), 2)), None
+if xy is None and wanted in st.session_state.get(UNKEPT, {}):
+    xy, unkept = st.session_state[UNKEPT][wanted]
 if means.shape[1] == 2:  # the codes are a map already: no projection, no T-SNE
     left, right = st.columns(2)
     quantiles = latent.prior_grid(MANIFOLD_SIDE)[1]
@@ -169,9 +186,9 @@ if means.shape[1] == 2:  # the codes are a map already: no projection, no T-SNE
     show_manifold(right)
 elif xy is not None:
     show_map(xy, "T-SNE")
+    say_unkept("this T-SNE map", unkept, "This session keeps it; another computes it again.")
 else:
     show_map(analysis.pca_2d(means), "PCA")
-    wanted = (model.digest, name)
     stopping = tasks.find(model, name) if wanted in st.session_state.get(CANCELLED, set()) else None
     if stopping is not None and stopping.cancelling:  # "Cancelling…" until the worker has stopped
         fragment(follow, run_every=tasks.FOLLOW_SECONDS)(stopping)
@@ -186,7 +203,7 @@ else:
             del st.session_state[TSNE_FAILED][wanted]
             st.rerun()
     else:
-        task = tasks.tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
+        task = st.session_state[FOLLOWED] = tasks.tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
         fragment(follow, run_every=tasks.FOLLOW_SECONDS)(task)
 
 if st.session_state.get(SELECTED):

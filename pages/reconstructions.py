@@ -15,25 +15,49 @@ SCALE, PADDING = 3, 4  # screen pixels per image pixel; white gap around each im
 FONT_SIZE = 18  # px: "mean at" and "draw 8" fit a 28-pixel image shown 3x (84 px)
 ELBO_DRAWS = 64  # z draws averaged per image: the standard error is 1/8 of one draw's spread
 EXAMPLE = "0, 7, 42"
+# Rows drawn at once by index: each is k + 2 images and an ELBO of 64 draws (2,000 indices took 10.6 s).
+MAX_INDICES = 64
+
+
+def shown(entry: str, width: int = 12) -> str:
+    """An entry as a message quotes it: a long one cut, with its length."""
+    return entry if len(entry) <= width else f"{entry[:width]}… ({len(entry):,} characters)"
+
+
+def listed(entries: list[str]) -> str:
+    """The first few entries, quoted, and how many more."""
+    more = f" and {len(entries) - 5:,} more" if len(entries) > 5 else ""
+    return ", ".join(shown(entry) for entry in entries[:5]) + more
+
+
+def in_range(entry: str, n_test: int) -> bool:
+    """Whether the whole number typed as `entry` is a test-set index: its digits are counted before int()
+    (numpy's int64 overflowed on 400 digits)."""
+    digits = entry.lstrip("+-").lstrip("0") or "0"
+    return (digits == "0" or not entry.startswith("-")) and len(digits) <= len(str(n_test)) and int(digits) < n_test
 
 
 def parse_indices(text: str, n_test: int) -> np.ndarray:
-    """The test-set indices typed in `text`; otherwise an error that says what is allowed, and stop."""
+    """The test-set indices typed in `text`, the first MAX_INDICES of them; otherwise an error that says what
+    is allowed and names the entries that are not indices, and stop."""
     parts = [part for part in re.split(r"[,\s]+", text.strip()) if part]
     if not parts:
         st.error(f"Enter at least one index between 0 and {n_test - 1}, separated by commas or spaces, "
                  f"like `{EXAMPLE}`.")
         st.stop()
-    try:
-        indices = np.array([int(part) for part in parts], dtype=int)
-    except ValueError:
-        st.error(f"Indices must be whole numbers separated by commas or spaces, like `{EXAMPLE}`; got `{text}`.")
+    words = [part for part in parts if not re.fullmatch(r"[+-]?[0-9]+", part)]
+    if words:
+        st.error(f"Indices must be whole numbers separated by commas or spaces, like `{EXAMPLE}`; got "
+                 f"`{shown(text.strip(), 60)}`: {listed(words)} {'is' if len(words) == 1 else 'are'} not.")
         st.stop()
-    bad = indices[(indices < 0) | (indices >= n_test)]
-    if len(bad):
-        st.error(f"Each index must be between 0 and {n_test - 1}; these are not: {', '.join(map(str, bad))}.")
+    outside = [part for part in parts if not in_range(part, n_test)]
+    if outside:
+        st.error(f"Each index must be between 0 and {n_test - 1}; these are not: {listed(outside)}.")
         st.stop()
-    return indices
+    if len(parts) > MAX_INDICES:
+        st.warning(f"{len(parts):,} indices given, and at most {MAX_INDICES} are shown at once: showing the first "
+                   f"{MAX_INDICES}.", icon=":material/warning:")
+    return np.array([int(part) for part in parts[:MAX_INDICES]], dtype=int)
 
 
 def column_header(labels: list[str], side: int) -> np.ndarray:
@@ -71,7 +95,8 @@ with st.sidebar:
     if how == "By digit":
         digit = st.selectbox("Digit", list(range(10)), key="rec_digit", persist_state="session")
     elif how == "By index":
-        text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", key="rec_indices", persist_state="session")
+        text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", key="rec_indices",
+                             persist_state="session", help=f"Up to {MAX_INDICES} test images at once.")
 
 if how == "Random":
     indices = np.random.default_rng(seed).choice(n_test, size=count, replace=False)

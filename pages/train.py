@@ -123,6 +123,8 @@ def progress(job: jobs.Job) -> None:
              "failed": "Failed", "lost": "Ended unexpectedly", "saved": "Saved"}.get(job.state, job.state)
     speed = f" · {s['images_per_s']:,.0f} images/s" if job.state == "running" and s.get("images_per_s") else ""
     eta = f" · about {duration(s['eta_s'])} left" if job.state == "running" and s.get("eta_s") else ""
+    if job.state == "lost" and job.complete:  # killed while it made the map after its last epoch
+        words = "Trained, without its latent map"
     if job.state == "running" and isinstance(s.get("map"), (int, float)):  # after the last epoch, or a Stop
         st.progress(min(max(s["map"], 0.0), 1.0), text=f"{done} of {target} epochs done · computing the latent map "
                                                         f"of epoch {done} for the views (T-SNE): {s['map']:.0%}")
@@ -142,6 +144,8 @@ def actions(run: str, job: jobs.Job) -> None:
         st.button("Stop training", icon=":material/stop:", key="train_stop", on_click=stop_run, args=(run,))
     elif job.state == "stopping":
         st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
+    elif job.state == "lost" and job.complete:  # killed after its last epoch: only the map is missing
+        st.warning(job.message[:1].upper() + job.message[1:], icon=":material/warning:")
     elif job.state in ("failed", "lost"):
         st.error(f"The run failed: {job.message}", icon=":material/error:")
     if not job.active and not resumable and job.state != "none":
@@ -163,6 +167,9 @@ def actions(run: str, job: jobs.Job) -> None:
     elif not job.active and has_checkpoint:
         if job.state == "finished":
             st.success(f"Finished after epoch {done} of {target}.", icon=":material/check_circle:")
+            if monitor.MAP_MISSING in job.message:  # the disk filled up while the map after training was saved
+                missing = job.message[job.message.index(monitor.MAP_MISSING):]
+                st.info(missing[:1].upper() + missing[1:] + ".", icon=":material/map:")
         links = st.columns(3)
         link("samples", "Its samples", links[0])
         link("reconstructions", "Its reconstructions", links[1])

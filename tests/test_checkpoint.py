@@ -197,9 +197,8 @@ def test_a_snapshot_of_a_damaged_file_is_refused_like_the_file(tmp_path):
     path = tmp_path / "run" / folders.CHECKPOINT_FILE
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 truncated")
-    data, _ = ckpt.read_snapshot(path)
     with pytest.raises(CheckpointError, match="truncated or not a checkpoint file"):
-        ckpt.load_state(path, data)
+        ckpt.read_snapshot(path)  # before its bytes are read: only its archive's directory is looked at
 
 
 def test_a_config_absurd_for_memory_is_refused_before_anything_is_allocated(trained, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import subprocess
 import sys
@@ -63,14 +64,23 @@ def test_twenty_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path)
 def _small_disk(folder: Path, megabytes: int):
     """A tmpfs of `megabytes` mounted on `folder` (root only; skipped elsewhere)."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = _mount(["-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)])
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the injected ENOSPC tests stand in")
     try:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+def _mount(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["mount", *args], capture_output=True, text=True)
+
+
+def _make_read_only(folder: Path) -> None:
+    """Remount the tmpfs on `folder` read-only: writes fail with EROFS, even as root (chmod would not stop root)."""
+    remounted = _mount(["-o", "remount,ro", str(folder)])
+    assert remounted.returncode == 0, remounted.stderr
 
 
 def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint_kept(tmp_path):
@@ -84,3 +94,36 @@ def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint
         path = folders.checkpoint_path(disk, "k")
         assert ckpt.load_state(path).epoch == 1
         assert not list(path.parent.glob(".*.tmp"))
+
+
+def _with_map() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "VAE_NO_MAP"}
+
+
+def test_a_disk_too_full_for_the_map_after_training_leaves_the_run_finished_without_it(tmp_path):
+    # 9 MB: the checkpoint (8.3 MB) and the run's small files fit; the test-set means (2 MB) do not, and numpy
+    # reports the short write as "500000 requested and 258016 written", with no errno.
+    with _small_disk(tmp_path / "disk", 9) as disk:
+        out = subprocess.run(_train(disk, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, env=_with_map())
+        assert out.returncode == 0, out.stderr  # training is complete
+        assert "Traceback" not in out.stderr
+        status = monitor.read_status(disk / "k")
+        assert status["state"] == "finished" and "map" not in status
+        assert "the latent map was not kept (no space left on device while saving" in status["message"]
+        assert "python -m vae_core embed k" in status["message"]
+        assert ckpt.load_state(folders.checkpoint_path(disk, "k")).epoch == 1
+        assert not list((disk / "k" / folders.CACHE_FOLDER).glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("start", ["new", "resume"])
+def test_a_read_only_checkpoints_folder_is_named_without_a_traceback(tmp_path, start):
+    with _small_disk(tmp_path / "disk", 16) as disk:
+        if start == "resume":
+            assert subprocess.run(_train(disk, "--epochs", "1"), cwd=ROOT, capture_output=True).returncode == 0
+        _make_read_only(disk)
+        out = subprocess.run(_train(disk, "--epochs", "2", *(["--resume"] if start == "resume" else [])), cwd=ROOT,
+                             capture_output=True, text=True)
+        assert out.returncode == 1, out.stderr
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"python -m vae_core train: error: cannot write {disk / 'k'}: the folder is read-only or not writable")
+        assert "Traceback" not in out.stderr

@@ -14,7 +14,8 @@ from vae_core import objectives
 from vae_core.config import LIKELIHOODS, Config, ConfigError
 from vae_core.config import LIKELIHOOD_NOTES
 from vae_core.likelihoods import GAUSSIAN_MIN_SCALE, note
-from vae_core.model import VAE, training_bytes
+from vae_core.memory import training_bytes
+from vae_core.model import VAE
 from vae_core.train import evaluate, fit, new_state
 
 from tests.test_objectives import pyro_trace_elbos

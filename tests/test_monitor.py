@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
@@ -30,8 +31,6 @@ def test_the_preview_digits_are_redrawn_after_every_epoch_not_only_test_epochs(t
 
 
 def test_an_old_preview_counting_from_0_reads_as_epochs_done(tmp_path):
-    import numpy as np
-
     np.savez(tmp_path / monitor.PREVIEW_FILE, samples=np.zeros((16, 28, 28)), originals=np.zeros((8, 28, 28)),
              reconstructions=np.zeros((8, 28, 28)), epoch=np.array(99))
     assert monitor.read_preview(tmp_path)["epochs_done"] == 100
@@ -69,3 +68,27 @@ def test_a_stop_pressed_during_a_test_pass_or_a_checkpoint_write_stops_before_th
     state = new_state(tiny_config(epochs=3, test_every=1))
     fit(state, small_mnist, callbacks=_StopDuring(tmp_path, moment), should_stop=monitor.StopRequest(tmp_path))
     assert state.epoch == 1 and len(state.history.train_loss) == 1  # the finished epoch is kept
+
+
+def _preview(**arrays) -> dict:
+    """A preview as the trainer writes it, with `arrays` in place of its own."""
+    return {"samples": np.zeros((16, 28, 28), np.float32), "originals": np.zeros((8, 28, 28), np.float32),
+            "reconstructions": np.zeros((8, 28, 28), np.float32), "epochs_done": np.array(3), **arrays}
+
+
+@pytest.mark.parametrize("case, arrays", [
+    ("string samples", {"samples": np.full((16, 28, 28), "7")}),
+    ("20,000 samples", {"samples": np.zeros((20_000, 28, 28), np.float32)}),
+    ("64 MB of zeros beside the arrays", {"padding": np.zeros(64 << 20, np.uint8)}),
+])
+def test_a_preview_of_the_wrong_shape_dtype_or_size_is_no_preview_and_is_not_decompressed(tmp_path, case, arrays):
+    import tracemalloc
+
+    np.savez_compressed(tmp_path / monitor.PREVIEW_FILE, **_preview(**arrays))
+    tracemalloc.start()
+    try:
+        assert monitor.read_preview(tmp_path) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # bytes: judged from the archive's entry sizes and array headers, never expanded

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vae_core.config import Config, ConfigError
-from vae_core.train import Callbacks, DeviceError, fit, is_test_epoch, new_state, resolve_device
+from vae_core.train import Callbacks, DeviceError, DivergedError, fit, is_test_epoch, new_state, resolve_device
 
 from tests.conftest import tiny_config
 
@@ -83,6 +83,15 @@ def test_callbacks_see_every_batch_test_and_epoch(small_mnist):
     fit(new_state(tiny_config(epochs=2, batch_size=300, test_every=5)), small_mnist, Record())
     assert seen["batch"][:4] == [(0, 0, 4, 300), (0, 1, 4, 600), (0, 2, 4, 900), (0, 3, 4, 1024)]
     assert seen["test"] == [0, 1] and seen["epoch"] == [1, 2]
+
+
+def test_a_step_that_leaves_codes_of_scale_0_is_a_divergence_even_when_the_test_pass_finds_it(small_mnist):
+    # One step per epoch at lr 1: the weights stay finite, but exp() of their log-scales gives z_scale 0
+    # or inf, which Pyro's check of Normal(z_loc, z_scale) refuses in the test pass before any loss is NaN.
+    state = new_state(tiny_config(epochs=2, batch_size=1024, lr=1.0))
+    with pytest.raises(DivergedError, match=r"at epoch 1, step 1; lower the learning rate"):
+        fit(state, small_mnist)
+    assert state.epoch == 0 and state.history.train_loss == []  # nothing of the spoilt epoch is recorded
 
 
 def test_test_epochs_are_zero_every_test_every_and_the_last():

@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 
 from ui.figures import chart_config, ends_trace, grid
-from ui.runs import Model, cached_array, latent_means, mnist_test, store_array
+from ui.runs import Model, cached_array, latent_means, mnist_test, n_test_images, say_unkept, store_array
 from ui.settings import DRAWN, TEST
 from ui.views import link
 from vae_core import analysis, latent
@@ -44,17 +44,17 @@ def map_points(model: Model) -> tuple[np.ndarray, str]:
     if model.vae.config.z_dim == 2:
         return latent.prior_quantiles(codes(model).loc), "z_loc"
     name = analysis.tsne_name(st.session_state.map_perplexity, st.session_state.map_seed)  # ui.settings seeds them
-    xy = cached_array(model, name)
+    xy = cached_array(model, name, (n_test_images(), 2))
     return (xy, "T-SNE") if xy is not None else (analysis.pca_2d(latent_means(model)), "PCA")
 
 
 def test_elbos(model: Model) -> np.ndarray:
     """Each test image's ELBO (nats, the mean of 16 one-sample estimates), from the disk cache when there."""
-    value = cached_array(model, analysis.TEST_ELBOS_NAME)
+    value = cached_array(model, analysis.TEST_ELBOS_NAME, (n_test_images(),))
     if value is None:
         with st.spinner("Estimating the ELBO of the 10,000 test digits, once for this checkpoint…"):
             value = analysis.elbo_of_all(model.vae, mnist_test()[0], draws=analysis.TEST_ELBO_DRAWS, seed=0)
-        store_array(model, analysis.TEST_ELBOS_NAME, value)
+        say_unkept("the test digits' ELBOs", store_array(model, analysis.TEST_ELBOS_NAME, value))
     return value
 
 

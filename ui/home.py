@@ -101,25 +101,34 @@ class Thumbnails:
 
 PICTURES = ("samples", "reconstructions", "latent", "interpolate", "traverse", "draw")  # the uint8 fields
 KEPT = "home-v2"  # the thumbnails' cache name; its version changes whenever they are drawn differently
+# What the kept file must hold, name: (shape, dtype), None axes of any length: checked from its zip directory
+# and each array's header before anything is decompressed.
+KEPT_ARRAYS = {**{key: ((None, None), np.uint8) for key in PICTURES}, "latent": ((MAP_SIDE, None, 3), np.uint8),
+               "elbo_counts": ((ELBO_BINS,), np.integer), "elbo_edges": ((ELBO_BINS + 1,), np.floating),
+               "latent_method": ((), np.str_), "tsne": ((), np.str_), "train_loss": ((None,), np.floating),
+               "test_epochs": ((None,), np.number), "test_loss": ((None,), np.floating)}  # [] is float64
+# Bytes one kept array may hold: the largest, the latent picture, takes 0.54 MB and a 10,000-epoch history
+# 80 kB; a 20,000 x 20,000 picture (400 MB) is damage.
+KEPT_BYTES = 2 << 20
 
 
 def thumbnails(info: folders.RunInfo) -> Thumbnails | None:
     """The four pictures of the checkpoint `info` names: from the disk when drawn before, else drawn now
     and kept there. None when the run's checkpoint can no longer be read."""
-    kept = _read(folders.load_cached_set(info.path, KEPT, info.digest))
+    kept = _read(folders.load_cached_set(info.path, KEPT, info.digest, KEPT_ARRAYS, KEPT_BYTES))
     if kept is not None and not (kept.latent_method == "PCA"  # a T-SNE made since is drawn in its place
                                  and folders.cache_file(info.path, kept.tsne, info.digest).exists()):
         return kept
     # Imported here, not at the top: torch and the model take seconds to load, and Home's
     # first paint needs neither once the thumbnails are on disk.
-    from ui.runs import current_model
+    from ui.runs import current_model, kept as stored, say_unkept
 
     model = current_model()
     if model is None:
         return None
     with st.spinner("Drawing the thumbnails…"):
         thumbs = draw_thumbnails(model)
-    store_thumbnails(model, thumbs)
+    say_unkept("Home's thumbnails", stored(lambda: store_thumbnails(model, thumbs)))
     return thumbs
 
 
@@ -134,23 +143,18 @@ def store_thumbnails(model: Model, thumbs: Thumbnails) -> None:
 
 
 def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
-    """Thumbnails from their kept arrays, or None if any is missing or not what Home draws."""
+    """Thumbnails from their kept arrays (each of the shape and dtype of KEPT_ARRAYS), or None if there are
+    none or they disagree with each other."""
     if arrays is None:
         return None
-    images = [arrays.get(key) for key in PICTURES]
-    history = [arrays.get(key) for key in ("train_loss", "test_epochs", "test_loss")]
-    names = [arrays.get(key) for key in ("latent_method", "tsne")]
-    counts, edges = arrays.get("elbo_counts"), arrays.get("elbo_edges")
-    if (any(a is None or a.dtype != np.uint8 for a in images)
-            or images[2].shape[0] != MAP_SIDE or images[2].shape[2:] != (3,)
-            or any(a is None or a.ndim != 1 for a in history) or len(history[1]) != len(history[2])
-            or any(a is None or a.dtype.kind != "U" or a.ndim != 0 for a in names)
-            or str(names[0]) not in ("T-SNE", "PCA") or not re.fullmatch(r"[\w.+-]+", str(names[1]))
-            or counts is None or edges is None or counts.shape != (ELBO_BINS,) or edges.shape != (ELBO_BINS + 1,)):
+    method, tsne = str(arrays["latent_method"]), str(arrays["tsne"])
+    if (len(arrays["test_epochs"]) != len(arrays["test_loss"]) or method not in ("T-SNE", "PCA")
+            or not re.fullmatch(r"[\w.+-]{1,100}", tsne)):  # a cache file's name, which Home looks for
         return None
-    history_lists = {"train_loss": history[0].tolist(), "test_epochs": history[1].astype(int).tolist(),
-                     "test_loss": history[2].tolist()}
-    return Thumbnails(history_lists, *images[:3], str(names[0]), str(names[1]), *images[3:], counts, edges)
+    history = {"train_loss": arrays["train_loss"].tolist(), "test_epochs": arrays["test_epochs"].astype(int).tolist(),
+               "test_loss": arrays["test_loss"].tolist()}
+    images = [arrays[key] for key in PICTURES]
+    return Thumbnails(history, *images[:3], method, tsne, *images[3:], arrays["elbo_counts"], arrays["elbo_edges"])
 
 
 def draw_thumbnails(model: Model) -> Thumbnails:
@@ -168,7 +172,7 @@ def draw_thumbnails(model: Model) -> Thumbnails:
     rec = analysis.reconstructions(vae, images[:N_DIGITS], k=1, seed=0)
     pairs = np.concatenate([images[:N_DIGITS].reshape(N_DIGITS, *side).numpy(), rec.at_loc.numpy()])
     tsne = analysis.tsne_name(*TSNE_SETTINGS)
-    xy = cached_array(model, tsne)
+    xy = cached_array(model, tsne, (len(labels), 2))
     method = "T-SNE" if xy is not None else "PCA"
     if xy is None:
         xy = analysis.pca_2d(latent_means(model))

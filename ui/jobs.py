@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vae_core import folders, monitor
+from vae_core import folders, memory, monitor
 from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
 
 LOG_FILE = "train.log"
@@ -39,6 +39,9 @@ MEMORY_GIB = float(os.environ.get("VAE_MEMORY_GIB", "2"))
 PROJECT = Path(__file__).resolve().parent.parent
 # How long a just-launched process may take to write its first status.
 START_GRACE_S = 60.0
+# The most of a failure's message (and the log's last lines) a page shows; the rest stays in train.log.
+MESSAGE_CHARS = 1000
+MESSAGE_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class Job:
     def target(self) -> int:
         """The number of epochs the run trains to."""
         return int(self.status.get("epochs") or 0)
+
+    @property
+    def complete(self) -> bool:
+        """True once the epochs asked for are done (a finished run, or one killed after its last epoch)."""
+        return 0 < self.target <= self.epochs_done
 
 
 def command(root: Path, run: str, config: Config, resume: bool, threads: int | None = None) -> list[str]:
@@ -106,13 +114,12 @@ def check_start(root: Path, run: str, config: Config, resume: bool = False, over
     if len(others) >= MAX_JOBS:
         raise StartRefused(f"Run {others[0]} is training, and this server trains {MAX_JOBS} run(s) at a time "
                            f"(VAE_MAX_JOBS): stop it first, or wait until it ends.")
-    from vae_core.model import training_bytes  # torch: imported when a run starts, not when the sidebar lists runs
-
-    need = training_bytes(config) / 2**30
+    need = memory.training_bytes(config) / 2**30
     if need > MEMORY_GIB:
-        raise StartRefused(f"This model would take about {need:.1f} GiB to train (weights, gradients, Adam's "
-                           f"state), more than the {MEMORY_GIB:g} GiB this server allows (VAE_MEMORY_GIB): "
-                           f"lower the hidden units, the latent dimensions or the batch size.")
+        raise StartRefused(f"This model would take about {need:.1f} GiB to train (PyTorch and the data, the "
+                           f"weights and Adam's state, a batch's activations), more than the {MEMORY_GIB:g} GiB "
+                           f"this server allows (VAE_MEMORY_GIB): lower the batch size, the hidden units or the "
+                           f"latent dimensions.")
     exists = (folder / folders.CHECKPOINT_FILE).exists()
     if run in SHIPPED_RUNS and (resume or exists):
         raise StartRefused(f"Run {run} is shipped with the app and is never replaced or trained further "
@@ -188,14 +195,12 @@ def job(root: Path, run: str) -> Job:
     elif state == "starting" and time.time() - status.get("started", 0) > START_GRACE_S and not locked:
         state, message = "failed", _log_tail(folder) or "the training process did not start"
     elif state == "running" and not locked:
-        state = "lost"
-        message = ("the training process ended without saying why (killed, or out of memory); "
-                   "the checkpoint of its last finished epoch is kept: Resume continues from it. "
-                   + _log_tail(folder))
+        state = "lost"  # its words depend on what the checkpoint holds, read below
     elif state == "failed":
         message = f"{message}\n\n{_log_tail(folder)}".strip()
     if state in ("starting", "running") and monitor.stop_requested(folder, status.get("pid")):
         state = "stopping"
+    saved = None
     if state not in ("starting", "running", "stopping"):
         # A process killed between saving its checkpoint and writing its status leaves
         # the status an epoch behind: once it has ended, the checkpoint says what is kept.
@@ -203,7 +208,34 @@ def job(root: Path, run: str) -> Job:
         if saved is not None:
             status = {**status, "epoch": saved[0], "epochs": status.get("epochs", saved[1])}
             history = saved[2]
-    return Job(state, status, history, message)
+    if state == "lost":
+        message = _lost(folder, status, saved is not None)
+    return Job(state, status, history, _shown(message, folder))
+
+
+def _lost(folder: Path, status: dict[str, Any], saved: bool) -> str:
+    """What a process that ended without a word (SIGKILL, out of memory) left, by what its checkpoint holds."""
+    why = "the training process ended without saying why (killed, or out of memory)"
+    done, target = int(status.get("epoch") or 0), int(status.get("epochs") or 0)
+    if not saved:
+        again = " Resume starts it again with the same settings." if isinstance(status.get("config"), dict) else ""
+        return f"{why} before its first epoch finished, so nothing was saved.{again}\n\n{_log_tail(folder)}".strip()
+    if 0 < target <= done:  # in the latent map made after the last epoch, or just before its final status
+        return (f"training finished: epoch {done} of {target} is saved. The process ended (killed, or out of "
+                f"memory) after it, while it made the latent map for the views, so the map was not made: "
+                f"the Latent map view computes it when opened, or run `python -m vae_core embed {folder.name}`.")
+    return (f"{why}; the checkpoint of epoch {done} is kept: Resume continues from it.\n\n"
+            f"{_log_tail(folder)}").strip()
+
+
+def _shown(message: str, folder: Path) -> str:
+    """The message cut to what a page can show: a runaway one (a 10 MB exception text) stays whole in the trainer's
+    output, train.log (status.json for a run the CLI trained without the app)."""
+    cut = "\n".join(message.splitlines()[:MESSAGE_LINES])[:MESSAGE_CHARS]
+    if cut == message:
+        return message
+    kept = folder / (LOG_FILE if (folder / LOG_FILE).exists() else monitor.STATUS_FILE)
+    return f"{cut} … [cut: {len(message):,} characters in all; the whole text is in the run's {kept.name}, {kept}]"
 
 
 def _saved(folder: Path) -> Job:
@@ -252,9 +284,11 @@ def _alive(pid: Any) -> bool:
             return False
 
 
-def _log_tail(folder: Path, lines: int = 6) -> str:
+def _log_tail(folder: Path, lines: int = 6, window: int = 64 * 1024) -> str:
     try:
-        text = (folder / LOG_FILE).read_text(errors="replace")
+        with open(folder / LOG_FILE, "rb") as log:  # its last `window` bytes: a log may be megabytes long
+            log.seek(max(log.seek(0, os.SEEK_END) - window, 0))
+            text = log.read().decode(errors="replace")
     except OSError:
         return ""
     # tqdm redraws with carriage returns; keep the last state of each line.

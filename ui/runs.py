@@ -3,6 +3,8 @@
     from ui.runs import mnist_test, require_model
     model = require_model()             # in a view: st.info + st.stop when there is none
     model.vae, model.epoch, model.digest
+    xy = cached_array(model, name, (10000, 2))  # None when absent, or not that (then deleted, unread)
+    say_unkept("this map", store_array(model, name, xy))  # a quiet caption when the disk would not keep it
 
 A view loads one version of a checkpoint: its bytes are read once, hashed, and
 the model, its epoch and every array derived from it (latent means, maps)
@@ -13,8 +15,11 @@ epoch's content.
 
 from __future__ import annotations
 
+import errno
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -28,6 +33,8 @@ from vae_core import folders
 from vae_core.data import load_split
 from vae_core.model import VAE
 from vae_core.objectives import parse_iwae_name
+
+LOG = logging.getLogger("vae_app")
 
 
 @dataclass(frozen=True)
@@ -114,14 +121,49 @@ def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     return load_split(train=False)
 
 
-def cached_array(model: Model, name: str) -> np.ndarray | None:
-    """The array stored under `name` for this checkpoint version, or None."""
-    return folders.load_cached(model.path, name, model.digest)
+def n_test_images() -> int:
+    """How many test images there are (10,000): the length of every array cached per test image."""
+    return mnist_test()[0].shape[0]
 
 
-def store_array(model: Model, name: str, value: np.ndarray) -> None:
-    """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder."""
-    folders.store_cached(model.path, name, model.digest, value)
+def cached_array(model: Model, name: str, shape: tuple[int | None, ...]) -> np.ndarray | None:
+    """The float array stored under `name` for this checkpoint version if it has `shape` (None axes: any
+    length), else None: a damaged or wrong one is deleted unread and computed again."""
+    return folders.load_cached(model.path, name, model.digest, shape=shape)
+
+
+def store_array(model: Model, name: str, value: np.ndarray) -> str | None:
+    """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder. None once kept;
+    else why it could not be (a full disk, a read-only folder), in words: the caller still has `value`.
+    Safe from a worker thread: it draws nothing."""
+    return kept(lambda: folders.store_cached(model.path, name, model.digest, value))
+
+
+def kept(store: Callable[[], None]) -> str | None:
+    """Call `store`, which writes a cache file: None when it did, else why not in words (it is logged)."""
+    try:
+        store()
+    except OSError as exc:  # SaveError (a full disk, a read-only folder), or cache/ taken by a file
+        LOG.warning("A cache was not kept: %s", exc)
+        return unkept_reason(exc)
+    return None
+
+
+def unkept_reason(exc: OSError) -> str:
+    """Why a cache file could not be written, in the user's words."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on device"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the run's folder is read-only"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # mkdir of cache/ where a file by that name stands
+        return f"the run's {folders.CACHE_FOLDER!r} is a file, not a folder (move it away to keep results)"
+    return folders.first_line(exc)
+
+
+def say_unkept(what: str, reason: str | None, then: str = "It is computed again next time.") -> None:
+    """A quiet line under the view when `what`, computed and shown, could not be kept on disk (`reason`)."""
+    if reason:
+        st.caption(f":material/info: Could not keep {what} on disk: {reason}. {then}")
 
 
 @dataclass(frozen=True)
@@ -137,8 +179,8 @@ def estimates(model: Model) -> list[Estimate]:
     """The log p(x) estimates kept for this checkpoint version, most images first, then most samples."""
     found = []
     for name in folders.cached_names(model.path, model.digest):
-        parsed = parse_iwae_name(name)
-        bounds = cached_array(model, name) if parsed else None
+        parsed = parse_iwae_name(name)  # (k, images, seed): one bound per image
+        bounds = cached_array(model, name, (parsed[1],)) if parsed and parsed[1] <= n_test_images() else None
         if bounds is not None:
             found.append(Estimate(*parsed, float(bounds.mean())))
     return sorted(found, key=lambda e: (e.images, e.k, -e.seed), reverse=True)
@@ -146,8 +188,8 @@ def estimates(model: Model) -> list[Estimate]:
 
 def latent_means(model: Model) -> np.ndarray:
     """z_loc of the 10,000 test images for this checkpoint version, from the disk cache when there."""
-    value = cached_array(model, analysis.MEANS_NAME)
+    value = cached_array(model, analysis.MEANS_NAME, (n_test_images(), model.vae.config.z_dim))
     if value is None:
         value = analysis.latent_means(model.vae, mnist_test()[0])
-        store_array(model, analysis.MEANS_NAME, value)
+        say_unkept("the test digits' codes", store_array(model, analysis.MEANS_NAME, value))
     return value

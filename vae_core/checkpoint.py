@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import pickle
 import re
 import zipfile
@@ -24,9 +25,10 @@ from typing import Any
 
 import torch
 
-from vae_core.config import Config, ConfigError
+from vae_core.config import Config
 from vae_core.files import atomic_write
-from vae_core.folders import CHECKPOINT_FILE, CheckpointError, first_line, write_summary
+from vae_core.folders import (CHECKPOINT_FILE, CheckpointError, checkpoint_bytes, first_line, summary_config,
+                              write_summary)
 from vae_core.model import VAE
 from vae_core.train import History, TrainState, make_optimizer
 
@@ -59,9 +61,14 @@ def read_snapshot(path: str | Path) -> tuple[bytes, str]:
     A training run replaces the file while others read it; loading from these
     bytes (`load_state(path, data)`) and keying caches by this digest ties
     everything derived to one version of the file, whatever is on disk later.
+    A file that cannot be a checkpoint, or is far larger than one of its
+    config, is refused before its bytes are read (CheckpointError).
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            _check_unread(Path(path), f)
+            f.seek(0)
+            data = f.read()
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {path}: train the run first") from None
     except OSError as exc:
@@ -73,10 +80,7 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
     """Rebuild the run saved at `path` (or the bytes `data` read from it), on the CPU, validating every part."""
     path = Path(path)
     raw = _read(path, data)
-    try:
-        config = Config.from_dict(raw["config"])
-    except (ConfigError, TypeError) as exc:  # a run saved under older bounds (z_dim 1) lands here too
-        raise CheckpointError(f"checkpoint {path} cannot be shown or resumed: it has an invalid config: {exc}") from exc
+    config = _config(path, raw)
     with torch.device("meta"):  # shapes and dtypes only: nothing the config asks for is allocated yet
         expected = VAE(config).state_dict()
     problems = _weight_problems(expected, _renamed(raw["model"]))
@@ -98,19 +102,48 @@ def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
     return TrainState(config, vae, optimizer, history, raw["epoch"], dict(raw["rng"]), threads)
 
 
-def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
-    if data is None and not path.is_file():
+def _check_unread(path: Path, f) -> None:
+    """Refuse the open checkpoint `f` if it cannot be one, or is far larger than a checkpoint of its config.
+
+    Only the archive's directory and its pickled record (config, history,
+    tensor shapes) are read: the tensors load on the meta device, with no data.
+    A file that is no archive at all (a checkpoint padded to 1 GiB) is
+    measured against the config its run.json names.
+    """
+    size = os.fstat(f.fileno()).st_size
+    try:
+        config, whose = _config(path, _read(path, f, map_location="meta")), "its config"
+    except CheckpointError:
+        config, whose = summary_config(path), "the config in its run.json"
+        if config is None or size <= checkpoint_bytes(config)[1]:
+            raise
+    most = checkpoint_bytes(config)[1]
+    if size > most:
+        raise CheckpointError(f"checkpoint {path} is {size / 2**20:,.1f} MB, far more than the {most / 2**20:,.1f} "
+                              f"MB at most that a checkpoint of {whose} (hidden {','.join(map(str, config.hidden))}, "
+                              f"z_dim {config.z_dim}) holds: refused unread. Delete it, or retrain the run.")
+
+
+def _config(path: Path, raw: dict[str, Any]) -> Config:
+    try:
+        return Config.from_dict(raw["config"])
+    except (ValueError, TypeError) as exc:  # ConfigError; a run saved under older bounds (z_dim 1) lands here too
+        raise CheckpointError(f"checkpoint {path} cannot be shown or resumed: it has an invalid config: {exc}") from exc
+
+
+def _read(path: Path, source: bytes | io.BufferedIOBase | None = None, map_location: str = "cpu") -> dict[str, Any]:
+    """The checkpoint's record, validated, from `path` or its bytes or an open file on it; on the meta
+    device (`map_location`), tensors have shapes and dtypes but no data is read."""
+    if source is None and not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train the run first "
                               f"(python -m vae_core train --run {path.parent.name})")
-    source = path if data is None else io.BytesIO(data)
+    source = path if source is None else io.BytesIO(source) if isinstance(source, bytes) else source
     if not zipfile.is_zipfile(source):
         raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file (no torch zip archive "
                               f"in it); nothing was loaded. Delete it, or retrain the run.")
-    if data is not None:
-        source.seek(0)
     _check_expansion(path, source)
     try:
-        raw = torch.load(source, map_location="cpu", weights_only=True)
+        raw = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f" ({found.group(1)})" if found else ""
@@ -140,15 +173,15 @@ _MAX_EXPANSION = 2.0
 _EXPANSION_SLACK = 1 << 20  # bytes: headers and small records
 
 
-def _check_expansion(path: Path, source) -> None:
+def _check_expansion(path: Path, source: Path | io.IOBase) -> None:
     try:
         with zipfile.ZipFile(source) as archive:
             expanded = sum(item.file_size for item in archive.infolist())
-        stored = source.getbuffer().nbytes if isinstance(source, io.BytesIO) else Path(source).stat().st_size
+        stored = source.stat().st_size if isinstance(source, Path) else source.seek(0, io.SEEK_END)
     except (zipfile.BadZipFile, OSError) as exc:
         raise CheckpointError(f"checkpoint {path} is truncated or not a checkpoint file: {first_line(exc)}") from exc
     finally:
-        if isinstance(source, io.BytesIO):
+        if not isinstance(source, Path):
             source.seek(0)
     if expanded > _MAX_EXPANSION * stored + _EXPANSION_SLACK:
         raise CheckpointError(f"checkpoint {path} would expand to {expanded / 2**20:,.0f} MB from "

@@ -7,10 +7,12 @@
 
 Usage mistakes (bad values, unknown runs, a missing GPU) print one clear
 `error:` line and exit with code 2; a checkpoint that cannot be read exits
-with code 1. Ctrl-C stops at the end of the current batch, keeping the
-checkpoint of the last finished epoch, which `--resume` continues. After the
-last epoch (or a stop), `train` caches the last checkpoint's latent map for
-the app, unless --no-map; Ctrl-C (or Stop training) while it runs skips it.
+with code 1, as do a divergence, a full disk and a read-only folder. Ctrl-C
+stops at the end of the current batch, keeping the checkpoint of the last
+finished epoch, which `--resume` continues. After the last epoch (or a stop),
+`train` caches the last checkpoint's latent map for the app, unless --no-map;
+Ctrl-C (or Stop training) while it runs skips it, and a disk too full to keep
+it leaves the run finished without it (the module vae_core.train_run).
 """
 
 from __future__ import annotations
@@ -20,28 +22,24 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from tqdm import tqdm
 
-from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import folders, objectives
 from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, ConfigError, flag, format_value, parse_value
 from vae_core.cpu import LoadMeter
 from vae_core.data import DEFAULT_ROOT as DATA_ROOT
 from vae_core.data import DataError, load_mnist
-from vae_core.files import SaveError, remove_temp_files
+from vae_core.files import SaveError
 from vae_core.config import LIKELIHOOD_NOTES
-from vae_core.monitor import SHARED_FILES, RunBusyError, RunMonitor, StopRequest, clear_stop, run_lock
-from vae_core.train import (Callbacks, DeviceError, DivergedError, TrainState, evaluate, fit, new_state,
-                            resolve_device)
+from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, remove_left_behind, run_lock
+from vae_core.train import DeviceError, DivergedError, TrainState, evaluate, fit, new_state, resolve_device
+from vae_core.train_run import REPLACED_FILE, Progress, kept, map_when_done, settle_replaced, store_map
 
-# An overwritten run's checkpoint, kept under this name until the new run has saved its first epoch.
-REPLACED_FILE = "checkpoint.replaced.pt"
 # More threads than this only oversubscribes the cores (a million crashed torch).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range, as Config.seed
@@ -173,14 +171,12 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --overwrite contradict each other; pass one")
     if not args.resume:
         resolve_device(Config(**overrides).device)  # bad values fail before the run folder is made
-    replaced = path.with_name(REPLACED_FILE)
     stop = StopRequest(path.parent)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop.request)
     with run_lock(path.parent):
-        for stale in remove_temp_files(path.parent, shared=SHARED_FILES):
-            print(f"removed {stale.name}, left by a save that was killed midway", file=sys.stderr)
-        _settle_replaced(path, replaced)
+        _remove_left_behind(path.parent)
+        settle_replaced(path)
         if args.resume:
             state = _resumed(path, args.run, overrides)
         elif path.exists() and not args.overwrite:
@@ -189,20 +185,19 @@ def _train(args: argparse.Namespace) -> int:
         else:
             state = new_state(Config(**overrides))
             if path.exists():  # --overwrite: the old run stays recoverable until the new one saves an epoch
-                os.replace(path, replaced)
+                os.replace(path, path.with_name(REPLACED_FILE))
         resolve_device(state.config.device)
         data = load_mnist(args.data)
         monitor = RunMonitor(path.parent, state, data.test_images)
         _run_threads(args, state)
         try:
-            with _Progress(path, monitor) as progress:
+            with Progress(path, monitor) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)
         except DivergedError as exc:
             monitor.finish("failed", str(exc))
             raise
         except SaveError as exc:
-            kept = _kept(path)
-            error = SaveError(exc.errno, f"{exc.strerror}; {kept}")
+            error = SaveError(exc.errno, f"{exc.strerror}; {kept(path)}")
             with contextlib.suppress(SaveError):  # the status may not fit on a full disk either
                 monitor.finish("failed", error.strerror)
             raise error from exc
@@ -211,8 +206,10 @@ def _train(args: argparse.Namespace) -> int:
             raise
         finally:
             clear_stop(path.parent)
-            _settle_replaced(path, replaced)
-        mapped = _map_when_done(path, data.test_images, monitor, stop) if state.epoch > 0 and not args.no_map else ""
+            settle_replaced(path)
+        mapped = (map_when_done(path, args.run, data.test_images, monitor, stop)
+                  if state.epoch > 0 and not args.no_map else "")
+        _remove_left_behind(path.parent)  # temp files killed writers left while this run trained
         done = f"{state.epoch} of {state.config.epochs} epochs done"
         if state.epoch < state.config.epochs:
             monitor.finish("stopped", f"stopped after {done}{mapped}")
@@ -229,41 +226,6 @@ def config_overrides(args: argparse.Namespace) -> dict:
     """The Config fields `train`'s flags set, parsed and checked field by field; ConfigError names the flag's field."""
     return {name: getattr(args, name) if FIELDS[name].kind is bool else parse_value(name, getattr(args, name))
             for name, spec in FIELDS.items() if spec.cli and getattr(args, name) is not None}
-
-
-def _map_when_done(path: Path, test_images: torch.Tensor, monitor: RunMonitor, stop: StopRequest) -> str:
-    """The last checkpoint's latent map, so the app's map opens at once; a new Stop (or Ctrl-C) skips it."""
-    stop.requested = False  # the Stop that ended training, if any, is spent; a new one cancels the map
-    start = time.perf_counter()
-    try:
-        with tqdm(total=100, desc="latent map", unit="%", leave=False, file=sys.stderr) as bar:
-            def report(fraction: float) -> None:
-                bar.update(round(100 * fraction) - bar.n)
-                monitor.mapping(fraction)
-            store_map(path, test_images, progress=report, should_stop=stop)
-    except analysis.Cancelled:
-        return "; the latent map was skipped"
-    seconds = time.perf_counter() - start
-    tqdm.write(f"latent map of the last checkpoint cached in {seconds:.1f} s")
-    return f"; latent map ready ({seconds:.1f} s)"
-
-
-def _settle_replaced(path: Path, replaced: Path) -> None:
-    """An overwritten run's old checkpoint: back in place if the new run saved no epoch, else gone."""
-    if replaced.exists():
-        if path.exists():
-            replaced.unlink()
-        else:
-            os.replace(replaced, path)
-            print(f"the new run saved no epoch: {path} is the replaced run's again", file=sys.stderr)
-
-
-def _kept(path: Path) -> str:
-    """What a failed save left: the checkpoint before it, or nothing."""
-    try:
-        return f"the previous checkpoint (epoch {ckpt.load_state(path).epoch}) is intact"
-    except folders.CheckpointError:
-        return "no epoch was saved yet"
 
 
 def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
@@ -284,6 +246,12 @@ def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
     return state
 
 
+def _remove_left_behind(folder: Path) -> None:
+    """Remove (and name) the temp files of killed saves in the run folder and its cache; hold the lock."""
+    for stale in remove_left_behind(folder):
+        print(f"removed {stale.relative_to(folder)}, left by a save that was killed midway", file=sys.stderr)
+
+
 def _existing(args: argparse.Namespace) -> Path:
     path = folders.checkpoint_path(args.checkpoints, args.run)
     if not path.exists():
@@ -296,29 +264,15 @@ def _embed(args: argparse.Namespace) -> int:
     path = _existing(args)
     if not 1 <= args.perplexity <= 1000:
         raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
+    with contextlib.suppress(RunBusyError):  # a run that trains cleans its own folder when it ends
+        with run_lock(path.parent):  # held only for this: the app takes a held lock for a run training
+            _remove_left_behind(path.parent)
     _auto_threads(args)
     with tqdm(total=100, desc="T-SNE", unit="%", file=sys.stderr) as bar:
         saved = store_map(path, load_mnist(args.data).test_images, args.perplexity, args.seed,
                           progress=lambda f: bar.update(round(100 * f) - bar.n))
     print(f"saved {' and '.join(str(p) for p in saved)}")
     return 0
-
-
-def store_map(path: Path, test_images: torch.Tensor, perplexity: float = 30.0, seed: int = 0,
-              progress=None, should_stop=lambda: False) -> list[Path]:
-    """The checkpoint's test-set latent means and, above 2 dimensions, their T-SNE map, cached for the app
-    exactly as its Latent map caches them (keyed by the bytes read); a stop raises analysis.Cancelled."""
-    data, digest = ckpt.read_snapshot(path)
-    vae = ckpt.load_state(path, data).vae.eval()
-    means = analysis.latent_means(vae, test_images)
-    folders.store_cached(path, analysis.MEANS_NAME, digest, means)
-    saved = [folders.cache_file(path, analysis.MEANS_NAME, digest)]
-    if means.shape[1] > 2:  # 2-d codes are their own map
-        xy = analysis.tsne_2d(means, seed=seed, perplexity=perplexity, progress=progress, should_stop=should_stop)
-        name = analysis.tsne_name(perplexity, seed)
-        folders.store_cached(path, name, digest, xy)
-        saved.append(folders.cache_file(path, name, digest))
-    return saved
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -352,41 +306,3 @@ def _evaluate(args: argparse.Namespace) -> int:
               f"{images.shape[0]} test images); ELBO {elbo:.4f} on the same images; gap {log_px - elbo:.4f}")
         print(f"(likelihood {state.config.likelihood}: {LIKELIHOOD_NOTES[state.config.likelihood]})")
     return 0
-
-
-class _Progress(Callbacks):
-    """tqdm bar per epoch, the tutorial's lines, a checkpoint after every epoch, the monitor's files."""
-
-    def __init__(self, path: Path, monitor: RunMonitor) -> None:
-        self.path = path
-        self.monitor = monitor
-        self.bar: tqdm | None = None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._close_bar()
-
-    def _close_bar(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def on_batch(self, epoch: int, batch: int, n_batches: int, images: int, loss: float) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False, file=sys.stderr)
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
-        self.monitor.on_batch(epoch, batch, n_batches, images, loss)
-
-    def on_epoch_end(self, state: TrainState) -> None:
-        self._close_bar()
-        # The tutorial's lines, with epochs counted from 1 as everywhere in this project
-        # (the tutorial prints its first epoch as [epoch 000]).
-        label = f"[epoch {state.epoch} of {state.config.epochs}]"
-        tqdm.write(f"{label}  average training loss: {state.history.train_loss[-1]:.4f}")
-        if state.history.test_epochs and state.history.test_epochs[-1] == state.epoch - 1:
-            tqdm.write(f"{label} average test loss: {state.history.test_loss[-1]:.4f}")
-        ckpt.save_state(state, self.path)
-        self.monitor.on_epoch_end(state)

@@ -175,7 +175,7 @@ def ink_from_canvas(rgba: np.ndarray) -> np.ndarray:
 
 
 def ink_from_picture(data: bytes) -> np.ndarray:
-    """An uploaded picture of one digit (PNG, JPEG, ...) as ink in [0, 1], shape (H, W); ValueError says
+    """An uploaded picture of one digit (PNG, JPEG, GIF...) as ink in [0, 1], shape (H, W); ValueError says
     what is wrong. Dark ink on a light page is inverted, as MNIST's digits are white on black."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the file is {len(data) / 2**20:.1f} MB; pictures up to {MAX_UPLOAD_BYTES // 2**20} MB "
@@ -190,8 +190,12 @@ def ink_from_picture(data: bytes) -> np.ndarray:
                 flat = Image.new("RGBA", picture.size, "white")  # transparent pixels count as paper
                 picture = Image.alpha_composite(flat, picture.convert("RGBA"))
             grey = np.asarray(picture.convert("L"), np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"this file cannot be read as a picture ({exc}): upload a PNG or JPEG of one digit") from exc
+    except UnidentifiedImageError as exc:  # PIL's words name its in-memory copy (<_io.BytesIO …>), not the file
+        raise ValueError("this file cannot be read as a picture (not a format PIL knows): upload a PNG, JPEG or "
+                         "GIF of one digit") from exc
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"this file cannot be read as a picture ({exc}): upload a PNG, JPEG or GIF of one "
+                         f"digit") from exc
     if grey.ndim != 2 or min(grey.shape) < 8:
         raise ValueError(f"the picture is {grey.shape[1] if grey.ndim == 2 else '?'} pixels wide and "
                          f"{grey.shape[0]} high; at least 8 x 8 are needed to see a digit")

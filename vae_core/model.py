@@ -108,19 +108,3 @@ class VAE(nn.Module):
 def _weighted(beta: float):
     """Scale the latent's log p(z) and log q(z | x) by beta: the ELBO's KL term becomes beta x KL (beta-VAE)."""
     return contextlib.nullcontext() if beta == 1.0 else poutine.scale(scale=beta)
-
-
-def training_bytes(config: Config) -> int:
-    """Rough memory a training run of `config` needs, in bytes, counted before anything is allocated.
-
-    Weights, their gradients and Adam's two moments (4 float32 copies of every
-    parameter), plus a batch's activations forward and backward.
-    """
-    x, z, sizes = config.x_dim, config.z_dim, list(config.hidden)
-    def stack(widths: list[int]) -> int:
-        return sum(a * b + b for a, b in zip(widths, widths[1:]))
-
-    params = (stack([x, *sizes]) + 2 * (sizes[-1] * z + z)  # encoder
-              + stack([z, *reversed(sizes)]) + (sizes[0] * x + x) + x)  # decoder, and a Gaussian's scales
-    activations = config.batch_size * (2 * x + 4 * sum(sizes) + 6 * z)  # (B, .) tensors kept for backward, about
-    return 4 * (4 * params + 2 * activations)

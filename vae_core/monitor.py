@@ -31,7 +31,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from vae_core.files import atomic_write
+from vae_core.config import Config
+from vae_core.files import atomic_write, remove_temp_files, save_error
+from vae_core.folders import CACHE_FOLDER
+from vae_core import npz
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +51,17 @@ SHARED_FILES = (STATUS_FILE, STOP_FILE)
 PREVIEW_SAMPLES = 16
 PREVIEW_DIGITS = 8
 PREVIEW_SEED = 0
+# What a preview holds: images of MNIST's size (the only one a Config allows) and a count.
+_IMAGE = (Config().image_height, Config().image_width)
+PREVIEW_ARRAYS = {"samples": ((PREVIEW_SAMPLES, *_IMAGE), np.floating),
+                  "originals": ((PREVIEW_DIGITS, *_IMAGE), np.floating),
+                  "reconstructions": ((PREVIEW_DIGITS, *_IMAGE), np.floating),
+                  "epochs_done": ((), np.integer),
+                  "epoch": ((), np.integer)}  # written before epochs were counted as completed
+# Those arrays in float64 take about 200 KB: a preview file or archive larger than this is no preview.
+PREVIEW_MAX_BYTES = 1 << 20
+# Where a finished (or stopped) run's message says it has no latent map: "… was not kept (why); make it …".
+MAP_MISSING = "the latent map was not"
 
 
 class RunBusyError(RuntimeError):
@@ -56,9 +70,15 @@ class RunBusyError(RuntimeError):
 
 @contextlib.contextmanager
 def run_lock(folder: Path) -> Iterator[None]:
-    """Hold the run's lock for the block, or raise RunBusyError at once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the run's lock for the block, or raise RunBusyError at once (SaveError: the folder is read-only)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        error = save_error(folder, exc)  # "cannot write <folder>: the folder is read-only or not writable"
+        if error is exc:
+            raise
+        raise error from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,6 +87,15 @@ def run_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def remove_left_behind(folder: Path) -> list[Path]:
+    """Temp files of saves killed midway, in the run folder and its cache; call it holding the run's lock.
+
+    The app writes status.json, stop.json and every cached array without the lock, so their temp
+    files count as left behind only once a minute old.
+    """
+    return remove_temp_files(folder, shared=SHARED_FILES) + remove_temp_files(folder / CACHE_FOLDER, shared=("*",))
 
 
 def is_locked(folder: Path) -> bool:
@@ -116,15 +145,17 @@ def read_history(folder: Path) -> dict[str, list] | None:
 
 
 def read_preview(folder: Path) -> dict[str, np.ndarray] | None:
-    """The run's latest preview arrays (samples, originals, reconstructions, epochs_done), or None."""
+    """The run's latest preview arrays (samples, originals, reconstructions, epochs_done), or None.
+
+    A damaged preview is no preview: not a zip, cut short, arrays of another shape or dtype (strings,
+    20,000 samples), or an archive that would expand past PREVIEW_MAX_BYTES, checked before it is read.
+    """
     try:
-        with np.load(folder / PREVIEW_FILE) as npz:
-            preview = {k: npz[k] for k in npz.files}
-    except Exception:  # truncated, not a zip, not arrays: a damaged preview is no preview
+        preview = npz.load_set(folder / PREVIEW_FILE, PREVIEW_ARRAYS, PREVIEW_MAX_BYTES, exact=False)
+    except Exception:  # missing, not a zip, cut short, other arrays: whatever a damaged file raises
         return None
-    wanted = ("samples", "originals", "reconstructions")
-    if not (all(k in preview and preview[k].ndim == 3 for k in wanted)
-            and preview.get("epochs_done", preview.get("epoch", np.zeros(2))).size == 1):
+    if not ({"samples", "originals", "reconstructions"} <= preview.keys()
+                               and len(preview.keys() & {"epochs_done", "epoch"}) == 1):
         return None
     if "epoch" in preview:  # written before epochs were counted as completed: the index of the last one
         preview["epochs_done"] = preview.pop("epoch") + 1

@@ -16,11 +16,12 @@ optimizer, history, epoch, RNG states) is in `TrainState`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from pyro.infer import Trace_ELBO
@@ -145,12 +146,9 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
             if should_stop():
                 return state.history
             state.optimizer.zero_grad(set_to_none=True)
-            try:
-                loss = loss_fn(prepare(x))  # summed over the batch, like SVI.step
-            except ValueError as exc:  # Pyro refuses a Normal whose loc the last step made NaN
-                if _all_finite(state.vae):
-                    raise
-                raise DivergedError(epoch + 1, b + 1, float("nan")) from exc
+            x = prepare(x)
+            with _diverged_if_degenerate(state.vae, x, epoch + 1, b + 1):
+                loss = loss_fn(x)  # summed over the batch, like SVI.step
             value = loss.item()
             if not math.isfinite(value):  # stop before this step spoils the weights further
                 raise DivergedError(epoch + 1, b + 1, value)
@@ -159,9 +157,13 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
             total += value
             seen += x.shape[0]
             callbacks.on_batch(epoch, b, n_batches, seen, value / x.shape[0])
+        if not _all_finite(state.vae):  # the epoch's last step spoilt the weights: never test or save them
+            raise DivergedError(epoch + 1, n_batches, float("nan"))
+        with _diverged_if_degenerate(state.vae, data.test_images, epoch + 1, n_batches):
+            test_loss = (evaluate(state.vae, data.test_images, cfg.batch_size, seed=cfg.seed + epoch)
+                         if is_test_epoch(cfg, epoch) else None)
         state.history.train_loss.append(total / n_train)
-        if is_test_epoch(cfg, epoch):
-            test_loss = evaluate(state.vae, data.test_images, cfg.batch_size, seed=cfg.seed + epoch)
+        if test_loss is not None:
             state.history.test_epochs.append(epoch)
             state.history.test_loss.append(test_loss)
             _record_split(state, data, epoch)
@@ -201,6 +203,32 @@ def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> floa
 
 def _all_finite(vae: VAE) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in vae.parameters())
+
+
+@contextlib.contextmanager
+def _diverged_if_degenerate(vae: VAE, x: torch.Tensor, epoch: int, step: int) -> Iterator[None]:
+    """A ValueError inside the block becomes DivergedError when the weights, or the codes they give `x`, are
+    no longer usable numbers; any other ValueError (a bug) passes as it is.
+
+    At a high learning rate a step can leave finite weights whose log-scales are in the hundreds:
+    exp() then gives z_scale 0 or inf, and Pyro's check of Normal(z_loc, z_scale) raises before
+    any loss exists to be seen as NaN (seen at lr 0.1 to 1).
+    """
+    try:
+        yield
+    except ValueError as exc:
+        if not _degenerate(vae, x):
+            raise
+        raise DivergedError(epoch, step, float("nan")) from exc
+
+
+@torch.no_grad()
+def _degenerate(vae: VAE, x: torch.Tensor) -> bool:
+    """True when the weights are not finite, or the guide's codes of `x` are not (or a scale is not above 0)."""
+    if not _all_finite(vae):
+        return True
+    z_loc, z_scale = vae.encoder(x)  # (B, z_dim) each
+    return not bool(torch.isfinite(z_loc).all() and torch.isfinite(z_scale).all() and (z_scale > 0).all())
 
 
 def _capture_rng(shuffle: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:

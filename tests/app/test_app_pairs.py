@@ -175,3 +175,25 @@ def test_the_upload_limit_is_one_number_on_the_label_and_the_drop_zone(root):
     limit_mb = latent.MAX_UPLOAD_BYTES // 2**20
     assert uploader.proto.max_upload_size_mb == limit_mb  # what the drop zone says ("Limit 5MB per file")
     assert f"up to {limit_mb} MB" in uploader.label
+
+
+def test_a_gif_upload_is_read_by_its_first_frame(root, mnist):
+    digit = (mnist.test_images[3].reshape(28, 28).numpy() * 255).astype(np.uint8)  # test #3 is a 0
+    frames = [Image.fromarray(np.kron(digit, np.ones((8, 8), np.uint8))), Image.new("L", (224, 224), 0)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])  # a blank second frame
+    at = view(DRAW)
+    at.file_uploader[0].set_value(("zero.gif", buffer.getvalue(), "image/gif"))
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    assert [m.label for m in at.metric] == ["ELBO"]
+    assert "GIF" in at.file_uploader[0].label
+
+
+def test_an_upload_that_is_no_picture_is_named_by_its_file_name_only(root):
+    at = view(DRAW)
+    at.file_uploader[0].set_value(("notes.png", b"hello, not a picture", "image/png"))
+    at.run()
+    (error,) = messages(at.error)
+    assert error.startswith("notes.png: This file cannot be read as a picture")
+    assert "BytesIO" not in error and " at 0x" not in error

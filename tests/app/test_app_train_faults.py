@@ -13,6 +13,7 @@ from tests.app.helpers import (RUN, TRAIN, app, button, form_error, form_widget,
                                watching_the_picked_run)
 from ui import jobs
 from ui.picker import PICKER_KEY, RUN_KEY
+from vae_core import checkpoint as ckpt
 from vae_core import folders
 from vae_core import files
 from vae_core.config import Config
@@ -250,3 +251,107 @@ def test_the_map_computed_after_the_last_epoch_shows_its_progress_and_offers_sto
         "2 of 2 epochs done · computing the latent map of epoch 2 for the views (T-SNE): 40%"]
     assert button(at, "Stop training")
     assert "Stop training skips it; the Latent map view can compute it later." in messages(at.caption)
+
+
+def _killed_when(root, run: str, config: Config, moment) -> None:
+    """Start `run` as the Train page does, SIGKILL its process once moment(status.json) holds, wait for its end."""
+    import os
+    import signal
+
+    from vae_core import monitor
+
+    jobs.start(root, run, config)
+    folder = root / run
+    while not moment(monitor.read_status(folder) or {}):  # an event, not a time: each poll reads the file anew
+        assert jobs.job(root, run).active, jobs.job(root, run)
+        time.sleep(0.02)
+    os.kill(monitor.read_status(folder)["pid"], signal.SIGKILL)
+    wait_for(root, run, lambda j: not j.active)
+
+
+def _watching(run: str):
+    at = app()
+    at.session_state[RUN_KEY] = run
+    at.switch_page(TRAIN)
+    return at.run()
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_it_maps_after_its_last_epoch_says_training_finished_and_how_to_make_the_map(
+        root, monkeypatch):
+    monkeypatch.delenv("VAE_NO_MAP", raising=False)  # the app's runs make the map after their last epoch
+    _killed_when(root, "mapped", Config(epochs=1, limit=2000), lambda status: "map" in status)
+    assert jobs.job(root, "mapped").epochs_done == 1  # the premise: the checkpoint holds the last epoch
+    at = _watching("mapped")
+    assert not at.error
+    (warning,) = messages(at.warning)
+    assert warning.startswith("Training finished: epoch 1 of 1 is saved.")
+    assert "the map was not made" in warning and "`python -m vae_core embed mapped`" in warning
+    assert not [b for b in at.button if b.label.startswith("Resume")]  # no epoch is missing
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_epoch_says_nothing_was_saved(root):
+    # Batches of 16 over all 60,000 images: the first epoch is 3,750 steps, long after the status says running.
+    _killed_when(root, "early", Config(epochs=1, batch_size=16), lambda status: status.get("state") == "running")
+    assert not folders.checkpoint_path(root, "early").exists()  # the premise: no epoch finished
+    at = _watching("early")
+    (error,) = messages(at.error)
+    assert "before its first epoch finished, so nothing was saved" in error
+    assert "kept" not in error
+    assert button(at, "Resume to epoch 1")  # starts it again with the settings it was given
+
+
+def test_a_huge_failure_message_is_cut_on_the_page_and_points_to_the_log(root):
+    huge = "RuntimeError: " + "tensor([nan, " * 800_000  # 10 MB on one line, as a tensor dump may be
+    (root / RUN / "status.json").write_text(json.dumps({
+        "state": "failed", "pid": 999999, "epoch": 2, "epochs": 4, "message": huge}))
+    (root / RUN / "train.log").write_text(f"Traceback (most recent call last):\n{huge}\n")  # the trainer's stderr
+    at = watching_the_picked_run()
+    (error,) = messages(at.error)
+    assert len(error) < 1500
+    assert error.startswith("The run failed: RuntimeError: tensor([nan,")
+    assert re.search(r"\[cut: [\d,]+ characters in all; the whole text is in the run's train\.log", error)
+
+
+def test_a_diverged_run_with_a_checkpoint_offers_resume_from_it_at_a_lower_learning_rate(root):
+    config = ckpt.load_state(folders.checkpoint_path(root, RUN)).config  # the small run: 2 epochs saved
+    (root / RUN / "status.json").write_text(json.dumps({
+        "state": "failed", "pid": 999999, "epoch": 2, "epochs": 4, "config": config.to_dict(),
+        "message": "the loss became nan at epoch 3, step 5; lower the learning rate (the tutorial's is 1e-3) "
+                   "and Resume"}))
+    at = watching_the_picked_run()
+    (error,) = messages(at.error)
+    assert error.startswith("The run failed: the loss became nan at epoch 3, step 5; lower the learning rate")
+    field = at.number_input(key="train_resume_lr")
+    assert field.value == pytest.approx(config.lr / 10)
+    button(at, "Resume to epoch 4").click()
+    at.run()
+    try:
+        started = jobs.job(root, RUN)
+        assert started.epochs_done == 2 and started.status["config"]["lr"] == pytest.approx(config.lr / 10)
+    finally:
+        jobs.stop(root, RUN)
+        wait_for(root, RUN, lambda j: not j.active)
+
+
+@pytest.mark.slow
+def test_a_run_whose_map_did_not_fit_on_the_disk_reads_finished_with_how_to_make_the_map(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from tests.test_faults import _small_disk
+
+    monkeypatch.delenv("VAE_NO_MAP", raising=False)  # the trainer makes the map after its last epoch
+    # 9 MB: the checkpoint (8.3 MB) and the run's small files fit, the test digits' codes (2 MB) do not.
+    with _small_disk(tmp_path / "disk", 9) as disk:
+        monkeypatch.setenv("VAE_CHECKPOINTS", str(disk))
+        trained = subprocess.run([sys.executable, "-m", "vae_core", "train", "--run", "full", "--epochs", "1",
+                                  "--limit", "512", "--checkpoints", str(disk)], capture_output=True, text=True)
+        assert trained.returncode == 0, trained.stderr
+        at = _watching("full")
+        assert not at.error
+        assert messages(at.success) == ["Finished after epoch 1 of 1."]
+        (note,) = [m for m in messages(at.info) if "latent map" in m]
+        assert note.startswith("The latent map was not kept (no space left on device while saving")
+        assert "python -m vae_core embed full, or in the Latent map view" in note

@@ -1,0 +1,137 @@
+"""Cached arrays that load but are wrong: each is judged from its header (and a zip's directory) before use.
+
+A cache file is real: written by numpy as the app writes it, or as damage
+would leave it. A file far larger than it looks (2 GiB of zeros in a 2 MB
+.npz, 50 million points in a sparse .npy) is refused from what its headers
+declare, before any of its data is read.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ui.home import KEPT, KEPT_ARRAYS, KEPT_BYTES
+from vae_core import folders, npz
+from vae_core.files import SaveError
+
+DIGEST = "ab" * 32
+TWO_GIB = (32768, 65536)  # a uint8 picture of 2 GiB
+
+
+def sparse_npy(file: Path, shape: tuple[int, ...], dtype=np.float64) -> Path:
+    """A real .npy of zeros with `shape`: its header, then a hole the size of its data (nothing written)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    dtype = np.dtype(dtype)
+    with open(file, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                 "fortran_order": False, "shape": shape})
+        f.truncate(f.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize)
+    return file
+
+
+def zeros_npz(file: Path, arrays: dict[str, np.ndarray | tuple[int, ...]]) -> Path:
+    """An .npz as np.savez_compressed writes it; a member given as a shape is that many uint8 zeros, streamed
+    into the archive (2 GiB of zeros compress to about 2 MB)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                if isinstance(value, np.ndarray):
+                    np.lib.format.write_array(f, value, allow_pickle=False)
+                    continue
+                np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": value})
+                left, chunk = int(np.prod(value)), bytes(1 << 24)
+                while left:
+                    left -= f.write(chunk[:min(left, len(chunk))])
+    return file
+
+
+@pytest.fixture(scope="module")
+def two_gib_npz(tmp_path_factory) -> Path:
+    """A 2 MB .npz whose one picture holds 2 GiB of zeros."""
+    return zeros_npz(tmp_path_factory.mktemp("bomb") / "bomb.npz", {"samples": TWO_GIB})
+
+
+def test_an_npz_member_that_would_expand_past_the_limit_is_refused_from_the_zip_directory(two_gib_npz):
+    assert two_gib_npz.stat().st_size < 3 << 20  # small on disk
+    (member,) = zipfile.ZipFile(two_gib_npz).infolist()
+    assert member.file_size > 2 << 30  # what the zip's directory says it expands to
+    picture = {"samples": ((None, None), np.uint8)}
+    assert not npz.npz_fits(two_gib_npz, picture, KEPT_BYTES)
+    assert npz.npz_fits(two_gib_npz, picture, limit=4 << 30)  # its header is sound: only its size refuses it
+
+
+def test_a_kept_set_over_the_limit_is_deleted_and_never_returned(two_gib_npz, tmp_path):
+    path = tmp_path / folders.CHECKPOINT_FILE
+    file = folders.cache_file(path, KEPT, DIGEST, ".npz")
+    file.parent.mkdir()
+    file.write_bytes(two_gib_npz.read_bytes())
+    assert folders.load_cached_set(path, KEPT, DIGEST, {"samples": ((None, None), np.uint8)}, KEPT_BYTES) is None
+    assert not file.exists()
+
+
+def test_a_20000_by_20000_thumbnail_is_refused_by_the_kept_arrays_limit(tmp_path):
+    file = zeros_npz(tmp_path / "big.npz", {"samples": (20000, 20000)})
+    assert not npz.npz_fits(file, {"samples": KEPT_ARRAYS["samples"]}, KEPT_BYTES)
+
+
+def test_a_set_with_a_missing_or_an_extra_array_is_refused(tmp_path):
+    two = zeros_npz(tmp_path / "two.npz", {"a": np.zeros(3), "b": np.zeros(3)})
+    want = {"a": ((3,), np.floating)}
+    assert not npz.npz_fits(two, want)
+    assert not npz.npz_fits(two, {**want, "b": want["a"], "c": want["a"]})
+    assert npz.npz_fits(two, {**want, "b": want["a"]})
+
+
+@pytest.mark.parametrize("shape, dtype", [((5, 2), np.float32), ((10000, 3), np.float32), ((10000,), np.float32),
+                                          ((10000, 2), "<U3"), ((10000, 2), np.int64), ((10000, 2), object)],
+                         ids=["5x2", "10000x3", "one axis", "strings", "integers", "objects"])
+def test_a_cached_array_of_another_shape_or_dtype_does_not_fit(shape, dtype):
+    assert not npz.header_fits(shape, np.dtype(dtype), ((10000, 2), np.floating))
+
+
+def test_an_array_the_caller_asks_for_fits_with_any_length_on_a_free_axis():
+    assert npz.header_fits((10000, 2), np.dtype(np.float32), ((10000, 2), np.floating))
+    assert npz.header_fits((276, 368), np.dtype(np.uint8), ((None, None), np.uint8))
+
+
+def test_a_sparse_map_of_50_million_points_is_judged_from_its_header_then_deleted(tmp_path):
+    path = tmp_path / folders.CHECKPOINT_FILE
+    file = sparse_npy(folders.cache_file(path, "tsne", DIGEST), (50_000_000, 2))
+    with open(file, "rb") as f:
+        assert npz.array_header(f) == ((50_000_000, 2), np.dtype(np.float64))  # 800 MB declared
+    assert folders.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
+    assert not file.exists()
+
+
+def test_a_header_declaring_more_than_the_limit_does_not_fit_whatever_shape_was_asked():
+    assert not npz.header_fits((50_000_000, 2), np.dtype(np.float64))  # 800 MB over 256 MB
+    assert not npz.header_fits((2**40, 2**40), np.dtype(np.float64), ((None, None), np.floating))  # no overflow
+
+
+def test_a_string_typed_cache_is_deleted_and_a_float_one_of_the_right_shape_returned(tmp_path):
+    path = tmp_path / folders.CHECKPOINT_FILE
+    folders.store_cached(path, "elbos", DIGEST, np.full(10000, "-90.5"))
+    assert folders.load_cached(path, "elbos", DIGEST, shape=(10000,)) is None
+    assert not folders.cache_file(path, "elbos", DIGEST).exists()
+    folders.store_cached(path, "elbos", DIGEST, np.full(10000, -90.5, np.float32))
+    assert folders.load_cached(path, "elbos", DIGEST, shape=(10000,)).tolist() == [-90.5] * 10000
+
+
+def test_a_cache_folder_that_is_a_file_reads_as_nothing_cached_and_is_left_alone(tmp_path):
+    path = tmp_path / folders.CHECKPOINT_FILE
+    (tmp_path / folders.CACHE_FOLDER).write_text("not a folder")
+    assert folders.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
+    assert folders.load_cached_set(path, KEPT, DIGEST, KEPT_ARRAYS, KEPT_BYTES) is None
+    assert (tmp_path / folders.CACHE_FOLDER).read_text() == "not a folder"
+
+
+def test_a_file_standing_in_for_the_cache_folder_is_a_save_error_naming_it(tmp_path):
+    path = tmp_path / folders.CHECKPOINT_FILE
+    (tmp_path / folders.CACHE_FOLDER).write_text("not a folder")
+    with pytest.raises(SaveError, match=r"cache is a file, not a folder; move it away"):
+        folders.store_cached(path, "tsne", DIGEST, np.zeros((10000, 2)))
