@@ -1,11 +1,12 @@
-"""Peak memory (RSS) of real training runs beside ui.memory's estimate of it, which the Train page's budget uses.
+"""Peak memory (RSS) of real training runs beside vae_core.memory's estimate of it, which the Train page's budget uses.
 
     .venv/bin/python -m bench.train_memory            # batch 256 to 60,000 x hidden 400 and 2000 (about 80 s)
     .venv/bin/python -m bench.train_memory --map      # the same with the latent map after the epoch
 
 Each setting is one `python -m vae_core train --epochs 1` in a fresh process,
 over a temporary checkpoints folder, on as many images as one batch (2,000 at
-the least); its peak RSS is the kernel's ru_maxrss for that child (os.wait4).
+the least); its peak RSS is the kernel's ru_maxrss for that child (os.wait4,
+in a small launcher process).
 The last column is estimate / measured: it should stay between 1 and 1.5.
 """
 
@@ -37,14 +38,24 @@ def peak_rss(config: Config, latent_map: bool = False) -> int:
     with tempfile.TemporaryDirectory() as checkpoints:
         args = [sys.executable, "-m", "vae_core", "train", "--run", "memory", "--checkpoints", checkpoints,
                 *train_args(config), *([] if latent_map else ["--no-map"])]
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        error = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: {error[-2000:]}")
-    return usage.ru_maxrss * 1024  # Linux reports KiB
+        # Through a small launcher: at exec, Linux keeps the memory high-water mark of the process image
+        # replaced, and a child spawned straight from this process (vfork) would report this process's
+        # peak (a pytest process of 3 GB) instead of the trainer's own.
+        out = subprocess.run([sys.executable, "-c", _LAUNCH, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {out.returncode}: {out.stderr[-2000:]}")
+    return int(out.stdout.split()[-1]) * 1024  # Linux reports KiB
+
+
+# Spawn argv[1:], its output to /dev/null, and print its ru_maxrss (os.wait4: that child's alone).
+_LAUNCH = """
+import os, sys
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ,
+                     file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+_, status, usage = os.wait4(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+print(usage.ru_maxrss) if code == 0 else sys.exit(code)
+"""
 
 
 def setting(batch: int, hidden: int, z_dim: int = 50) -> Config:

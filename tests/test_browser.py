@@ -194,7 +194,7 @@ def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page
     _open(page, "Reconstructions")  # settings made here must survive the trip through Train
     page.locator("[data-testid='stSidebar'] label", has_text="By index").click()
     _settle(page)
-    page.get_by_label("Indices (0 to 9999, comma separated)").fill("3 7")
+    page.get_by_role("textbox", name="Indices (0 to 9999, comma separated)").fill("3 7")
     page.keyboard.press("Enter")
     page.locator("[data-testid='stImage']", has_text="test #7 ").wait_for()  # the rerun has drawn them
     _settle(page)
@@ -240,7 +240,7 @@ def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(server, page
     assert "4 of 4 epochs done" in _progress(page)
 
     _open(page, "Reconstructions")  # four page switches later, still the two typed indices
-    assert page.get_by_label("Indices (0 to 9999, comma separated)").input_value() == "3 7"
+    assert page.get_by_role("textbox", name="Indices (0 to 9999, comma separated)").input_value() == "3 7"
     page.locator("[data-testid='stImage']", has_text="test #7 ").wait_for()
 
 

@@ -6,8 +6,9 @@
 
 The app (ui.jobs) refuses a run whose estimate passes the server's budget ($VAE_MEMORY_GIB).
 The terms are fitted to the peak RSS (ru_maxrss) of real `python -m vae_core
-train --epochs 1` runs on CPU, batch 16 to 60,000, hidden 400, 2000 and
-1000,1000, z 50 and 400; `python -m bench.train_memory` measures them again
+train --epochs 1` runs on CPU: batches of 16 to 60,000, the tutorial's hidden
+layer and wider or deeper ones (2000; 1000,1000), the tutorial's z_dim and 8
+times it; `python -m bench.train_memory` measures them again
 and prints each beside this estimate. No torch import: the Train page checks
 a start with it.
 """

@@ -6,7 +6,7 @@
 
 `np.load` decompresses whatever an archive's entries expand to, and allocates
 whatever shape an array's header names before reading its data (a 2 MB .npz
-can hold 2 GiB of zeros; a header can name 50,000,000 x 2 or 20,000 x 20,000).
+can hold 2 GiB of zeros; a header can name 5e7 x 2 or 20,000 x 20,000).
 Here every header's shape and dtype, and every entry's uncompressed size, are
 judged against what the caller expects before any array data is read.
 Nothing here imports torch.
