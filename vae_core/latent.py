@@ -191,8 +191,8 @@ def ink_from_picture(data: bytes) -> np.ndarray:
                 picture = Image.alpha_composite(flat, picture.convert("RGBA"))
             grey = np.asarray(picture.convert("L"), np.float32) / 255.0
     except UnidentifiedImageError as exc:  # PIL's words name its in-memory copy (<_io.BytesIO …>), not the file
-        raise ValueError("this file cannot be read as a picture (not a format PIL knows): upload a PNG, JPEG or "
-                         "GIF of one digit") from exc
+        raise ValueError("this file cannot be read as a picture: it is not a PNG, JPEG or GIF file, or it is "
+                         "damaged; upload a picture of one digit in one of those formats") from exc
     except (OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"this file cannot be read as a picture ({exc}): upload a PNG, JPEG or GIF of one "
                          f"digit") from exc
