@@ -13,41 +13,29 @@ finished epoch, which `--resume` continues. After the last epoch (or a stop),
 `train` caches the last checkpoint's latent map for the app, unless --no-map;
 Ctrl-C (or Stop training) while it runs skips it, and a disk too full to keep
 it leaves the run finished without it (the module vae_core.train_run).
+
+Arguments are parsed and checked here without torch, so a usage mistake is
+answered in a fraction of a second; the commands' work is in vae_core.commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import sys
 from pathlib import Path
 from typing import Sequence
 
-import torch
-from tqdm import tqdm
-
-from vae_core import checkpoint as ckpt
-from vae_core import folders, objectives
-from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, ConfigError, flag, format_value, parse_value
+from vae_core import folders
+from vae_core.config import DATA_ROOT, FIELDS, RESUMABLE_OVERRIDES, Config, ConfigError, flag, format_value, parse_value
 from vae_core.cpu import LoadMeter
-from vae_core.data import DEFAULT_ROOT as DATA_ROOT
-from vae_core.data import DataError, load_mnist
+from vae_core.errors import DataError, DeviceError, DivergedError, UsageError, already_exists
 from vae_core.files import SaveError
-from vae_core.config import LIKELIHOOD_NOTES
-from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, remove_left_behind, run_lock
-from vae_core.train import DeviceError, DivergedError, TrainState, evaluate, fit, new_state, resolve_device
-from vae_core.train_run import REPLACED_FILE, Progress, kept, map_when_done, settle_replaced, store_map
+from vae_core.monitor import RunBusyError
 
 # More threads than this only oversubscribes the cores (a million crashed torch).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range, as Config.seed
 MAX_IWAE_K = 5000  # Burda et al. 2015 report log p(x) with 5,000 samples; the cost grows linearly in K
-
-
-class UsageError(Exception):
-    """A command-line mistake: reported with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,23 +102,44 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code. Arguments are checked before torch is imported."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.meter = LoadMeter()  # what other processes do while this one starts tells how many threads to take
     try:
-        args.threads = _threads(args.threads)
-        if args.command != "train" and not 0 <= args.seed <= MAX_SEED:  # train's seed is checked by Config
-            raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
-        return {"train": _train, "evaluate": _evaluate, "embed": _embed}[args.command](args)
+        _check(args)
+        from vae_core import commands  # torch and the data: 2-4 s, only for arguments that hold
+
+        return {"train": commands.train, "evaluate": commands.evaluate_run, "embed": commands.embed}[args.command](args)
     except (UsageError, ConfigError, folders.RunNameError, DeviceError, RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except SaveError as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
     except (folders.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Every check that needs no torch, so that a mistake is named at once; UsageError or ConfigError.
+    Sets args.threads (None: auto) and args.path (the run's checkpoint file); for train, args.overrides."""
+    args.threads = _threads(args.threads)
+    if args.command != "train" and not 0 <= args.seed <= MAX_SEED:  # train's seed is checked by Config
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+    if args.command == "train":
+        args.path = folders.checkpoint_path(args.checkpoints, args.run)
+        args.overrides = config_overrides(args)
+        if args.resume and args.overwrite:
+            raise UsageError("--resume and --overwrite contradict each other; pass one")
+        if not args.resume:
+            Config(**args.overrides)  # a bad value or combination fails before anything loads
+            if args.path.exists() and not args.overwrite:
+                raise already_exists(args.run, args.path)
+        return
+    if args.command == "embed" and not 1 <= args.perplexity <= 1000:
+        raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
+    if args.command == "evaluate" and args.iwae is not None and not 1 <= args.iwae <= MAX_IWAE_K:
+        raise UsageError(f"--iwae must be between 1 and {MAX_IWAE_K} samples per image, got {args.iwae}")
+    args.path = _existing(args)
 
 
 def _threads(text: str) -> int | None:
@@ -146,110 +155,10 @@ def _threads(text: str) -> int | None:
     return threads
 
 
-def _auto_threads(args: argparse.Namespace) -> None:
-    """With --threads auto, take the cores other processes left free since the last reading."""
-    if args.threads is None:
-        torch.set_num_threads(args.meter.threads())
-
-
-def _run_threads(args: argparse.Namespace, state: TrainState) -> None:
-    """The run's thread count: --threads if given; else the one it was started with, or, for a new run,
-    the cores other processes leave free now. It is kept in the checkpoint: a resumed run takes it again,
-    since the thread count can change a float sum's rounding (seen at batch 128), and a resumed run must
-    train exactly as an uninterrupted one."""
-    chosen = args.threads or state.threads or args.meter.threads()
-    if args.threads is None and state.threads is None:
-        print(f"training with {chosen} thread(s): the cores other processes left free", file=sys.stderr)
-    state.threads = chosen
-    torch.set_num_threads(chosen)
-
-
-def _train(args: argparse.Namespace) -> int:
-    path = folders.checkpoint_path(args.checkpoints, args.run)
-    overrides = config_overrides(args)
-    if args.resume and args.overwrite:
-        raise UsageError("--resume and --overwrite contradict each other; pass one")
-    if not args.resume:
-        resolve_device(Config(**overrides).device)  # bad values fail before the run folder is made
-    stop = StopRequest(path.parent)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop.request)
-    with run_lock(path.parent):
-        _remove_left_behind(path.parent)
-        settle_replaced(path)
-        if args.resume:
-            state = _resumed(path, args.run, overrides)
-        elif path.exists() and not args.overwrite:
-            raise UsageError(f"run {args.run!r} already exists ({path}); pass --resume to continue it, "
-                             f"--overwrite to start it anew, or choose another --run name")
-        else:
-            state = new_state(Config(**overrides))
-            if path.exists():  # --overwrite: the old run stays recoverable until the new one saves an epoch
-                os.replace(path, path.with_name(REPLACED_FILE))
-        resolve_device(state.config.device)
-        data = load_mnist(args.data)
-        monitor = RunMonitor(path.parent, state, data.test_images)
-        _run_threads(args, state)
-        try:
-            with Progress(path, monitor) as progress:
-                fit(state, data, callbacks=progress, should_stop=stop)
-        except DivergedError as exc:
-            monitor.finish("failed", str(exc))
-            raise
-        except SaveError as exc:
-            error = SaveError(exc.errno, f"{exc.strerror}; {kept(path)}")
-            with contextlib.suppress(SaveError):  # the status may not fit on a full disk either
-                monitor.finish("failed", error.strerror)
-            raise error from exc
-        except BaseException as exc:
-            monitor.finish("failed", f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            clear_stop(path.parent)
-            settle_replaced(path)
-        mapped = (map_when_done(path, args.run, data.test_images, monitor, stop)
-                  if state.epoch > 0 and not args.no_map else "")
-        _remove_left_behind(path.parent)  # temp files killed writers left while this run trained
-        done = f"{state.epoch} of {state.config.epochs} epochs done"
-        if state.epoch < state.config.epochs:
-            monitor.finish("stopped", f"stopped after {done}{mapped}")
-            saved = f"{path} holds {done}" if path.exists() else "no epoch finished, nothing saved"
-            print(f"stopped: {saved}; continue with: python -m vae_core train --run {args.run} --resume",
-                  file=sys.stderr)
-            return 130
-        monitor.finish("finished", f"trained {state.config.epochs} epochs{mapped}")
-    print(f"saved {path}")
-    return 0
-
-
 def config_overrides(args: argparse.Namespace) -> dict:
     """The Config fields `train`'s flags set, parsed and checked field by field; ConfigError names the flag's field."""
     return {name: getattr(args, name) if FIELDS[name].kind is bool else parse_value(name, getattr(args, name))
             for name, spec in FIELDS.items() if spec.cli and getattr(args, name) is not None}
-
-
-def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
-    if not path.exists():
-        raise UsageError(f"cannot resume run {run!r}: {path} does not exist; drop --resume to start it")
-    state = ckpt.load_state(path)
-    stored = state.config.to_dict()
-    clashes = [f"{k}={v!r} (the run has {stored[k]!r})" for k, v in overrides.items()
-               if k not in RESUMABLE_OVERRIDES and v != stored[k]]
-    if clashes:
-        raise UsageError(f"a resumed run keeps its config; these differ: {', '.join(clashes)}")
-    state.config = Config.from_dict({**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}})
-    for group in state.optimizer.param_groups:
-        group["lr"] = state.config.lr
-    if state.epoch >= state.config.epochs:
-        raise UsageError(f"run {run!r} has already trained {state.epoch} of {state.config.epochs} epochs; "
-                         f"pass a larger --epochs to continue it")
-    return state
-
-
-def _remove_left_behind(folder: Path) -> None:
-    """Remove (and name) the temp files of killed saves in the run folder and its cache; hold the lock."""
-    for stale in remove_left_behind(folder):
-        print(f"removed {stale.relative_to(folder)}, left by a save that was killed midway", file=sys.stderr)
 
 
 def _existing(args: argparse.Namespace) -> Path:
@@ -260,49 +169,3 @@ def _existing(args: argparse.Namespace) -> Path:
     return path
 
 
-def _embed(args: argparse.Namespace) -> int:
-    path = _existing(args)
-    if not 1 <= args.perplexity <= 1000:
-        raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
-    with contextlib.suppress(RunBusyError):  # a run that trains cleans its own folder when it ends
-        with run_lock(path.parent):  # held only for this: the app takes a held lock for a run training
-            _remove_left_behind(path.parent)
-    _auto_threads(args)
-    with tqdm(total=100, desc="T-SNE", unit="%", file=sys.stderr) as bar:
-        saved = store_map(path, load_mnist(args.data).test_images, args.perplexity, args.seed,
-                          progress=lambda f: bar.update(round(100 * f) - bar.n))
-    print(f"saved {' and '.join(str(p) for p in saved)}")
-    return 0
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    if args.iwae is not None and not 1 <= args.iwae <= MAX_IWAE_K:
-        raise UsageError(f"--iwae must be between 1 and {MAX_IWAE_K} samples per image, got {args.iwae}")
-    path = _existing(args)
-    data, digest = ckpt.read_snapshot(path)  # the estimate is cached under the very bytes it was made from
-    state = ckpt.load_state(path, data)
-    device = resolve_device(args.device)
-    vae = state.vae.to(device).eval()
-    images = load_mnist(args.data).test_images
-    if args.images is not None and not 1 <= args.images <= images.shape[0]:
-        raise UsageError(f"--images must be between 1 and {images.shape[0]}, got {args.images}")
-    images = images[:args.images].to(device)
-    _auto_threads(args)
-    where = f"[run {args.run}, after epoch {state.epoch}]"
-    loss = evaluate(vae, images, state.config.batch_size, seed=args.seed)
-    print(f"{where} average test loss: {loss:.4f}")
-    if args.iwae is not None:
-        with tqdm(total=1.0, desc=f"log p(x), K={args.iwae}", unit="", leave=False,
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
-            bound = objectives.iwae_bound(vae, images, k=args.iwae, seed=args.seed,
-                                          progress=lambda f: bar.update(f - bar.n))
-        folders.store_cached(path, objectives.iwae_name(args.iwae, images.shape[0], args.seed), digest, bound)
-        # The gap compares the two on the very same data: K = 1 is the one-sample ELBO, and the bound's RNG
-        # prepares each batch first, so a binarized run's ELBO scores the 0/1 images the bound scored
-        # (the test loss above draws its own binarization).
-        log_px = float(bound.mean())
-        elbo = float(objectives.iwae_bound(vae, images, k=1, seed=args.seed).mean())
-        print(f"{where} log p(x) >= {log_px:.4f} nats per image (importance-weighted bound, K={args.iwae}, "
-              f"{images.shape[0]} test images); ELBO {elbo:.4f} on the same images; gap {log_px - elbo:.4f}")
-        print(f"(likelihood {state.config.likelihood}: {LIKELIHOOD_NOTES[state.config.likelihood]})")
-    return 0

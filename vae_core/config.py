@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -57,6 +58,8 @@ LIKELIHOOD_NOTES = {
 LIKELIHOODS = tuple(LIKELIHOOD_NOTES)
 # MNIST's digits are 28 x 28 pixels; vae_core.data checks the files say so.
 MNIST_SIDE = 28
+# The project's data/ folder, holding the shipped MNIST/raw files.
+DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 MNIST_TRAIN_IMAGES = 60_000
 MAX_LAYERS = 8
 

@@ -21,9 +21,10 @@ from typing import Iterator
 
 import torch
 
-from vae_core.config import MNIST_SIDE
+from vae_core.config import DATA_ROOT, MNIST_SIDE
+from vae_core.errors import DataError
 
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_ROOT = DATA_ROOT  # the project's data/, where the shipped MNIST files are
 
 # MD5 of each uncompressed file, as published with MNIST (see data/README.md).
 RAW_MD5 = {
@@ -32,10 +33,6 @@ RAW_MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
-
-
-class DataError(RuntimeError):
-    """An MNIST file is missing or corrupt; the message names it and the fix."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from vae_core.config import Config
+from vae_core.errors import DeviceError, DivergedError
 from vae_core.data import MNISTTensors, batches
 from vae_core import objectives
 from vae_core.model import VAE
@@ -35,19 +36,6 @@ from vae_core.model import VAE
 # Training images the ELBO's parts are measured on at a test epoch: a fixed subset keeps the cost
 # near that of the test pass (the whole training set would add about 2.5 s to every test epoch).
 SPLIT_TRAIN_IMAGES = 10_000
-
-
-class DeviceError(RuntimeError):
-    """The requested device is not available here."""
-
-
-class DivergedError(RuntimeError):
-    """The loss stopped being a finite number; the epoch under way is lost, earlier ones are not."""
-
-    def __init__(self, epoch: int, step: int, value: float) -> None:
-        super().__init__(f"the loss became {value} at epoch {epoch}, step {step}; lower the learning rate "
-                         f"(the tutorial's is 1e-3) and Resume")
-        self.epoch, self.step = epoch, step  # both counted from 1
 
 
 @dataclass
