@@ -16,9 +16,9 @@ import time
 
 from tests.test_concurrency import RUNS, THREADS, stress, view_calls
 from tests.test_objectives import pyro_trace_elbos
-from vae_core import analysis
+from vae_core import objectives
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 from vae_core.data import load_mnist
 
 
@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--estimator", choices=("torch", "pyro-trace"), default="torch")
     args = parser.parse_args()
     if args.estimator == "pyro-trace":
-        analysis.one_sample_elbos = pyro_trace_elbos  # what elbo_estimate and elbo_of_all call
-    runs = {name: ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, name)).vae.eval() for name in RUNS}
+        objectives.one_sample_elbos = pyro_trace_elbos  # what elbo_estimate and elbo_of_all call
+    runs = {name: ckpt.load_state(checkpoint_path(DEFAULT_ROOT, name)).vae.eval() for name in RUNS}
     calls = view_calls(runs, load_mnist().test_images)
     totals = [0, 0, 0, 0]  # calls, exceptions, mismatches, failed trials
     for trial in range(args.trials):

@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from vae_core import analysis
+from vae_core import analysis, objectives
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 from vae_core.config import Config
 from vae_core.data import load_mnist
 from vae_core.train import fit, new_state
@@ -27,12 +27,12 @@ def main() -> None:
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, {torch.get_num_threads()} CPU threads")
     mnist = load_mnist()
     x, ids = mnist.test_images[[7, 42, 9999]], [7, 42, 9999]
-    vae_cpu = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")).vae.eval()
-    vae_gpu = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")).vae.eval().cuda()
+    vae_cpu = ckpt.load_state(checkpoint_path(DEFAULT_ROOT, "tutorial")).vae.eval()
+    vae_gpu = ckpt.load_state(checkpoint_path(DEFAULT_ROOT, "tutorial")).vae.eval().cuda()
 
-    together = analysis.elbo_estimate(vae_gpu, x, ids=ids, seed=0)
-    alone = analysis.elbo_estimate(vae_gpu, x[2:], ids=ids[2:], seed=0)
-    cpu = analysis.elbo_estimate(vae_cpu, x, ids=ids, seed=0)
+    together = objectives.elbo_estimate(vae_gpu, x, ids=ids, seed=0)
+    alone = objectives.elbo_estimate(vae_gpu, x[2:], ids=ids[2:], seed=0)
+    cpu = objectives.elbo_estimate(vae_cpu, x, ids=ids, seed=0)
     print(f"GPU ELBO of #9999 among others {together.mean[2]:.4f}, alone {alone.mean[0]:.4f}")
     assert together.mean[2] == alone.mean[0], "the GPU's per-image ELBO depends on the batch"
     gap = (together.mean - cpu.mean).abs() / (together.se ** 2 + cpu.se ** 2).sqrt()

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.iwae --k 5000 --images 200
 
 Side by side in one run: one pass of the one-sample ELBO over the same images
-(vae_core.train.evaluate), and the bound with K samples per image.
+(vae_core.objectives.test_loss), and the bound with K samples per image.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import time
 import torch
 
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 from vae_core import objectives
 from vae_core.data import load_split
-from vae_core.train import evaluate
 
 
 def main() -> None:
@@ -27,11 +26,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1000)
     parser.add_argument("--images", type=int, default=1000)
     args = parser.parse_args()
-    vae = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, args.run)).vae.eval()
+    vae = ckpt.load_state(checkpoint_path(DEFAULT_ROOT, args.run)).vae.eval()
     images = load_split(train=False)[0][:args.images]
     print(f"run {args.run}, {args.images} test images, K = {args.k}, {torch.get_num_threads()} torch threads")
     start = time.perf_counter()
-    elbo = -evaluate(vae, images, 256, seed=0)
+    elbo = -objectives.test_loss(vae, images, 256, seed=0)
     one_pass = time.perf_counter() - start
     start = time.perf_counter()
     bound = objectives.iwae_bound(vae, images, k=args.k, seed=0).mean()

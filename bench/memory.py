@@ -36,7 +36,7 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from vae_core.monitor import read_status
+    from vae_core.runs import read_status
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

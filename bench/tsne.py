@@ -17,9 +17,9 @@ import time
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from vae_core import analysis
+from vae_core import analysis, latent
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 from vae_core.data import load_mnist
 
 # (label, method, early exaggeration iterations, iterations); the app uses APP_SETTINGS.
@@ -49,12 +49,12 @@ def knn_accuracy(low: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="tutorial")
-    parser.add_argument("--checkpoints", default=str(folders.DEFAULT_ROOT))
+    parser.add_argument("--checkpoints", default=str(DEFAULT_ROOT))
     parser.add_argument("--n", type=int, default=10000, help="test images to embed (default all 10,000)")
     args = parser.parse_args()
-    state = ckpt.load_state(folders.checkpoint_path(args.checkpoints, args.run))
+    state = ckpt.load_state(checkpoint_path(args.checkpoints, args.run))
     mnist = load_mnist()
-    means = analysis.latent_means(state.vae.eval(), mnist.test_images[:args.n])
+    means = latent.encode(state.vae.eval(), mnist.test_images[:args.n]).loc
     labels = mnist.test_labels[:args.n].numpy()
     print(f"run {args.run}, epoch {state.epoch}: {means.shape[0]} x {means.shape[1]} latent means")
     results = []

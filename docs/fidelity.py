@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 
 DOCS = Path(__file__).resolve().parent
 # The epochs and losses the fidelity goal names, by the tutorial's 0-based index (the table adds 1):
@@ -62,7 +62,7 @@ def plot(published: pd.DataFrame, ours: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     published = pd.read_csv(DOCS / "tutorial_run.csv", index_col="epoch")
-    state = ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial"))
+    state = ckpt.load_state(checkpoint_path(DEFAULT_ROOT, "tutorial"))
     ours = history_frame(state)
     table = comparison(published, ours)
     plot(published, ours, DOCS / "fidelity.png")

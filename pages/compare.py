@@ -1,149 +1,20 @@
 """Compare: several runs side by side, their ELBO curves, settings, final figures, samples and reconstructions."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
-import torch
 
-from ui import jobs
-from ui.codes import codes
-from ui.figures import chart_config, grid, runs_figure, runs_part_figure
-from ui.picker import picked_name, runs, unreadable_runs
-from ui.runs import estimates, mnist_test, open_run
+from ui import compare_view
 from ui.views import open_page
-from vae_core import analysis, latent
-from vae_core import folders
-from vae_core.config import FIELDS, MNIST_SIDE, format_value
-from vae_core.likelihoods import note
+
+
+def main() -> None:
+    """Title, the runs picked, then their likelihoods, curves, tables and digits."""
+    st.title("Compare runs")
+    models = compare_view.load(compare_view.choose())
+    compare_view.likelihood_notes(sorted({m.vae.config.likelihood for m in models.values()}))
+    compare_view.curves(models)
+    compare_view.tables(models)
+    compare_view.digits(models)
+
 
 open_page(__file__)
-
-PICKED = "compare_runs"  # session key: the runs to compare, in the order picked
-FOLLOWS = "compare_follows"  # session key: the sidebar's run when PICKED last took it in
-N_SAMPLES, N_DIGITS = 16, 8
-DIFFERS = "background-color: rgba(255, 127, 14, 0.18)"  # a row whose values differ between the runs
-PINNED_NAMES = {"_index": st.column_config.Column(pinned=True)}  # the tables' row names stay in view
-
-st.title("Compare runs")
-available = [info.name for info in runs()]
-sidebar_run = picked_name()
-first = [sidebar_run] if sidebar_run in available else []
-if PICKED not in st.session_state:  # the sidebar's run first, then the shipped runs, or the newest
-    shipped = [name for name in jobs.SHIPPED_RUNS if name in available and name not in first]
-    newest = [name for name in available if name not in first]
-    st.session_state[PICKED] = first + shipped if len(shipped) >= 2 else (first + newest)[:2]
-elif FOLLOWS in st.session_state and st.session_state[FOLLOWS] != sidebar_run:  # picked in the sidebar since
-    st.session_state[PICKED] = first + [name for name in st.session_state[PICKED] if name not in first]
-st.session_state[FOLLOWS] = sidebar_run
-# A picked run that has gone stays in the list, so the page can say what became of it.
-options = available + [name for name in st.session_state[PICKED] if name not in available]
-picked = st.multiselect("Runs", options, key=PICKED, persist_state="session", placeholder="Pick two runs or more",
-                        help="Their curves, settings and figures side by side; samples and reconstructions use "
-                             "the same seed and the same test digits for every run.")
-if len(picked) < 2:
-    st.info("Pick two runs or more to compare them." if available[1:] else
-            "Comparing needs two runs or more: train another on the Train page.", icon=":material/info:")
-    st.stop()
-
-models = {}
-for name in picked:
-    try:
-        models[name] = open_run(name)
-    except folders.CheckpointError as exc:
-        why = unreadable_runs().get(name) or str(exc)
-        st.error(f"Run {name} no longer loads, so it is left out: {why}", icon=":material/error:")
-if len(models) < 2:
-    st.info("Fewer than two of the picked runs load: pick another to compare.", icon=":material/info:")
-    st.stop()
-
-configs = {name: m.vae.config for name, m in models.items()}
-likelihoods = sorted({c.likelihood for c in configs.values()})
-if len(likelihoods) > 1:
-    st.warning(f"These runs use different likelihoods ({', '.join(likelihoods)}): their ELBOs and log p(x) "
-               f"estimates measure different things, so they are not ranked on one scale here. Compare figures "
-               f"only between runs of the same likelihood.", icon=":material/warning:")
-with st.expander("What the figures mean under each likelihood"):
-    for likelihood in likelihoods:
-        st.markdown(f"- {note(likelihood)}")
-
-histories = {name: m.history for name, m in models.items()}
-st.plotly_chart(runs_figure(histories, {n: c.beta for n, c in configs.items()}), key="compare_elbo",
-                config=chart_config())
-if any(c.beta != 1.0 for c in configs.values()):
-    st.caption("A run with β ≠ 1 trains on its β-weighted loss: its train curve is that objective, not the ELBO. "
-               "Test curves are always the ELBO.")
-if st.toggle("Show the ELBO's two parts", key="compare_parts", persist_state="session",
-             help="E_q[log p(x | z)] and KL(q(z | x) || p(z)) at each test epoch; ELBO = reconstruction − KL."):
-    if not any(h.get("split_epochs") for h in histories.values()):
-        st.info("None of these runs recorded the parts: runs trained before they were kept have none.")
-    else:
-        left, right = st.columns(2)
-        left.plotly_chart(runs_part_figure(histories, "reconstruction", "E_q[log p(x | z)]"), key="compare_rec",
-                          config=chart_config())
-        right.plotly_chart(runs_part_figure(histories, "kl", "KL(q(z | x) ‖ p(z))"), key="compare_kl",
-                           config=chart_config())
-        without = [name for name, h in histories.items() if not h.get("split_epochs")]
-        if without:
-            st.caption(f"No parts for {', '.join(without)}: trained before they were kept.")
-
-
-def shown(field: str, value) -> str:
-    """A setting as the table shows it."""
-    return "all" if field == "limit" and value is None else format_value(field, value)
-
-
-def log_px(model) -> str:
-    """The best log p(x) estimate kept for the run: most test images, then most samples."""
-    best = next(iter(estimates(model)), None)
-    if best is None:
-        return "not estimated (Evaluate)"
-    return f"{best.log_px:.2f} (K = {best.k:,}, {best.images:,} images)"
-
-
-st.subheader("Settings and figures")
-settings = {FIELDS[f].label: [shown(f, getattr(c, f)) for c in configs.values()] for f, spec in FIELDS.items()
-            if spec.cli}
-settings["Epochs done"] = [str(m.epoch) for m in models.values()]
-table = pd.DataFrame(settings, index=list(models)).T  # a setting per row, a run per column
-styled = table.style.apply(lambda row: [DIFFERS if row.nunique() > 1 else ""] * len(row), axis=1)
-# Every row shown (no inner scrolling that hides one); on a phone the runs scroll sideways under the
-# pinned setting names.
-st.dataframe(styled, key="compare_settings", height="content", column_config=PINNED_NAMES)
-differ = [label for label, row in table.iterrows() if row.nunique() > 1]
-st.caption(f"Highlighted, the settings that differ: {', '.join(differ)}." if differ else
-           "These runs share every setting.")
-
-figures = pd.DataFrame({  # transposed below, like the settings: a run per column
-    "Likelihood": [c.likelihood for c in configs.values()],
-    "Test ELBO": [f"{-m.test_loss:.2f}" if m.test_loss is not None else "—" for m in models.values()],
-    "log p(x) ≥": [log_px(m) for m in models.values()],
-    "Active units": [f"{int(latent.active_units(codes(m).loc).sum())} of {c.z_dim}"
-                     for m, c in zip(models.values(), configs.values())],
-}, index=list(models)).T
-st.dataframe(figures, key="compare_figures", height="content", column_config=PINNED_NAMES)
-st.caption("Nats per image on the 10,000 test digits. Active units: latent dimensions whose z_loc varies over the "
-           f"test set (variance > {latent.ACTIVE_VARIANCE:g}; Burda et al. counted on 500 training images, which "
-           "gives the same count for the shipped runs)."
-           + (" These runs' likelihoods differ: do not rank them by these numbers." if len(likelihoods) > 1 else ""))
-
-st.subheader("Samples and reconstructions")
-seed = int(st.number_input("Seed", 0, 2**31 - 1, step=1, key="compare_seed", persist_state="session",
-                           help="The same seed for every run: the same prior draws where the latent sizes match, "
-                                "the same test digits."))
-columns = st.columns(min(len(models), 4))
-for i, (name, m) in enumerate(models.items()):
-    columns[i % len(columns)].image(grid(analysis.prior_samples(m.vae, N_SAMPLES, seed), nrow=4, scale=2),
-                                    caption=f"{name}: from the prior", width="stretch")
-if len({c.z_dim for c in configs.values()}) > 1:
-    st.caption("The runs' latent sizes differ, so one seed gives each different codes.")
-
-test_images, _ = mnist_test()
-ids = np.random.default_rng(seed).choice(len(test_images), N_DIGITS, replace=False)
-x = test_images[torch.as_tensor(ids)]
-rows = [x.reshape(N_DIGITS, MNIST_SIDE, MNIST_SIDE)]
-captions = ["test digits " + ", ".join(str(int(i)) for i in ids)]
-for name, m in models.items():
-    rows.append(analysis.reconstructions(m.vae, x, k=1, seed=seed, ids=ids.tolist()).draws[:, 0])
-    captions.append(f"{name}: one reconstruction each")
-for row, caption in zip(rows, captions):
-    st.image(grid(row, nrow=N_DIGITS, scale=2), caption=caption, width="stretch")
+main()

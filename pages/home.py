@@ -11,41 +11,26 @@ from ui.home import (N_SAMPLES, N_TRAVERSED, compared_histories, elbo_histogram,
                      preload_views, runs_thumbnail, thumbnails, Thumbnails)
 from ui.picker import checkpoints_root, picked_info
 from ui.views import VIEWS, link, open_page
-from vae_core.config import LIKELIHOOD_NOTES, Config
-
-open_page(__file__)
+from vae_core.config import Config
+from vae_core.runs import RunInfo
+from vae_core.likelihoods import LIKELIHOODS
 
 CARDS_PER_ROW = 3  # nine views: three rows of three on a wide screen, one column on a phone
 
-st.title("See a VAE learn")
-info = picked_info()
-config = info.config if info else Config()
 
-text, picture = st.columns([3, 2], vertical_alignment="center")
-text.markdown(
-    "A **variational autoencoder**, as in Pyro's [VAE tutorial](https://pyro.ai/examples/vae.html). "
-    "The **model** p(x, z) draws a code z from the prior and decodes it into a grey value per pixel; "
-    "the **guide** q(z | x) encodes an image into where its code lies.\n\n"
-    "Training maximises the **ELBO**, a lower bound on log p(x) in nats per image: higher is better, "
-    "and the tutorial reaches about −101 after 100 epochs. "
-    + (f"This run's likelihood is {config.likelihood}: {LIKELIHOOD_NOTES[config.likelihood]}."
-       if config.likelihood != "bernoulli" else
-       "The pixels are grey values under a Bernoulli, so this ELBO is not a log-likelihood of dynamically binarized MNIST.")
-)
-picture.graphviz_chart(model_dot(config))
-
-thumbs = thumbnails(info) if info else None
-if thumbs is None:
-    st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
-    link("train", "Go to Train")
-    preload_views()
-    st.stop()
-
-history = thumbs.history  # the caption and pictures come from one checkpoint version, whatever is on disk now
-elbo = f" · test ELBO {-history['test_loss'][-1]:.2f}" if history["test_loss"] else ""
-st.caption(f"Live from run {info.name}, epoch {len(history['train_loss'])}/{info.epochs}{elbo}. "
-           "Pick another run in the sidebar.")
-
+def introduction(config: Config) -> None:
+    """The title, what a VAE is, and the model and guide of `config` as a diagram."""
+    st.title("See a VAE learn")
+    text, picture = st.columns([3, 2], vertical_alignment="center")
+    text.markdown(
+        "A **variational autoencoder**, as in Pyro's [VAE tutorial](https://pyro.ai/examples/vae.html). "
+        "The **model** p(x, z) draws a code z from the prior and decodes it into a grey value per pixel; "
+        "the **guide** q(z | x) encodes an image into where its code lies.\n\n"
+        "Training maximises the **ELBO**, a lower bound on log p(x) in nats per image: higher is better, "
+        "and the tutorial reaches about −101 after 100 epochs. "
+        + LIKELIHOODS[config.likelihood].home()
+    )
+    picture.graphviz_chart(model_dot(config))
 
 
 def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
@@ -73,12 +58,32 @@ def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
     card.caption(caption)
 
 
-# One bordered card per view, its link above its own picture: a phone stacks the columns card by card,
-# so each link stays with its picture.
-cards = [view for view in VIEWS if view.name != "home"]
-for row in range(0, len(cards), CARDS_PER_ROW):
-    for column, view in zip(st.columns(CARDS_PER_ROW), cards[row:row + CARDS_PER_ROW]):
-        card = column.container(border=True)
-        link(view.name, f"**{view.title}**", card)
-        picture(card, view.name, thumbs, info.name)
-preload_views()  # Home is drawn: load what the other views need while the user looks at it
+def cards(info: RunInfo, thumbs: Thumbnails) -> None:
+    """One bordered card per view, its link above its own picture: a phone stacks the columns card by card,
+    so each link stays with its picture."""
+    history = thumbs.history  # the caption and pictures come from one checkpoint version, whatever is on disk now
+    elbo = f" · test ELBO {-history['test_loss'][-1]:.2f}" if history["test_loss"] else ""
+    st.caption(f"Live from run {info.name}, epoch {len(history['train_loss'])}/{info.epochs}{elbo}. "
+               "Pick another run in the sidebar.")
+    views = [view for view in VIEWS if view.name != "home"]
+    for row in range(0, len(views), CARDS_PER_ROW):
+        for column, view in zip(st.columns(CARDS_PER_ROW), views[row:row + CARDS_PER_ROW]):
+            card = column.container(border=True)
+            link(view.name, f"**{view.title}**", card)
+            picture(card, view.name, thumbs, info.name)
+
+
+def main(info: RunInfo | None) -> None:
+    """Home of the picked run `info` (None: no run yet)."""
+    introduction(info.config if info else Config())
+    thumbs = thumbnails(info) if info else None
+    if thumbs is None:
+        st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
+        link("train", "Go to Train")
+    else:
+        cards(info, thumbs)
+    preload_views()  # Home is drawn: load what the other views need while the user looks at it
+
+
+open_page(__file__)
+main(picked_info())

@@ -1,221 +1,51 @@
 """Latent map: T-SNE of the 10,000 test-set z_loc, coloured by digit; click a point to see its digit."""
 
-import numpy as np
 import streamlit as st
-import torch
 
-from ui.codes import codes, neighbour_row, pair_buttons, pair_spots, pair_trace, square_map
-from ui.figures import export_config, grid, latent_figure, map_png
-from ui import tasks
-from ui.runs import cached_array, latent_means, mnist_test, require_model, say_unkept, store_array
-from ui.views import fragment, open_page
-from vae_core import analysis, latent
-from vae_core.config import MNIST_SIDE
+from ui import latent_panels as panels
+from ui.codes import codes
+from ui.runs import mnist_test, require_model
+from ui.views import open_page
 
-open_page(__file__)
 
-PICKED = "map_picked"  # session key: the test index of the clicked point; it outlives reruns and maps
-SELECTED = "map_selected"  # session key: the test indices inside the last box or lasso
-SHOWN = 100  # selected digits drawn at most
-NEIGHBOURS = 8
-MANIFOLD_SIDE = 15  # decoded images per side of the 2-d manifold
-CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled
-
-st.title("Latent map")
-model = require_model()
-test_images, test_labels = mnist_test()
-labels = test_labels.numpy()
-
-perplexity, seed = st.session_state.map_perplexity, st.session_state.map_seed
-if model.vae.config.z_dim > 2:  # two-dimensional codes are drawn as they are: no T-SNE settings
+def settings(z_dim: int) -> tuple[int, int]:
+    """T-SNE's perplexity and seed from the sidebar; two-dimensional codes are drawn as they are, without them."""
+    if z_dim == 2:
+        return st.session_state.map_perplexity, st.session_state.map_seed
     with st.sidebar:
         perplexity = st.slider("T-SNE perplexity", 5, 100, key="map_perplexity", persist_state="session",
                                help="Roughly how many neighbours each point keeps close.")
         seed = st.number_input("T-SNE seed", min_value=0, max_value=2**31 - 1, step=1, key="map_seed",
                                persist_state="session")
+    return perplexity, int(seed)
 
 
-def remember_pick(chart_key: str) -> None:
-    """Selection callback: keep the clicked point's test index, or a box's or lasso's points, for the session."""
-    selection = st.session_state[chart_key].selection
-    indices = [_index(p["customdata"]) for p in selection.points if p.get("customdata") is not None]
-    if selection.box or selection.lasso:
-        st.session_state[SELECTED] = sorted(set(indices))
-    elif indices:
-        st.session_state[PICKED] = indices[0]
-
-
-def _index(customdata) -> int:
-    """The test index a point carries: alone, or first of (index, mean z_scale), which the browser may
-    send as a list or as {"0": index, "1": ...}."""
-    if isinstance(customdata, dict):
-        customdata = [customdata[k] for k in sorted(customdata, key=int)]
-    return int(customdata[0] if isinstance(customdata, (list, tuple)) else customdata)
-
-
-def png_name(method: str) -> tuple[str, str]:
-    """The map's PNG's title and file name (without .png): the method and its settings, the run and epoch."""
-    if method == "T-SNE":
-        return (f"T-SNE (perplexity {perplexity}, seed {seed}) · run {model.name} · epoch {model.epoch}",
-                f"latent-map-{model.name}-e{model.epoch}-tsne-p{perplexity}-s{seed}")
-    return f"{method} · run {model.name} · epoch {model.epoch}", f"latent-map-{model.name}-e{model.epoch}-{method.lower()}"
-
-
-def show_map(xy: np.ndarray, method: str, square: tuple[float, float] | None = None) -> None:
-    """The map, the picked point ringed over the faded others, A and B lettered; `square` fixes both axes'
-    range. Under it, a PNG of it to download, drawn on the server when asked for."""
-    picked = st.session_state.get(PICKED)
-    spots = pair_spots(model, xy)
-    fig = latent_figure(xy, labels, f"{method} · run {model.name} · epoch {model.epoch}", picked=picked,
-                        spread=codes(model).scale.mean(axis=1), ends=pair_trace(spots))
-    title, file_name = png_name(method)
-    if square:
-        fig.update_xaxes(range=square)
-        fig.update_yaxes(range=square)
-    key = f"map_{method.lower()}"
-    square_map(fig, key, on_select=lambda: remember_pick(key), selection_mode=("points", "box", "lasso"),
-               config=export_config(file_name))
-    st.download_button("Download the map as PNG", lambda: map_png(xy, labels, title, spots), f"{file_name}.png",
-                       "image/png", icon=":material/download:", key="map_png", on_click="ignore",
-                       help=f"Saves {file_name}.png: the map with its run, epoch and settings in its title, "
-                            "A and B lettered.")
-    what = ("The 10,000 test images' z_loc, each coordinate as its prior quantile" if method == "z_loc" else
-            f"{method} of the 10,000 test images' z_loc ({model.vae.config.z_dim} dimensions)")
-    st.caption(f"{what}, "
-               f"checkpoint {model.version} (run {model.name} after epoch {model.epoch}). "
-               "Click a point to see its digit and its neighbours; drag a box or a lasso (the chart's "
-               "toolbar) to see the digits inside. Hover shows each code's mean z_scale, the encoder's "
-               "uncertainty. A and B, the ends Interpolate walks between, are the lettered discs.")
-
-
-def show_manifold(where) -> None:
-    """For 2-d codes: the decoder's mean image over a grid of the prior's quantiles (Kingma & Welling 2013)."""
-    grid_codes, quantiles = latent.prior_grid(MANIFOLD_SIDE)
-    images = analysis.decode(model.vae, torch.from_numpy(grid_codes.reshape(-1, 2))).numpy()
-    where.image(grid(images, nrow=MANIFOLD_SIDE, padding=0), width="stretch",
-                caption=f"The decoder's mean image at z = (z₁, z₂) for the prior's quantiles {quantiles[0]:.0%} to "
-                        f"{quantiles[-1]:.0%} on both axes: the same square as the map beside it.")
-
-
-def show_pick(index: int) -> None:
-    """The picked test digit: reconstructions, its nearest test digits, and buttons to interpolate from it."""
-    c = codes(model)
-    rec = analysis.reconstructions(model.vae, test_images[index:index + 1], k=3, seed=0, ids=[index])
-    side = model.vae.config.image_height, model.vae.config.image_width
-    images = np.concatenate([test_images[index].reshape(1, *side).numpy(), rec.draws[0].numpy(),
-                             rec.at_loc.numpy()])
-    st.subheader(f"Test #{index}, a {labels[index]}")
-    left, right = st.columns([2, 1])
-    left.image(grid(images, nrow=5, scale=4, padding=4), width="stretch",
-               caption="the digit, 3 reconstructions, the decoder mean at z_loc")
-    right.caption(f"Mean z_scale {c.scale[index].mean():.3f} (test digits: {c.scale.mean():.3f}): how unsure "
-                  "the encoder is of this code.")
-    pair_buttons(right, index, "map")
-    idx, dist = latent.neighbours(c.loc, c.loc[index], k=NEIGHBOURS, exclude=index)
-    st.caption(f"Its {NEIGHBOURS} nearest test digits, by the distance between z_loc vectors:")
-    neighbour_row(idx, dist)
-
-
-def show_selection(indices: list[int]) -> None:
-    """The digits inside a box or lasso: how many of each, and (up to 100 of) them."""
-    counts = np.bincount(labels[indices], minlength=10)
-    st.subheader(f"{len(indices):,} digits selected")
-    st.caption(" · ".join(f"{d}: {n}" for d, n in enumerate(counts) if n))
-    shown = indices[:SHOWN]
-    st.image(grid(test_images[shown].reshape(-1, MNIST_SIDE, MNIST_SIDE).numpy(), nrow=20, scale=2),
-             caption=f"the first {len(shown)} of them, by test index" if len(indices) > SHOWN else None)
-
-
-TSNE_FAILED = "map_tsne_failed"  # session key: {(digest, map name): error} of T-SNE runs that failed
-FOLLOWED = "map_followed"  # session key: the T-SNE task this session follows, to settle how it ended
-UNKEPT = "map_unkept"  # session key: {(digest, map name): (xy, why)}, the last map that could not be kept on disk
-
-
-def follow(task) -> None:
-    """T-SNE's place in the queue or its progress, and a Cancel button, redrawn every tasks.FOLLOW_SECONDS; a full rerun
-    draws the map. Each redraw tells the pool this page still watches the map."""
-    if task.done:  # the full rerun settles how it ended
-        st.rerun()
-    task.watch()
-    if task.cancelling:  # the worker stops at T-SNE's next progress report
-        st.progress(task.progress, text="Cancelling T-SNE… · the PCA projection stays")
-        return
-    ahead = task.ahead
-    if ahead is not None:
-        place = f"{ahead} ahead" if ahead else "next to start"
-        text = f"T-SNE queued: {place} · the server runs {tasks.pool().workers} map(s) or estimate(s) at a time"
+def how_to_read(z_dim: int) -> None:
+    """What the map's distances mean, for 2-d codes or for a projection."""
+    if z_dim == 2:
+        st.caption("This run's codes have two dimensions: the map draws each test digit's z_loc as it is, each "
+                   "coordinate as its quantile under the prior N(0, 1), so that the decoded grid beside it covers "
+                   "the same square (Kingma & Welling 2013, Fig. 4).")
     else:
-        text = f"T-SNE of the same codes: {task.progress:.0%}" if task.progress else \
-            "T-SNE of the same codes: finding each code's neighbours"
-    st.progress(task.progress, text=f"{text} · the PCA projection shows meanwhile")
-    st.button("Cancel T-SNE", key="map_cancel", icon=":material/stop:", on_click=cancel_tsne, args=(task,))
+        st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
+                   "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "
+                   "(or seed) draws another picture. PCA keeps distances along its two axes, but squeezes "
+                   f"{z_dim} dimensions into two.")
 
 
-def settle(task) -> None:
-    """Once the followed T-SNE has ended: a failure is remembered, to be said; a map its worker could not
-    keep on disk (a full disk) is kept in this session instead (10,000 x 2 floats), with why. A map of another
-    checkpoint version (training saved a newer one meanwhile) is that version's, never this one's."""
-    if task.error:
-        st.session_state.setdefault(TSNE_FAILED, {})[task.key] = task.error
-    elif (task.state == tasks.DONE and task.key[0] == model.digest
-          and cached_array(model, task.key[1], (len(labels), 2)) is None):
-        why = store_array(model, task.key[1], task.result)  # tried once more here, to learn why it failed
-        st.session_state[UNKEPT] = {task.key: (task.result, why)} if why else {}
+def main() -> None:
+    """Title, T-SNE settings, the map, then what is selected or picked on it."""
+    st.title("Latent map")
+    model = require_model()
+    z_dim = model.vae.config.z_dim
+    perplexity, seed = settings(z_dim)
+    c = codes(model)  # once per run: every panel gets these
+    labels = mnist_test()[1].numpy()
+    panels.draw_map(model, c, labels, perplexity, seed)
+    panels.show_selection(labels)
+    panels.show_pick(model, c, labels)
+    how_to_read(z_dim)
 
 
-def cancel_tsne(task) -> None:
-    """The Cancel T-SNE button's callback: stop the task; this session keeps the PCA map for this setting."""
-    task.cancel()
-    st.session_state.setdefault(CANCELLED, set()).add(task.key)
-
-
-means = latent_means(model)
-name = analysis.tsne_name(perplexity, int(seed))
-wanted = (model.digest, name)
-if st.session_state.get(FOLLOWED) is not None and st.session_state[FOLLOWED].done:
-    settle(st.session_state.pop(FOLLOWED))
-xy, unkept = cached_array(model, name, (len(labels), 2)), None
-if xy is None and wanted in st.session_state.get(UNKEPT, {}):
-    xy, unkept = st.session_state[UNKEPT][wanted]
-if means.shape[1] == 2:  # the codes are a map already: no projection, no T-SNE
-    left, right = st.columns(2)
-    quantiles = latent.prior_grid(MANIFOLD_SIDE)[1]
-    edge = (quantiles[1] - quantiles[0]) / 2  # the decoded grid's cells are centred on the quantiles
-    with left:
-        show_map(latent.prior_quantiles(means), "z_loc", square=(quantiles[0] - edge, quantiles[-1] + edge))
-    show_manifold(right)
-elif xy is not None:
-    show_map(xy, "T-SNE")
-    say_unkept("this T-SNE map", unkept, "This session keeps it; another computes it again.")
-else:
-    show_map(analysis.pca_2d(means), "PCA")
-    stopping = tasks.find(model, name) if wanted in st.session_state.get(CANCELLED, set()) else None
-    if stopping is not None and stopping.cancelling:  # "Cancelling…" until the worker has stopped
-        fragment(follow, run_every=tasks.FOLLOW_SECONDS)(stopping)
-    elif wanted in st.session_state.get(CANCELLED, set()):
-        st.warning("T-SNE was cancelled: this is the PCA projection of the same codes.")
-        if st.button("Compute T-SNE", key="map_compute", icon=":material/play_arrow:"):
-            st.session_state[CANCELLED].discard(wanted)
-            st.rerun()
-    elif wanted in st.session_state.get(TSNE_FAILED, {}):
-        st.error(f"T-SNE failed: {st.session_state[TSNE_FAILED][wanted]}", icon=":material/error:")
-        if st.button("Try T-SNE again", key="map_retry", icon=":material/refresh:"):
-            del st.session_state[TSNE_FAILED][wanted]
-            st.rerun()
-    else:
-        task = st.session_state[FOLLOWED] = tasks.tsne_task(model, means, perplexity=float(perplexity), seed=int(seed))
-        fragment(follow, run_every=tasks.FOLLOW_SECONDS)(task)
-
-if st.session_state.get(SELECTED):
-    show_selection(st.session_state[SELECTED])
-if PICKED in st.session_state:
-    show_pick(st.session_state[PICKED])
-if means.shape[1] == 2:
-    st.caption("This run's codes have two dimensions: the map draws each test digit's z_loc as it is, each "
-               "coordinate as its quantile under the prior N(0, 1), so that the decoded grid beside it covers "
-               "the same square (Kingma & Welling 2013, Fig. 4).")
-else:
-    st.caption("How to read a T-SNE map: it keeps each code's near neighbours near, and nothing else. "
-               "The size of a cluster and the gaps between clusters carry no meaning, and another perplexity "
-               "(or seed) draws another picture. PCA keeps distances along its two axes, but squeezes "
-               f"{model.vae.config.z_dim} dimensions into two.")
+open_page(__file__)
+main()

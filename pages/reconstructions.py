@@ -9,7 +9,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ui.figures import grid
 from ui.runs import mnist_test, require_model
 from ui.views import open_page
-from vae_core.analysis import elbo_estimate, reconstructions
+from vae_core.analysis import reconstructions
+from vae_core.objectives import elbo_estimate
 
 SCALE, PADDING = 3, 4  # screen pixels per image pixel; white gap around each image, in image pixels
 FONT_SIZE = 18  # px: "mean at" and "draw 8" fit a 28-pixel image shown 3x (84 px)
@@ -79,48 +80,54 @@ def elbo_of(digest: str, indices: tuple[int, ...], seed: int, _vae, _images):
     return elbo_estimate(_vae, _images, ids=np.array(indices), seed=seed, draws=ELBO_DRAWS)
 
 
-open_page(__file__)
-
-st.title("Reconstructions")
-model = require_model()
-test_images, test_labels = mnist_test()
-n_test = test_images.shape[0]
-
-with st.sidebar:
-    how = st.radio("Test images", ["Random", "By digit", "By index"], key="rec_how", persist_state="session", horizontal=True)
-    if how != "By index":  # typed indices set their own number
-        count = st.slider("How many", 1, 16, key="rec_count", persist_state="session")
-    k = st.slider("Reconstructions per image (z draws)", 1, 8, key="rec_k", persist_state="session")
-    seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="rec_seed", persist_state="session"))
+def chosen(n_test: int, labels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The sidebar's choice: the test indices to show, reconstructions per image, and the seed."""
+    with st.sidebar:
+        how = st.radio("Test images", ["Random", "By digit", "By index"], key="rec_how", persist_state="session",
+                       horizontal=True)
+        if how != "By index":  # typed indices set their own number
+            count = st.slider("How many", 1, 16, key="rec_count", persist_state="session")
+        k = st.slider("Reconstructions per image (z draws)", 1, 8, key="rec_k", persist_state="session")
+        seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="rec_seed",
+                                   persist_state="session"))
+        if how == "By digit":
+            digit = st.selectbox("Digit", list(range(10)), key="rec_digit", persist_state="session")
+        elif how == "By index":
+            text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", key="rec_indices",
+                                 persist_state="session", help=f"Up to {MAX_INDICES} test images at once.")
+    if how == "Random":
+        return np.random.default_rng(seed).choice(n_test, size=count, replace=False), k, seed
     if how == "By digit":
-        digit = st.selectbox("Digit", list(range(10)), key="rec_digit", persist_state="session")
-    elif how == "By index":
-        text = st.text_input(f"Indices (0 to {n_test - 1}, comma separated)", key="rec_indices",
-                             persist_state="session", help=f"Up to {MAX_INDICES} test images at once.")
+        # A stream of its own: Random's stream would pick the same relative positions in the digit's pool.
+        pool = np.flatnonzero(labels == digit)
+        return np.random.default_rng([seed, digit + 1]).choice(pool, size=count, replace=False), k, seed
+    return parse_indices(text, n_test), k, seed
 
-if how == "Random":
-    indices = np.random.default_rng(seed).choice(n_test, size=count, replace=False)
-elif how == "By digit":
-    # A stream of its own: Random's stream would pick the same relative positions in the digit's pool.
-    pool = np.flatnonzero(test_labels.numpy() == digit)
-    indices = np.random.default_rng([seed, digit + 1]).choice(pool, size=count, replace=False)
-else:
-    indices = parse_indices(text, n_test)
 
-x = test_images[indices]
-rec = reconstructions(model.vae, x, k=k, seed=seed, ids=indices)
-elbo = elbo_of(model.digest, tuple(int(i) for i in indices), seed, model.vae, x)
-side = model.vae.config.image_height, model.vae.config.image_width
+def main() -> None:
+    """Title, the choice of images, then a row per image: it, its reconstructions and its ELBO."""
+    st.title("Reconstructions")
+    model = require_model()
+    test_images, test_labels = mnist_test()
+    indices, k, seed = chosen(test_images.shape[0], test_labels.numpy())
+    x = test_images[indices]
+    rec = reconstructions(model.vae, x, k=k, seed=seed, ids=indices)
+    elbo = elbo_of(model.digest, tuple(int(i) for i in indices), seed, model.vae, x)
+    side = model.vae.config.image_height, model.vae.config.image_width
+    st.caption(f"Each row: the test image; {k} reconstructions, each the decoder's mean at its own draw "
+               f"z ~ q(z | x) (`reconstruct_img` is stochastic); the decoder's mean at z = z_loc. "
+               f"ELBO: the average of {ELBO_DRAWS} one-sample estimates log p(x, z) − log q(z | x), z ~ q(z | x), "
+               f"in nats per image, ± its standard error; higher is better. An image's draws depend only on "
+               f"the seed and its test-set index. Run {model.name}, epoch {model.epoch}.")
+    labels = ["input", *(f"draw {j}" for j in range(1, k + 1)), "mean at\nz_loc"]
+    st.image(column_header(labels, side[1]), alt="Columns: " + ", ".join(label.replace("\n", " ") for label in labels))
+    for row, index in enumerate(indices):
+        images = np.concatenate([x[row].reshape(1, *side).numpy(), rec.draws[row].numpy(),
+                                 rec.at_loc[row][None].numpy()])
+        st.image(grid(images, nrow=len(images), scale=SCALE, padding=PADDING),
+                 caption=f"test #{index} · digit {int(test_labels[index])} · "
+                         f"ELBO {elbo.mean[row].item():.1f} ± {elbo.se[row].item():.1f} nats")
 
-st.caption(f"Each row: the test image; {k} reconstructions, each the decoder's mean at its own draw "
-           f"z ~ q(z | x) (`reconstruct_img` is stochastic); the decoder's mean at z = z_loc. "
-           f"ELBO: the average of {ELBO_DRAWS} one-sample estimates log p(x, z) − log q(z | x), z ~ q(z | x), "
-           f"in nats per image, ± its standard error; higher is better. An image's draws depend only on "
-           f"the seed and its test-set index. Run {model.name}, epoch {model.epoch}.")
-labels = ["input", *(f"draw {j}" for j in range(1, k + 1)), "mean at\nz_loc"]
-st.image(column_header(labels, side[1]), alt="Columns: " + ", ".join(label.replace("\n", " ") for label in labels))
-for row, index in enumerate(indices):
-    images = np.concatenate([x[row].reshape(1, *side).numpy(), rec.draws[row].numpy(), rec.at_loc[row][None].numpy()])
-    st.image(grid(images, nrow=len(images), scale=SCALE, padding=PADDING),
-             caption=f"test #{index} · digit {int(test_labels[index])} · "
-                     f"ELBO {elbo.mean[row].item():.1f} ± {elbo.se[row].item():.1f} nats")
+
+open_page(__file__)
+main()

@@ -1,297 +1,54 @@
 """Train: start a run, watch the ELBO rise and the digits sharpen; stop, resume, train longer."""
 
-import dataclasses
 from pathlib import Path
 
 import streamlit as st
 
-from ui import jobs
-from ui.figures import chart_config, elbo_figure, grid, history_frame, parts_figure, png_bytes
-from ui.picker import RUN_KEY, checkpoints_root, pick, picked_name, runs
-from ui.train_form import FORM_ROWS, NUMBER_FORMAT, RUN_HELP, form_config, key, widget
-from ui.views import fragment, link, open_page
-from vae_core import checkpoint as ckpt
-from vae_core import folders
-from vae_core import monitor
-from vae_core.config import Config, ConfigError
-from vae_core.config import LIKELIHOOD_NOTES
-from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
+from ui import jobs, train_view
+from ui.picker import checkpoints_root, picked_name, runs
+from ui.train_form import FORM_ROWS, RUN_HELP, key, widget
+from ui.views import fragment, open_page
+
+
+def start_form(root: Path, expanded: bool) -> None:
+    """The form of a new run, its fields drawn from the Config, each error under its field and the
+    refusal of the start as a whole under Start."""
+    with st.expander("Start a new run", icon=":material/add_circle:", expanded=expanded):
+        with st.form("train_form", border=False):
+            st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
+                       "or train on a subset of the 60,000 training images.")
+            for row in FORM_ROWS:
+                columns = st.columns(3)
+                for column, field in zip(columns, row):
+                    if field == "run":
+                        column.text_input("Run name", key="train_run", persist_state="session", help=RUN_HELP)
+                    else:
+                        widget(column, field)
+                    train_view.field_error(column, key(field))
+            columns[2].checkbox("Overwrite", value=False, key="train_overwrite",
+                                help="Start anew under the name of an existing run, replacing it.")
+            st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
+                                  on_click=train_view.start_run, args=(root,))
+            train_view.field_error(st, train_view.START)
+
+
+def main(root: Path) -> None:
+    """Title, the form, then the watched run, live while it trains."""
+    st.title("Train")
+    train_view.find_training(root)
+    watched = picked_name()
+    active = watched is not None and jobs.job(root, watched).active
+    if "train_run" not in st.session_state:
+        st.session_state.train_run = train_view.fresh_name(root)
+    # Folded while the watched run trains; kept open after a refused Start (say, a run started in another
+    # tab now holds the server), so that the reason and the values typed stay in sight.
+    start_form(root, expanded=not active or bool(st.session_state.get(train_view.ERRORS)))
+    if watched is None:
+        st.info("No run yet: fill in the form above and press Start.")
+        st.stop()
+    every = 1.0 if active else None
+    fragment(train_view.live, run_every=every)(root, watched, every, any(info.name == watched for info in runs()))
+
 
 open_page(__file__)
-
-FOUND = "train_found_training"  # session key: this session's first Train page looked for a run that trains
-ERRORS = "train_errors"  # session key: widget key (or START) -> what is wrong with its value
-START = "start"  # ERRORS' key for why the Start press as a whole was refused, shown under the button
-RUN_ERROR = "train_run_error"  # session key: why the last Stop, Resume or Continue did not work
-CONFIRM = "train_confirm_overwrite"  # session key: the run whose replacement one Start press asked for
-root = checkpoints_root()
-
-
-def fresh_name() -> str:
-    """demo, demo-2, demo-3...: the first name no run has yet."""
-    taken = {p.name for p in root.glob("*/")}
-    return next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 10_000))) if n not in taken)
-
-
-def start_run() -> None:
-    """The form's Start: check every value, then launch the run and switch every view to it."""
-    s = st.session_state
-    name = s.train_run.strip()
-    errors = {}
-    try:
-        folders.run_dir(root, name)
-    except folders.RunNameError as exc:
-        message = str(exc)  # "run name '../x' is not allowed: ..."
-        errors["train_run"] = message[:1].upper() + message[1:]
-    config, wrong = form_config(s)
-    errors.update(wrong)
-    try:
-        resolve_device(s.train_device)
-    except DeviceError as exc:
-        errors["train_device"] = str(exc)
-    replacing = not errors and s.train_overwrite and folders.checkpoint_path(root, name).exists()
-    if replacing and s.get(CONFIRM) != name and name not in jobs.SHIPPED_RUNS:
-        errors[START] = (f"Run {name} exists: press Start again to replace it. Its checkpoint is kept "
-                         f"until the new run has saved its first epoch.")
-        s[CONFIRM] = name  # the second press is the deliberate one
-    if not errors:
-        # Refusals of the start as a whole (another tab's run holds the server, the name is taken) go
-        # under the button: that is where the user looks after pressing it, on a phone too.
-        try:
-            jobs.start(root, name, config, overwrite=s.train_overwrite)
-        except jobs.StartRefused as exc:
-            errors[START] = str(exc)
-        except OSError as exc:  # a full disk or a read-only folder: nothing was started
-            errors[START] = f"Run {name} could not start: {exc.strerror or exc}."
-    s[ERRORS] = errors
-    if errors:
-        return
-    pick(name)
-    s.pop(CONFIRM, None)
-    s.train_run, s.train_overwrite = fresh_name(), False
-
-
-def continue_run(run: str, epochs: int | str, lr_key: str | None = None) -> None:
-    """Resume `run` up to `epochs` (its own target, or the value of the widget keyed so), at the learning
-    rate in widget `lr_key` if given; from scratch, with the settings it was given, if nothing was saved."""
-    st.session_state.pop(RUN_ERROR, None)
-    # A widget's value is read when the button is pressed: the args bound at the last redraw miss a
-    # number typed just before the click (both reach the server in one rerun).
-    epochs = int(st.session_state[epochs]) if isinstance(epochs, str) else epochs
-    lr = st.session_state.get(lr_key) if lr_key else None
-    path = folders.checkpoint_path(root, run)
-    try:
-        if path.exists():
-            config = ckpt.load_state(path).config
-            jobs.start(root, run, dataclasses.replace(config, epochs=epochs, lr=lr or config.lr), resume=True)
-        else:  # ended before its first epoch did
-            config = Config.from_dict(jobs.job(root, run).status["config"])
-            jobs.start(root, run, dataclasses.replace(config, lr=lr or config.lr))
-    except OSError as exc:  # a full disk or a read-only folder: nothing was started
-        st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc.strerror or exc}."
-    except (folders.CheckpointError, ConfigError, KeyError, TypeError, jobs.StartRefused) as exc:
-        st.session_state[RUN_ERROR] = f"Run {run} cannot be resumed: {exc}"
-
-
-def stop_run(run: str) -> None:
-    """The Stop button: ask the run's process to stop; say so if the request cannot be written."""
-    st.session_state.pop(RUN_ERROR, None)
-    try:
-        jobs.stop(root, run)
-    except OSError as exc:  # a full disk or a read-only folder: the request was not made
-        st.session_state[RUN_ERROR] = f"Run {run} could not be asked to stop: {exc.strerror or exc}."
-
-
-def field_error(where, key: str) -> None:
-    """The problem with this widget's value, right under it."""
-    message = st.session_state.get(ERRORS, {}).get(key)
-    if message:
-        where.error(message, icon=":material/error:")
-
-
-def duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def progress(job: jobs.Job) -> None:
-    """One bar: epochs completed of the target, with speed and time left while it trains."""
-    s, done, target = job.status, job.epochs_done, max(job.target, 1)
-    within = s.get("batch", 0) / s["batches"] if job.state == "running" and s.get("batches") else 0
-    words = {"starting": "Starting: loading PyTorch and the data", "running": "Training",
-             "stopping": "Stopping after the current step", "finished": "Finished", "stopped": "Stopped",
-             "failed": "Failed", "lost": "Ended unexpectedly", "saved": "Saved"}.get(job.state, job.state)
-    speed = f" · {s['images_per_s']:,.0f} images/s" if job.state == "running" and s.get("images_per_s") else ""
-    eta = f" · about {duration(s['eta_s'])} left" if job.state == "running" and s.get("eta_s") else ""
-    if job.state == "lost" and job.complete:  # killed while it made the map after its last epoch
-        words = "Trained, without its latent map"
-    if job.state == "running" and isinstance(s.get("map"), (int, float)):  # after the last epoch, or a Stop
-        st.progress(min(max(s["map"], 0.0), 1.0), text=f"{done} of {target} epochs done · computing the latent map "
-                                                        f"of epoch {done} for the views (T-SNE): {s['map']:.0%}")
-        st.caption("Stop training skips it; the Latent map view can compute it later.")
-        return
-    st.progress(min((done + within) / target, 1.0), text=f"{words} · {done} of {target} epochs done{speed}{eta}")
-
-
-def actions(run: str, job: jobs.Job) -> None:
-    """What can be done with the run now: Stop, Resume to its target, train longer, look at it."""
-    has_checkpoint = folders.checkpoint_path(root, run).exists()
-    resumable = has_checkpoint or isinstance(job.status.get("config"), dict)
-    done, target = job.epochs_done, job.target
-    if job.state in ("starting", "running"):
-        # Not plain "Stop": Streamlit's own "Stop" shows in the header while a page redraws, and it
-        # interrupts the redraw only; pressed for this one, it would leave the run training.
-        st.button("Stop training", icon=":material/stop:", key="train_stop", on_click=stop_run, args=(run,))
-    elif job.state == "stopping":
-        st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
-    elif job.state == "lost" and job.complete:  # killed after its last epoch: only the map is missing
-        st.warning(job.message[:1].upper() + job.message[1:], icon=":material/warning:")
-    elif job.state in ("failed", "lost"):
-        st.error(f"The run failed: {job.message}", icon=":material/error:")
-    if not job.active and not resumable and job.state != "none":
-        st.info("It ended before its first epoch finished, so nothing was saved: "
-                "start it again from the form above.", icon=":material/info:")
-    elif not job.active and done < target:
-        if job.state == "stopped":
-            st.warning(f"Stopped after epoch {done} of {target}. Resume continues from there."
-                       if has_checkpoint else f"Stopped before epoch 1 of {target} ended, so nothing was saved. "
-                                              "Resume starts it again with the same settings.",
-                       icon=":material/pause_circle:")
-        lr_key = None
-        if job.state == "failed" and "lower the learning rate" in job.message:  # it diverged
-            lr_key = "train_resume_lr"
-            st.number_input("Learning rate for the resumed run", step=1e-4, format=NUMBER_FORMAT, key=lr_key,
-                            value=job.status.get("config", {}).get("lr", Config().lr) / 10)
-        st.button(f"Resume to epoch {target}", icon=":material/play_arrow:", key="train_resume", type="primary",
-                  on_click=continue_run, args=(run, target, lr_key))
-    elif not job.active and has_checkpoint:
-        if job.state == "finished":
-            st.success(f"Finished after epoch {done} of {target}.", icon=":material/check_circle:")
-            if monitor.MAP_MISSING in job.message:  # the disk filled up while the map after training was saved
-                missing = job.message[job.message.index(monitor.MAP_MISSING):]
-                st.info(missing[:1].upper() + missing[1:] + ".", icon=":material/map:")
-        links = st.columns(3)
-        link("samples", "Its samples", links[0])
-        link("reconstructions", "Its reconstructions", links[1])
-        link("latent_map", "Its latent map", links[2])
-        if run in jobs.SHIPPED_RUNS:
-            st.caption(f"Run {run} is shipped with the app: it is not trained further from here.")
-        else:
-            with st.popover("Train longer", icon=":material/fast_forward:"):
-                st.number_input("Train on to epoch", min_value=done + 1, max_value=10_000, value=done + 10, step=1,
-                                key="train_more")
-                st.button("Continue", key="train_continue", on_click=continue_run, args=(run, "train_more"))
-    if RUN_ERROR in st.session_state:
-        st.error(st.session_state[RUN_ERROR], icon=":material/error:")
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def preview_pictures(folder: str, version: tuple[int, int, int]) -> tuple[bytes, bytes, int] | None:
-    """The preview's samples and digit pairs as PNG files, and its epochs done; drawn once per version of
-    preview.npz (inode, mtime, size: each epoch replaces it), not at every redraw of the live view."""
-    arrays = monitor.read_preview(Path(folder))
-    if arrays is None:
-        return None
-    pairs = list(arrays["originals"]) + list(arrays["reconstructions"])
-    return (png_bytes(grid(arrays["samples"], nrow=4, scale=3)),
-            png_bytes(grid(pairs, nrow=len(arrays["originals"]), scale=2)), int(arrays["epochs_done"]))
-
-
-def preview(run: str, where) -> None:
-    """The digits the trainer drew after its last epoch."""
-    folder = folders.run_dir(root, run)
-    try:
-        stat = (folder / monitor.PREVIEW_FILE).stat()
-    except OSError:
-        return
-    pictures = preview_pictures(str(folder), (stat.st_ino, stat.st_mtime_ns, stat.st_size))
-    if pictures is None:
-        return
-    samples, pairs, done = pictures
-    where.image(samples, caption=f"16 prior samples (seed 0) after epoch {done}" if done
-                else "16 prior samples, untrained")
-    where.image(pairs, caption="8 test digits (top) and their reconstructions (bottom)")
-
-
-def model_note(values: dict) -> str:
-    """What the chart's figures are under the run's likelihood and beta, in a line or two."""
-    try:
-        config = Config.from_dict(values)
-    except (ConfigError, TypeError):
-        return ""
-    weighted = (f" The train curve is the β = {config.beta:g} objective, E_q[log p(x | z)] − {config.beta:g} · KL, "
-                f"not the ELBO; the test curve is the ELBO." if config.beta != 1.0 else "")
-    return f"{LIKELIHOOD_NOTES[config.likelihood][:1].upper()}{LIKELIHOOD_NOTES[config.likelihood][1:]}.{weighted}"
-
-
-def live(run: str, every: float | None, listed: bool) -> None:
-    """The run's state, actions, chart and digits, redrawn every second while it trains; `listed` says
-    whether the sidebar listed the run (with a checkpoint) when the page was drawn."""
-    job = jobs.job(root, run)
-    st.subheader(f"Run {run}")
-    progress(job)
-    actions(run, job)
-    history = job.history or {}
-    chart, panel = st.columns([3, 2])
-    if history.get("train_loss"):
-        chart.plotly_chart(elbo_figure(history, f"ELBO per image · run {run}"), key="train_chart", config=chart_config())
-        saved = next((info.config.to_dict() for info in runs() if info.name == run), {})
-        chart.caption(model_note(job.status.get("config") or saved))
-        if chart.toggle("Show the ELBO's two parts", key="train_parts", persist_state="session",
-                        help="ELBO = E_q[log p(x | z)] − KL(q(z | x) ‖ p(z)): how well codes are decoded, less "
-                             "what the codes cost. Measured at each test epoch."):
-            if history.get("split_epochs"):
-                chart.plotly_chart(parts_figure(history, f"The ELBO's parts · run {run}"), key="train_parts_chart", config=chart_config())
-                chart.caption(f"Per image, with each test epoch's final weights: train on the first "
-                              f"{SPLIT_TRAIN_IMAGES:,} training images, test on the test set.")
-            else:
-                chart.caption("This run recorded no parts: it was trained before they were kept. Epochs "
-                              "trained from now on record them at each test epoch.")
-    elif job.active:
-        chart.caption("The ELBO per image, train and test, is drawn here from the end of epoch 1.")
-    preview(run, panel)
-    if history.get("train_loss"):
-        st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(), file_name=f"history-{run}.csv",
-                           mime="text/csv", icon=":material/download:", key="train_csv")
-    if bool(every) != job.active or (not listed and any(info.name == run for info in runs())):
-        st.rerun()  # a full rerun turns the timer on (a Resume here) or off, and lists a new checkpoint
-
-
-st.title("Train")
-if RUN_KEY not in st.session_state and FOUND not in st.session_state:
-    # A new session (say, after a server restart) finds the run that trains; only on its first visit: a
-    # session already watching a run is not moved to one another tab started since.
-    st.session_state[FOUND] = True
-    for run in jobs.training(root)[:1]:
-        pick(run)
-        st.rerun()  # the sidebar's picker, drawn before this page, names it too
-watched = picked_name()
-active = watched is not None and jobs.job(root, watched).active
-if "train_run" not in st.session_state:
-    st.session_state.train_run = fresh_name()
-
-# Folded while the watched run trains; kept open after a refused Start (say, a run started in another
-# tab now holds the server), so that the reason and the values typed stay in sight.
-with st.expander("Start a new run", icon=":material/add_circle:",
-                 expanded=not active or bool(st.session_state.get(ERRORS))):
-    with st.form("train_form", border=False):
-        st.caption("The tutorial's settings are the defaults. For a quick try, lower the epochs "
-                   "or train on a subset of the 60,000 training images.")
-        for row in FORM_ROWS:
-            columns = st.columns(3)
-            for column, field in zip(columns, row):
-                if field == "run":
-                    column.text_input("Run name", key="train_run", persist_state="session", help=RUN_HELP)
-                else:
-                    widget(column, field)
-                field_error(column, key(field))
-        columns[2].checkbox("Overwrite", value=False, key="train_overwrite",
-                            help="Start anew under the name of an existing run, replacing it.")
-        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_run)
-        field_error(st, START)
-
-if watched is None:
-    st.info("No run yet: fill in the form above and press Start.")
-    st.stop()
-every = 1.0 if active else None
-fragment(live, run_every=every)(watched, every, any(info.name == watched for info in runs()))
+main(checkpoints_root())

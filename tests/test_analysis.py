@@ -1,3 +1,5 @@
+"""vae_core.analysis: prior samples, reconstructions, decoded codes and T-SNE maps of a small real run."""
+
 import numpy as np
 import pytest
 import torch
@@ -31,70 +33,18 @@ def test_an_image_gets_the_same_reconstructions_alone_among_others_and_repeated(
         assert torch.equal(draws, alone[0]) and torch.equal(at_loc, alone[1])
 
 
+def test_decode_gives_the_decoders_mean_image_at_each_code(trained):
+    z = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    images = analysis.decode(trained.vae, z)
+    assert images.shape == (4, 28, 28)
+    torch.testing.assert_close(images, trained.vae.decode(z).reshape(4, 28, 28).detach())
+
+
 def test_reconstructions_of_an_image_depend_on_the_seed_and_its_index(trained, mnist):
     x = mnist.test_images[[5]]
     draws = {(seed, index): analysis.reconstructions(trained.vae, x, k=2, seed=seed, ids=[index]).draws
              for seed, index in ((0, 5), (1, 5), (0, 6))}
     assert not torch.equal(draws[0, 5], draws[1, 5]) and not torch.equal(draws[0, 5], draws[0, 6])
-
-
-def test_an_image_gets_the_same_elbo_alone_among_others_and_repeated(trained, mnist):
-    def elbo_of(ids):
-        return analysis.elbo_estimate(trained.vae, mnist.test_images[ids], ids=ids, seed=0, draws=16)
-
-    alone = elbo_of([999])
-    among, repeated = elbo_of([7, 42, 999]), elbo_of([999, 999, 999])
-    assert torch.equal(among.mean[2:], alone.mean) and torch.equal(among.se[2:], alone.se)
-    assert torch.equal(repeated.mean, alone.mean.expand(3)) and torch.equal(repeated.se, alone.se.expand(3))
-
-
-def test_elbo_estimate_standard_error_shrinks_as_one_over_the_root_of_the_draws(trained, mnist):
-    x, ids = mnist.test_images[:8], range(8)
-    few = analysis.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=16)
-    many = analysis.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=256)
-    assert few.mean.shape == few.se.shape == (8,) and (few.se > 0).all()
-    assert many.se.mean() < few.se.mean() / 2  # 16 times the draws: a quarter of the error
-    # The same mean: 16 draws' true error is about 4 times the (well estimated) error of 256.
-    assert ((few.mean - many.mean).abs() < 5 * 4 * many.se).all()
-
-
-def test_elbo_estimate_needs_two_draws_for_a_standard_error(trained, mnist):
-    with pytest.raises(ValueError, match="draws must be at least 2"):
-        analysis.elbo_estimate(trained.vae, mnist.test_images[:2], ids=[0, 1], seed=0, draws=1)
-
-
-def test_per_image_elbo_averages_to_minus_the_test_loss(trained, mnist):
-    from vae_core.train import evaluate
-    x = mnist.test_images[:500]
-    elbo = analysis.elbo_estimate(trained.vae, x, ids=range(500), seed=0, draws=8)
-    assert elbo.mean.shape == (500,) and (elbo.mean < 0).all()
-    # Independent estimates of the same mean (8 draws per image against one): close, not equal.
-    assert -elbo.mean.mean().item() == pytest.approx(evaluate(trained.vae, x, 256, seed=1), rel=0.01)
-
-
-def test_latent_means_are_batched_without_changing_them(trained, mnist):
-    x = mnist.test_images[:300]
-    means = analysis.latent_means(trained.vae, x, batch_size=64)
-    assert means.shape == (300, 50) and means.dtype == np.float32
-    np.testing.assert_allclose(means, trained.vae.encoder(x)[0].detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_interpolation_runs_from_one_code_to_the_other(trained):
-    z_a, z_b = torch.zeros(50), torch.ones(50)
-    path = analysis.interpolate(trained.vae, z_a, z_b, steps=5)
-    assert path.shape == (5, 28, 28)
-    assert torch.allclose(path[0], analysis.decode(trained.vae, z_a[None])[0])
-    assert torch.allclose(path[-1], analysis.decode(trained.vae, z_b[None])[0])
-    with pytest.raises(ValueError, match="steps must be at least 2"):
-        analysis.interpolate(trained.vae, z_a, z_b, steps=1)
-
-
-def test_pca_projects_on_the_widest_axes():
-    rng = np.random.default_rng(0)
-    points = rng.normal(size=(500, 5)) * np.array([10.0, 5.0, 0.1, 0.1, 0.1])
-    xy = analysis.pca_2d(points)
-    assert xy.shape == (500, 2)
-    assert np.corrcoef(np.abs(xy[:, 0]), np.abs(points[:, 0]))[0, 1] > 0.99
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import torch
 
 from vae_core import checkpoint as ckpt
 from vae_core import cli as cli_module
-from vae_core import folders, monitor
+from vae_core import runs
 
 ROOT = Path(__file__).resolve().parent.parent
 AN_HOUR_AGO = time.time() - 3600  # older than any grace period: what a kill left long ago
@@ -50,8 +50,8 @@ def left_by_a_kill(folder: Path, name: str) -> Path:
 
 def left_in_run_and_cache(folder: Path) -> list[Path]:
     """What kills leave: a status, test-set means and a T-SNE map, each cut short."""
-    cache = folder / folders.CACHE_FOLDER
-    return [left_by_a_kill(folder, monitor.STATUS_FILE), left_by_a_kill(cache, "test-means-0123456789abcdef.npy"),
+    cache = folder / runs.CACHE_FOLDER
+    return [left_by_a_kill(folder, runs.STATUS_FILE), left_by_a_kill(cache, "test-means-0123456789abcdef.npy"),
             left_by_a_kill(cache, "tsne-p30-s0-i100+200-exact-0123456789abcdef.npy")]
 
 
@@ -61,7 +61,7 @@ def test_a_run_diverging_at_a_high_learning_rate_says_to_lower_it_whatever_raise
     assert out.returncode == 1, out.stderr
     assert re.search(r"error: the loss became nan at epoch 1, step \d+; lower the learning rate", out.stderr)
     assert "Traceback" not in out.stderr and "Expected parameter" not in out.stderr
-    status = monitor.read_status(tmp_path / "d")
+    status = runs.read_status(tmp_path / "d")
     assert status["state"] == "failed" and "lower the learning rate" in status["message"]
 
 
@@ -70,7 +70,7 @@ def test_a_resumed_run_that_diverges_keeps_its_last_finished_epoch(tmp_path):
     out = cli("train", "--run", "d", "--epochs", "4", "--resume", "--lr", "1", checkpoints=tmp_path)
     assert out.returncode == 1, out.stderr
     assert re.search(r"error: the loss became nan at epoch 2, step \d+; lower the learning rate", out.stderr)
-    assert ckpt.load_state(tmp_path / "d" / folders.CHECKPOINT_FILE).epoch == 1
+    assert ckpt.load_state(tmp_path / "d" / runs.CHECKPOINT_FILE).epoch == 1
 
 
 @pytest.mark.parametrize("start", ["new", "resume"])
@@ -96,7 +96,7 @@ def test_temp_files_a_kill_left_while_the_run_trained_are_removed_when_it_finish
     monkeypatch.setattr(ckpt, "save_state", save_then_leave_temp_files)
     assert cli_in_process("train", "--run", "k", "--epochs", "2", "--limit", "256", checkpoints=tmp_path) == 0
     assert len(left) == 3 and [f for f in left if f.exists()] == []
-    assert monitor.read_status(tmp_path / "k")["state"] == "finished"
+    assert runs.read_status(tmp_path / "k")["state"] == "finished"
 
 
 def test_temp_files_a_kill_left_are_removed_by_embed(tmp_path):

@@ -18,7 +18,7 @@ import torch
 
 from vae_core import analysis, latent, objectives
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core.runs import DEFAULT_ROOT, checkpoint_path
 
 THREADS = 8
 ROUNDS = 2  # each thread runs every call this many times, in its own shuffled order
@@ -42,10 +42,10 @@ def view_calls(runs: dict[str, Any], test_images: torch.Tensor) -> dict[str, Cal
     picked = test_images[DIGITS]
     calls = {}
     for name, vae in runs.items():
-        means = analysis.latent_means(vae, test_images[:100])
+        means = latent.encode(vae, test_images[:100]).loc
         calls |= {
             f"{name}: drawn digit's ELBO, 64 draws":
-                lambda vae=vae: analysis.elbo_estimate(vae, drawn, ids=[0], seed=0, draws=64),
+                lambda vae=vae: objectives.elbo_estimate(vae, drawn, ids=[0], seed=0, draws=64),
             f"{name}: reconstructions": lambda vae=vae: analysis.reconstructions(vae, picked, k=3, seed=0, ids=DIGITS),
             f"{name}: codes": lambda vae=vae: latent.encode(vae, test_images[:1000]),
             f"{name}: IWAE chunk": lambda vae=vae: objectives.iwae_bound(vae, test_images[:10], k=100, seed=0),
@@ -53,7 +53,7 @@ def view_calls(runs: dict[str, Any], test_images: torch.Tensor) -> dict[str, Cal
                                                                           perplexity=10),
             f"{name}: ELBO parts": lambda vae=vae: objectives.elbo_parts(vae, test_images[:200].reshape(200, -1),
                                                                         seed=0),
-            f"{name}: test ELBOs": lambda vae=vae: analysis.elbo_of_all(vae, test_images[:200], draws=2, seed=0),
+            f"{name}: test ELBOs": lambda vae=vae: objectives.elbo_of_all(vae, test_images[:200], draws=2, seed=0),
             f"{name}: prior samples": lambda vae=vae: analysis.prior_samples(vae, 16, seed=0),
         }
     return calls
@@ -101,7 +101,7 @@ def stress(calls: dict[str, Callable[[], Any]], threads: int = THREADS, rounds: 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Any]:
-    return {name: ckpt.load_state(folders.checkpoint_path(folders.DEFAULT_ROOT, name)).vae.eval() for name in RUNS}
+    return {name: ckpt.load_state(checkpoint_path(DEFAULT_ROOT, name)).vae.eval() for name in RUNS}
 
 
 def test_eight_threads_on_two_runs_get_exactly_the_serial_results_and_never_raise(runs, mnist):

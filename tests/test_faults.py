@@ -13,18 +13,16 @@ from pathlib import Path
 import pytest
 
 from vae_core import checkpoint as ckpt
-
-from vae_core import folders
-from vae_core import monitor
+from vae_core import runs
 
 ROOT = Path(__file__).resolve().parent.parent
-KILLS = 20
+KILLS = 10  # each restart imports torch again (about 4 s): ten moments cover a step, a test pass and a save
 
 
 def _running(folder: Path, pid: int, polls: int = 2400) -> bool:
     """Wait until process `pid` says it trains (past its imports), or has died; bounded polls."""
     for _ in range(polls):
-        status = monitor.read_status(folder) or {}
+        status = runs.read_status(folder) or {}
         if status.get("pid") == pid and status.get("state") == "running":
             return True
         time.sleep(0.05)
@@ -44,9 +42,9 @@ def _train(checkpoints: Path, *extra: str) -> list[str]:
             "--checkpoints", str(checkpoints), *extra]
 
 
-def test_twenty_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path):
+def test_ten_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path):
     rng = random.Random(0)
-    path = folders.checkpoint_path(tmp_path, "k")
+    path = runs.checkpoint_path(tmp_path, "k")
     done = 0
     for _ in range(KILLS):
         resume = ["--resume"] if path.exists() else []
@@ -55,7 +53,7 @@ def test_twenty_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path)
         assert _running(path.parent, proc.pid)
         if not path.exists():  # the first epoch is let finish (an event, not a time: a busy machine is slow)
             _saved(path, proc)
-        time.sleep(rng.uniform(0.0, 1.0))  # into a step, a test pass or a save: an epoch is ~0.2 s here
+        time.sleep(rng.uniform(0.0, 1.0))  # a random moment: the outcome holds at any, whatever the speed
         proc.kill()
         proc.wait()
         if path.exists():
@@ -101,7 +99,7 @@ def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint
         assert "error: no space left on device while saving" in out.stderr
         assert "the previous checkpoint (epoch 1) is intact" in out.stderr
         assert "Traceback" not in out.stderr
-        path = folders.checkpoint_path(disk, "k")
+        path = runs.checkpoint_path(disk, "k")
         assert ckpt.load_state(path).epoch == 1
         assert not list(path.parent.glob(".*.tmp"))
 
@@ -117,12 +115,12 @@ def test_a_disk_too_full_for_the_map_after_training_leaves_the_run_finished_with
         out = subprocess.run(_train(disk, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, env=_with_map())
         assert out.returncode == 0, out.stderr  # training is complete
         assert "Traceback" not in out.stderr
-        status = monitor.read_status(disk / "k")
+        status = runs.read_status(disk / "k")
         assert status["state"] == "finished" and "map" not in status
         assert "the latent map was not kept (no space left on device while saving" in status["message"]
         assert "python -m vae_core embed k" in status["message"]
-        assert ckpt.load_state(folders.checkpoint_path(disk, "k")).epoch == 1
-        assert not list((disk / "k" / folders.CACHE_FOLDER).glob(".*.tmp"))
+        assert ckpt.load_state(runs.checkpoint_path(disk, "k")).epoch == 1
+        assert not list((disk / "k" / runs.CACHE_FOLDER).glob(".*.tmp"))
 
 
 @pytest.mark.parametrize("start", ["new", "resume"])

@@ -1,14 +1,13 @@
-"""vae_core.latent on the shipped, fully trained run and the real test set."""
+"""vae_core.latent on the shipped, fully trained run and the real test set: codes, neighbours, paths, maps, drawings."""
 
 import numpy as np
 import pytest
-import torch
 
-from vae_core import analysis, latent
+from vae_core import latent
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import runs
 
-PATH = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
+PATH = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +23,16 @@ def codes(shipped, mnist):
 def test_codes_are_the_guides_loc_and_positive_scale(shipped, codes, mnist):
     assert codes.loc.shape == codes.scale.shape == (10000, 50)
     assert (codes.scale > 0).all()
-    np.testing.assert_allclose(codes.loc, analysis.latent_means(shipped, mnist.test_images), atol=1e-6)
     loc, scale = shipped.encoder(mnist.test_images[:3].reshape(3, -1))
+    np.testing.assert_allclose(codes.loc[:3], loc.detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(codes.scale[:3], scale.detach().numpy(), atol=1e-6)
+
+
+def test_codes_are_encoded_in_batches_without_changing_them(shipped, codes, mnist):
+    small = latent.encode(shipped, mnist.test_images[:300], batch_size=64)
+    assert small.loc.dtype == small.scale.dtype == np.float32
+    np.testing.assert_allclose(small.loc, codes.loc[:300], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(small.scale, codes.scale[:300], rtol=1e-5, atol=1e-6)
 
 
 def test_neighbours_are_the_nearest_codes_in_order_without_the_digit_itself(codes, mnist):
@@ -78,23 +84,34 @@ def test_a_coordinate_traversal_changes_one_coordinate_to_each_value(codes):
     np.testing.assert_allclose(grid[1, :, 9], values, atol=1e-6)
 
 
-def test_kl_per_dimension_matches_torch_and_the_shipped_run_has_few_active_units(codes):
-    q = torch.distributions.Normal(torch.from_numpy(codes.loc[:500]), torch.from_numpy(codes.scale[:500]))
-    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(0)
-    part = latent.Codes(codes.loc[:500], codes.scale[:500])
-    np.testing.assert_allclose(latent.kl_per_dimension(part), expected.numpy(), rtol=1e-4, atol=1e-5)
-    active = latent.active_units(codes.loc)
-    kl = latent.kl_per_dimension(codes)
-    assert active.dtype == bool and 5 <= active.sum() < 50  # Burda et al.: far fewer than 50 are used
-    assert kl[active].min() > kl[~active].max()  # the unused dimensions cost nothing
-
-
 def test_principal_directions_are_unit_and_ordered(codes):
     u, variance = latent.principal_directions(codes.loc, 3)
     np.testing.assert_allclose(u @ u.T, np.eye(3), atol=1e-5)
     assert (np.diff(variance) <= 0).all()
     with pytest.raises(ValueError, match="k must be between 1 and 50"):
         latent.principal_directions(codes.loc, 51)
+
+
+def test_pca_projects_on_the_widest_axes():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 5)) * np.array([10.0, 5.0, 0.1, 0.1, 0.1])
+    xy = latent.pca_2d(points)
+    assert xy.shape == (500, 2)
+    assert np.corrcoef(np.abs(xy[:, 0]), np.abs(points[:, 0]))[0, 1] > 0.99
+
+
+def test_a_map_shows_2d_codes_as_they_are_else_a_kept_tsne_map_else_pca(codes):
+    flat = codes.loc[:, :2]  # two-dimensional codes: each coordinate as its prior quantile, never T-SNE
+    xy, method = latent.map_points(flat, tsne=np.zeros((10000, 2), np.float32))
+    assert method == "z_loc"
+    np.testing.assert_allclose(xy, latent.prior_quantiles(flat))
+    tsne = np.random.default_rng(0).standard_normal((10000, 2)).astype(np.float32)
+    xy, method = latent.map_points(codes.loc, tsne)
+    assert method == "T-SNE" and xy is tsne
+    xy, method = latent.map_points(codes.loc, None)
+    assert method == "PCA"
+    np.testing.assert_allclose(xy, latent.pca_2d(codes.loc))
+    assert {"z_loc", "T-SNE", "PCA"} == set(latent.MAP_METHODS)
 
 
 def test_a_new_code_is_placed_among_its_neighbours_on_the_map(codes):

@@ -1,26 +1,30 @@
-"""The model lab's choices: each likelihood, the network's layers and activation, beta, and older checkpoints."""
+"""The model lab's choices: each likelihood, the network's layers and activation, beta, and older checkpoints;
+and the registry of likelihoods, which the Config, the CLI, the Train form, Home and Evaluate all read."""
 
 import math
 
 import pytest
+import streamlit as st
 import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO
+from streamlit.testing.v1 import AppTest
 
+from tests.app.helpers import messages, view
+from ui.home import model_dot
 from vae_core import checkpoint as ckpt
-
-from vae_core import folders
+from vae_core import runs
 from vae_core import objectives
-from vae_core.config import LIKELIHOODS, Config, ConfigError
-from vae_core.config import LIKELIHOOD_NOTES
-from vae_core.likelihoods import GAUSSIAN_MIN_SCALE, note
+from vae_core.cli import build_parser
+from vae_core.config import FIELDS, Config, ConfigError
+from vae_core.likelihoods import GAUSSIAN_MIN_SCALE, LIKELIHOODS, Bernoulli, make_likelihood
 from vae_core.memory import training_bytes
 from vae_core.model import VAE
-from vae_core.train import evaluate, fit, new_state
+from vae_core.train import fit, new_state
 
 from tests.test_objectives import pyro_trace_elbos
 
-TUTORIAL = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
+TUTORIAL = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module", params=LIKELIHOODS)
@@ -54,7 +58,7 @@ def test_each_likelihood_shows_images_in_the_unit_interval_and_bounds_rise_with_
     assert shown.shape == (16, x.shape[1]) and (shown >= 0).all() and (shown <= 1).all()
     elbo = float(torch.stack([objectives.one_sample_elbos(trained, x, seed=s).detach() for s in range(10)]).mean())
     assert elbo < objectives.iwae_bound(trained, x, k=100, seed=0).mean()
-    assert trained.config.likelihood in LIKELIHOOD_NOTES and note(trained.config.likelihood).startswith("Likelihood ")
+    assert LIKELIHOODS[trained.config.likelihood].describe().startswith(f"Likelihood {trained.config.likelihood}: ")
 
 
 def test_binarized_pixels_are_drawn_afresh_but_repeatably_by_seed(x):
@@ -64,7 +68,7 @@ def test_binarized_pixels_are_drawn_afresh_but_repeatably_by_seed(x):
     assert set(a.unique().tolist()) == {0.0, 1.0} and not torch.equal(a, b)
     assert abs(float(a.mean() - x.mean())) < 0.01  # each pixel is 1 with its grey value as probability
     assert torch.equal(a, vae.likelihood.prepare(x, torch.Generator().manual_seed(0)))
-    assert evaluate(vae, x, 32, seed=4) == evaluate(vae, x, 32, seed=4)
+    assert objectives.test_loss(vae, x, 32, seed=4) == objectives.test_loss(vae, x, 32, seed=4)
 
 
 def test_the_continuous_bernoulli_is_normalised_and_shows_its_mean_not_its_parameter():
@@ -101,6 +105,13 @@ def test_the_gaussian_learns_one_scale_per_pixel_never_below_its_floor():
     with torch.no_grad():
         vae.likelihood.raw_scale.fill_(-50.0)
     assert torch.allclose(vae.likelihood.scale(), torch.full((vae.config.x_dim,), GAUSSIAN_MIN_SCALE))
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_each_likelihood_counts_the_weights_it_learns_without_torch(likelihood):
+    config = Config(likelihood=likelihood)
+    learned = sum(p.numel() for p in make_likelihood(config).parameters())
+    assert LIKELIHOODS[likelihood].weights(config.x_dim) == learned
 
 
 def test_beta_weighs_the_kl_terms_of_the_training_loss_and_1_is_the_elbo(x):
@@ -146,7 +157,7 @@ def test_a_checkpoint_saved_before_the_model_lab_loads_with_the_tutorials_values
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"likelihood": "poisson"}, "likelihood must be one of bernoulli, binarized, continuous-bernoulli, gaussian"),
+    ({"likelihood": "poisson"}, f"likelihood must be one of {', '.join(LIKELIHOODS)}, got 'poisson'"),
     ({"activation": "gelu"}, "activation must be one of softplus, relu, tanh, got 'gelu'"),
     ({"hidden": ()}, "hidden must list 1 to 8 layers"),
     ({"hidden": (400, 0)}, "hidden must have 1 to 65536 units in each layer, got 0"),
@@ -158,3 +169,69 @@ def test_a_checkpoint_saved_before_the_model_lab_loads_with_the_tutorials_values
 def test_bad_model_settings_name_the_field_and_what_is_allowed(values, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         Config(**values)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+class Made(Bernoulli):
+    """A likelihood only these tests register, as a new one is added: its class and its entry in LIKELIHOODS."""
+    name = "made"
+    help = "one the tests register, nothing more."
+    note = "a likelihood the tests made up, scored as the tutorial's Bernoulli on pixels drawn 0 or 1"
+    pixels = "made up pixel means"
+    binarizes = True
+    intro = ""
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """Made registered for one test."""
+    monkeypatch.setitem(LIKELIHOODS, Made.name, Made)
+    return Made
+
+
+def test_a_registered_likelihood_is_a_config_choice_with_its_help(made):
+    assert Config(likelihood=made.name).likelihood == made.name
+    assert f"{made.name}: {made.help}" in FIELDS["likelihood"].help
+
+
+def test_a_registered_likelihood_is_offered_by_the_cli_with_its_help(made, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines where it likes
+    assert "--likelihood {" + ",".join(LIKELIHOODS) + "}" in shown and made.name in LIKELIHOODS
+    assert f"{made.name}: {made.help}" in shown
+
+
+def _likelihood_widget() -> None:
+    import streamlit as st
+
+    from ui.train_form import widget
+
+    widget(st, "likelihood")
+
+
+def test_a_registered_likelihood_is_a_choice_of_the_train_form(made):
+    at = AppTest.from_function(_likelihood_widget).run()
+    (select,) = at.selectbox
+    assert select.options[-1] == made.name and f"{made.name}: {made.help}" in select.help
+
+
+def test_home_labels_a_registered_likelihoods_pixels(made):
+    dot = model_dot(Config(likelihood=made.name))
+    assert f'pixels [label="{made.pixels}"]' in dot and "binary pixels" in dot  # Made binarizes
+
+
+def test_a_registered_likelihoods_note_reaches_evaluates_caption(made, tmp_path, monkeypatch, small_mnist):
+    state = new_state(Config(epochs=1, likelihood=made.name, hidden=(32,)))
+    fit(state, small_mnist)
+    ckpt.save_state(state, runs.checkpoint_path(tmp_path, "tutorial"))  # the default run, which Evaluate opens
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(tmp_path))
+    st.cache_resource.clear()
+    try:
+        info = messages(view("pages/evaluate.py").info)
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    assert info[0] == made.describe() and made.note in info[0]

@@ -1,4 +1,4 @@
-"""vae_core.objectives on the shipped, fully trained run: the ELBO's parts and the importance-weighted bound."""
+"""vae_core.objectives on the shipped, fully trained run and a small real one: ELBOs, their parts, the IWAE bound, KL per unit."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,10 @@ from pyro import poutine
 
 from vae_core import checkpoint as ckpt
 
-from vae_core import folders
-from vae_core import objectives
+from vae_core import runs
+from vae_core import latent, objectives
 
-PATH = folders.checkpoint_path(folders.DEFAULT_ROOT, "tutorial")
+PATH = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,56 @@ def test_the_bound_reports_progress_can_be_cancelled_and_refuses_k_below_1(vae, 
         objectives.iwae_bound(vae, x, k=100, seed=0, should_stop=lambda: True)
     with pytest.raises(ValueError, match="k must be at least 1"):
         objectives.iwae_bound(vae, x, k=0, seed=0)
+
+
+def test_the_training_step_loss_and_the_test_loss_agree_on_the_same_batch(vae, x):
+    """training_loss sums the batch's -ELBO as SVI.step does; test_loss is the same estimator per image."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        summed = float(objectives.training_loss(vae, jit=False, beta=1.0)(x).detach())
+    assert summed / x.shape[0] == pytest.approx(objectives.test_loss(vae, x, x.shape[0], seed=3), rel=1e-6)
+
+
+def test_an_image_gets_the_same_elbo_alone_among_others_and_repeated(trained, mnist):
+    def elbo_of(ids):
+        return objectives.elbo_estimate(trained.vae, mnist.test_images[ids], ids=ids, seed=0, draws=16)
+
+    alone = elbo_of([999])
+    among, repeated = elbo_of([7, 42, 999]), elbo_of([999, 999, 999])
+    assert torch.equal(among.mean[2:], alone.mean) and torch.equal(among.se[2:], alone.se)
+    assert torch.equal(repeated.mean, alone.mean.expand(3)) and torch.equal(repeated.se, alone.se.expand(3))
+
+
+def test_elbo_estimate_standard_error_shrinks_as_one_over_the_root_of_the_draws(trained, mnist):
+    x, ids = mnist.test_images[:8], range(8)
+    few = objectives.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=16)
+    many = objectives.elbo_estimate(trained.vae, x, ids=ids, seed=0, draws=256)
+    assert few.mean.shape == few.se.shape == (8,) and (few.se > 0).all()
+    assert many.se.mean() < few.se.mean() / 2  # 16 times the draws: a quarter of the error
+    # The same mean: 16 draws' true error is about 4 times the (well estimated) error of 256.
+    assert ((few.mean - many.mean).abs() < 5 * 4 * many.se).all()
+
+
+def test_elbo_estimate_needs_two_draws_for_a_standard_error(trained, mnist):
+    with pytest.raises(ValueError, match="draws must be at least 2"):
+        objectives.elbo_estimate(trained.vae, mnist.test_images[:2], ids=[0, 1], seed=0, draws=1)
+
+
+def test_per_image_elbo_averages_to_minus_the_test_loss(trained, mnist):
+    x = mnist.test_images[:500]
+    elbo = objectives.elbo_estimate(trained.vae, x, ids=range(500), seed=0, draws=8)
+    assert elbo.mean.shape == (500,) and (elbo.mean < 0).all()
+    # Independent estimates of the same mean (8 draws per image against one): close, not equal.
+    assert -elbo.mean.mean().item() == pytest.approx(objectives.test_loss(trained.vae, x, 256, seed=1), rel=0.01)
+
+
+def test_kl_per_dimension_matches_torch_and_the_shipped_run_has_few_active_units(vae, mnist):
+    codes = latent.encode(vae, mnist.test_images)
+    q = torch.distributions.Normal(torch.from_numpy(codes.loc[:500]), torch.from_numpy(codes.scale[:500]))
+    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(0)
+    np.testing.assert_allclose(objectives.kl_per_dimension(codes.loc[:500], codes.scale[:500]), expected.numpy(),
+                               rtol=1e-4, atol=1e-5)
+    active = objectives.active_units(codes.loc)
+    kl = objectives.kl_per_dimension(codes.loc, codes.scale)
+    assert active.dtype == bool and 5 <= active.sum() < 50  # Burda et al.: far fewer than 50 are used
+    assert kl[active].min() > kl[~active].max()  # the unused dimensions cost nothing

@@ -36,3 +36,20 @@ def test_model_sizes_are_written_only_in_the_config():
                  for n, line in enumerate(p.read_text().splitlines(), 1)
                  if literals.search(line.split("#")[0]) and '"""' not in line and "# published" not in line]
     assert offenders == []  # a published figure (Burda et al.'s network) says so in a comment
+
+
+def test_every_test_the_docs_cite_exists():
+    cited = {(file, name) for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+             for file, name in re.findall(r"(tests/[\w/]+\.py)::(\w+)", doc.read_text())}
+    missing = [f"{file}::{name}" for file, name in sorted(cited)
+               if not (ROOT / file).is_file() or not re.search(rf"def {name}\b", (ROOT / file).read_text())]
+    assert cited and missing == []  # a test renamed or moved is cited under its new name
+
+
+def test_every_page_is_thin_and_keeps_no_state_of_its_own():
+    # A page calls its panels in ui/; a module-level name it assigns is state every session shares.
+    for page in (ROOT / "pages").glob("*.py"):
+        text = page.read_text()
+        assert len(text.splitlines()) <= 150, page.name
+        assigned = re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=(?!=)", text, re.M)
+        assert [name for name in assigned if not name.isupper()] == [], page.name  # constants only

@@ -1,60 +1,95 @@
 """What the latent-space views share: the test codes of a checkpoint, its map, and the A/B pair.
 
-    from ui.codes import codes, map_points, endpoint, use_as, pair_buttons, pair_spots, pair_trace, square_map
-    c = codes(model)                    # latent.Codes of the 10,000 test images (loc, scale)
-    xy, method = map_points(model)      # the Latent map's points: T-SNE if computed, else PCA
+    from ui.codes import codes, decoded, map_points, endpoint, use_as, pair_buttons, pair_spots, pair_trace
+    c = codes(model)                    # latent.Codes of the 10,000 test images (loc, scale), once per version
+    images = decoded(model, z)          # (n, z_dim) codes -> (n, 28, 28) decoder means, numpy
+    xy, method = map_points(model, c)   # the Latent map's points: z_loc if 2-d, T-SNE if computed, else PCA
     use_as("a", 42)                     # a button's callback: test digit 42 becomes A
-    image, z_loc, z_scale, label = endpoint(model, "a")
-    spots = pair_spots(model, xy)       # {"A": (x, y), "B": (x, y)}: where to letter them on that map
+    image, z_loc, z_scale, label = endpoint(model, c, "a")
+    spots = pair_spots(model, c, xy)    # {"A": (x, y), "B": (x, y)}: where to letter them on that map
     fig.add_trace(pair_trace(spots))    # A and B lettered over a figure of that map
     square_map(fig, "draw_map")         # st.plotly_chart, square, as wide as its column
 
-A and B live in the session, so the map, Draw and Interpolate hand them to each other.
+A view calls codes(model) once and hands them to what needs them. A and B live in the session, so the map,
+Draw and Interpolate hand them to each other.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 import torch
 
 from ui.figures import chart_config, ends_trace, grid
-from ui.runs import Model, cached_array, latent_means, mnist_test, n_test_images, say_unkept, store_array
+from ui.runs import Model, cached, cached_array, mnist_test, n_test_images, say_unkept
 from ui.settings import DRAWN, TEST
 from ui.views import link
-from vae_core import analysis, latent
+from vae_core import analysis, latent, objectives
 from vae_core.config import MNIST_SIDE
 
 DRAWING = "drawing"  # session key: the last drawing, (28, 28) float32 as MNIST was made
 PAIR_NEWS = "pair_news"  # session key: the end ("a" or "b") a Use-as button has just set, toasted once
+UNKEPT_MAPS = "map_unkept"  # session key: {(digest, map name): (xy, why)}, the last T-SNE map the disk would not keep
+
+
+@dataclass(frozen=True)
+class _Kept:
+    codes: latent.Codes
+    unkept: str | None  # why the disk would not keep them, in words; None when it did (or had them)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Encoding the 10,000 test digits…")
-def _codes(digest: str, _model: Model) -> latent.Codes:
-    return latent.encode(_model.vae, mnist_test()[0])
+def _codes(digest: str, _model: Model) -> _Kept:
+    """The test codes of one checkpoint version: from its disk cache when kept there, else encoded and kept."""
+    shape, made = (n_test_images(), _model.vae.config.z_dim), []
+
+    def encoded() -> latent.Codes:  # once for both arrays, and only if one is not on disk
+        if not made:
+            made.append(latent.encode(_model.vae, mnist_test()[0]))
+        return made[0]
+
+    loc, loc_unkept = cached(_model, latent.MEANS_NAME, lambda: encoded().loc, shape)
+    scale, scale_unkept = cached(_model, latent.SCALES_NAME, lambda: encoded().scale, shape)
+    return _Kept(latent.Codes(loc, scale), loc_unkept or scale_unkept)
 
 
 def codes(model: Model) -> latent.Codes:
-    """z_loc and z_scale of the 10,000 test images under this checkpoint version."""
-    return _codes(model.digest, model)
+    """z_loc and z_scale of the 10,000 test images under this checkpoint version, computed once per version;
+    a quiet line says so when the disk would not keep them."""
+    kept = _codes(model.digest, model)
+    say_unkept("the test digits' codes", kept.unkept)
+    return kept.codes
 
 
-def map_points(model: Model) -> tuple[np.ndarray, str]:
-    """The 2-D map the Latent map view shows for this version (its perplexity and seed), and its method."""
-    if model.vae.config.z_dim == 2:
-        return latent.prior_quantiles(codes(model).loc), "z_loc"
-    name = analysis.tsne_name(st.session_state.map_perplexity, st.session_state.map_seed)  # ui.settings seeds them
-    xy = cached_array(model, name, (n_test_images(), 2))
-    return (xy, "T-SNE") if xy is not None else (analysis.pca_2d(latent_means(model)), "PCA")
+def decoded(model: Model, z: np.ndarray) -> np.ndarray:
+    """The decoder's mean images at the codes `z` (n, z_dim); shape (n, H, W), numpy."""
+    return analysis.decode(model.vae, torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
+
+
+def map_points(model: Model, c: latent.Codes, perplexity: float | None = None,
+               seed: int | None = None) -> tuple[np.ndarray, str]:
+    """The 2-D map of this version's test codes `c` and its method (latent.map_points): its T-SNE map at
+    `perplexity` and `seed` (by default the Latent map's) when kept on disk, or in this session when the disk
+    would not keep it."""
+    perplexity = st.session_state.map_perplexity if perplexity is None else perplexity  # ui.settings seeds them
+    seed = st.session_state.map_seed if seed is None else seed
+    name = analysis.tsne_name(perplexity, int(seed))
+    tsne = cached_array(model, name, (n_test_images(), 2))
+    if tsne is None:
+        tsne = st.session_state.get(UNKEPT_MAPS, {}).get((model.digest, name), (None,))[0]
+    return latent.map_points(c.loc, tsne)
 
 
 def test_elbos(model: Model) -> np.ndarray:
     """Each test image's ELBO (nats, the mean of 16 one-sample estimates), from the disk cache when there."""
-    value = cached_array(model, analysis.TEST_ELBOS_NAME, (n_test_images(),))
-    if value is None:
+    def estimate() -> np.ndarray:
         with st.spinner("Estimating the ELBO of the 10,000 test digits, once for this checkpoint…"):
-            value = analysis.elbo_of_all(model.vae, mnist_test()[0], draws=analysis.TEST_ELBO_DRAWS, seed=0)
-        say_unkept("the test digits' ELBOs", store_array(model, analysis.TEST_ELBOS_NAME, value))
+            return objectives.elbo_of_all(model.vae, mnist_test()[0], draws=objectives.TEST_ELBO_DRAWS, seed=0)
+
+    value, why = cached(model, objectives.TEST_ELBOS_NAME, estimate, (n_test_images(),))
+    say_unkept("the test digits' ELBOs", why)
     return value
 
 
@@ -88,15 +123,15 @@ def pair_buttons(where, index: int | None, key: str) -> None:
     link("interpolate", "Interpolate between A and B", where)
 
 
-def pair_spots(model: Model, xy: np.ndarray) -> dict[str, np.ndarray]:
-    """Where A and B sit on `xy` (10,000, 2), a map of the test codes, by letter: a test digit on its own point,
-    a drawing at the mean place of its nearest test codes (as Draw shows it). A drawing not made has none."""
+def pair_spots(model: Model, c: latent.Codes, xy: np.ndarray) -> dict[str, np.ndarray]:
+    """Where A and B sit on `xy` (10,000, 2), a map of the test codes `c`, by letter: a test digit on its own
+    point, a drawing at the mean place of its nearest test codes (as Draw shows it). A drawing not made has none."""
     spots = {}
     for end in ("a", "b"):
         if st.session_state.get(f"pair_{end}_from") == DRAWN:
-            ends = endpoint(model, end)
+            ends = endpoint(model, c, end)
             if ends is not None:
-                spots[end.upper()] = latent.place(codes(model).loc, xy, ends[1])[0]
+                spots[end.upper()] = latent.place(c.loc, xy, ends[1])[0]
         else:
             spots[end.upper()] = xy[int(st.session_state[f"pair_{end}"])]
     return spots
@@ -157,9 +192,9 @@ def neighbour_row(idx: np.ndarray, dist: np.ndarray) -> None:
                      caption=f"#{i} · a {labels[i]} · {d:.2f}")
 
 
-def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
+def endpoint(model: Model, c: latent.Codes, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
     """End "a" or "b": its image (28, 28), its z_loc and z_scale (z_dim,) and a label; None if it is
-    a drawing and there is none."""
+    a drawing and there is none. A test digit's code comes from `c`, the test codes."""
     label = end_label(end)
     if st.session_state.get(f"pair_{end}_from") == DRAWN:
         image = st.session_state.get(DRAWING)
@@ -168,5 +203,4 @@ def endpoint(model: Model, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
         loc, scale = (t[0].detach().numpy() for t in model.vae.encoder(torch.from_numpy(image).reshape(1, -1)))
         return image, loc, scale, label
     index = int(st.session_state[f"pair_{end}"])
-    c = codes(model)
     return mnist_test()[0][index].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), c.loc[index], c.scale[index], label

@@ -25,8 +25,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.figures import DIGIT_COLOURS, elbo_figure
-from vae_core import folders, monitor
+from vae_core import run_cache
+from vae_core.runs import RunInfo, read_history, run_dir
 from vae_core.config import Config
+from vae_core.likelihoods import LIKELIHOODS
 
 if TYPE_CHECKING:
     from ui.runs import Model
@@ -51,17 +53,12 @@ TSNE_SETTINGS = (30, 0)  # the Latent map's default perplexity and seed: the map
 GUIDE_FILL, MODEL_FILL = DIGIT_COLOURS[0] + "22", DIGIT_COLOURS[1] + "22"  # RGBA: light tints
 
 
-# The diagram's top right box: what the decoder's sigmoid output parameterises.
-PIXELS = {"bernoulli": "Bernoulli pixel means", "binarized": "Bernoulli pixel means",
-          "continuous-bernoulli": "continuous Bernoulli λ", "gaussian": "Gaussian means, learned scales"}
-
-
 def model_dot(config: Config) -> str:
     """DOT source of the guide q(z|x) and the model p(z) p(x|z), with the sizes of `config`."""
     x, z, act = config.x_dim, config.z_dim, config.activation
     down = " → ".join(str(units) for units in config.hidden)  # the encoder's layers; the decoder mirrors them
     up = " → ".join(str(units) for units in reversed(config.hidden))
-    pixels = PIXELS[config.likelihood]
+    likelihood = LIKELIHOODS[config.likelihood]  # the top right box: what the decoder's sigmoid parameterises
     # A U: the guide runs down on the left, the model up on the right, z and
     # its prior at the bottom; two columns stay legible in a phone's 390 px.
     # Edges written upwards with dir=back keep the ranks (x and the pixel means on top).
@@ -70,8 +67,8 @@ def model_dot(config: Config) -> str:
   node [shape=box, style="rounded,filled", color="#9AA0A6", fillcolor="white",
         fontname="Helvetica,Arial,sans-serif", fontsize=11, margin="0.08,0.04", height=0.3];
   edge [color="#5F6368", fontname="Helvetica,Arial,sans-serif", fontsize=9, arrowsize=0.5];
-  x [label="x: {x} {"binary" if config.likelihood == "binarized" else "grey"} pixels"];
-  pixels [label="{pixels}"];
+  x [label="x: {x} {"binary" if likelihood.binarizes else "grey"} pixels"];
+  pixels [label="{likelihood.pixels}"];
   encoder [label="encoder, guide q(z|x)\\n{x} → {down} {act}\\n→ z_loc, exp → z_scale", fillcolor="{GUIDE_FILL}"];
   decoder [label="decoder, model p(x|z)\\n{z} → {up} {act}\\n→ {x} sigmoid", fillcolor="{MODEL_FILL}"];
   z [label="z: {z}-d", shape=ellipse];
@@ -90,7 +87,7 @@ class Thumbnails:
     samples: np.ndarray  # uint8 grid of N_SAMPLES prior samples
     reconstructions: np.ndarray  # uint8 grid: N_DIGITS test digits above their decoder means at z_loc
     latent: np.ndarray  # (MAP_SIDE, MAP_SIDE, 3) uint8: the test codes in 2-D, coloured by digit
-    latent_method: str  # "T-SNE" or "PCA"
+    latent_method: str  # "z_loc" (2-d codes), "T-SNE" or "PCA": latent.MAP_METHODS
     tsne: str  # the cache name of the T-SNE map the latent picture shows, or will once it exists
     interpolate: np.ndarray  # uint8 grid: for each of PAIRS a linear row, then a slerp row, STEPS codes each
     traverse: np.ndarray  # uint8 grid: test digit 0 with each of N_TRAVERSED dimensions set to STEPS values
@@ -100,7 +97,7 @@ class Thumbnails:
 
 
 PICTURES = ("samples", "reconstructions", "latent", "interpolate", "traverse", "draw")  # the uint8 fields
-KEPT = "home-v2"  # the thumbnails' cache name; its version changes whenever they are drawn differently
+KEPT = "home-v3"  # the thumbnails' cache name; its version changes whenever they are drawn differently
 # What the kept file must hold, name: (shape, dtype), None axes of any length: checked from its zip directory
 # and each array's header before anything is decompressed.
 KEPT_ARRAYS = {**{key: ((None, None), np.uint8) for key in PICTURES}, "latent": ((MAP_SIDE, None, 3), np.uint8),
@@ -112,34 +109,42 @@ KEPT_ARRAYS = {**{key: ((None, None), np.uint8) for key in PICTURES}, "latent": 
 KEPT_BYTES = 2 << 20
 
 
-def thumbnails(info: folders.RunInfo) -> Thumbnails | None:
+def thumbnails(info: RunInfo) -> Thumbnails | None:
     """The four pictures of the checkpoint `info` names: from the disk when drawn before, else drawn now
-    and kept there. None when the run's checkpoint can no longer be read."""
-    kept = _read(folders.load_cached_set(info.path, KEPT, info.digest, KEPT_ARRAYS, KEPT_BYTES))
-    if kept is not None and not (kept.latent_method == "PCA"  # a T-SNE made since is drawn in its place
-                                 and folders.cache_file(info.path, kept.tsne, info.digest).exists()):
-        return kept
-    # Imported here, not at the top: torch and the model take seconds to load, and Home's
-    # first paint needs neither once the thumbnails are on disk.
-    from ui.runs import current_model, kept as stored, say_unkept
+    and kept there (run_cache.cached). None when the run's checkpoint can no longer be read."""
+    def fresh(arrays: dict[str, np.ndarray]) -> bool:  # consistent, and no T-SNE made since to draw in its place
+        kept = _read(arrays)
+        return kept is not None and not (kept.latent_method == "PCA"
+                                         and run_cache.cache_file(info.path, kept.tsne, info.digest).exists())
 
-    model = current_model()
+    arrays, error = run_cache.cached(info.path, KEPT, info.digest, _drawn, KEPT_ARRAYS, KEPT_BYTES, fits=fresh)
+    if error is not None:
+        from ui.runs import say_unkept
+
+        say_unkept("Home's thumbnails", run_cache.unkept_reason(error))
+    return _read(arrays)
+
+
+def _drawn() -> dict[str, np.ndarray] | None:
+    """The picked run's thumbnails drawn from its weights, as kept; None when its checkpoint cannot be read.
+    Imported here, not at the top: torch and the model take seconds to load, and Home's first paint needs
+    neither once the thumbnails are on disk."""
+    from ui.runs import current_model
+
+    model = current_model()  # the version listed, but for one saved in the instant since (the next listing names it)
     if model is None:
         return None
     with st.spinner("Drawing the thumbnails…"):
-        thumbs = draw_thumbnails(model)
-    say_unkept("Home's thumbnails", stored(lambda: store_thumbnails(model, thumbs)))
-    return thumbs
+        return kept_arrays(draw_thumbnails(model))
 
 
-def store_thumbnails(model: Model, thumbs: Thumbnails) -> None:
-    """Keep `thumbs` in the run's cache folder under KEPT and the checkpoint's hash (the shipped runs' too:
-    `store_thumbnails(open_run(run), draw_thumbnails(open_run(run)))`)."""
-    arrays = {**{key: getattr(thumbs, key) for key in PICTURES}, "elbo_counts": thumbs.elbo_counts,
-              "elbo_edges": thumbs.elbo_edges,
-              "latent_method": np.asarray(thumbs.latent_method), "tsne": np.asarray(thumbs.tsne),
-              **{key: np.asarray(values) for key, values in thumbs.history.items()}}
-    folders.store_cached_set(model.path, KEPT, model.digest, arrays)
+def kept_arrays(thumbs: Thumbnails) -> dict[str, np.ndarray]:
+    """The arrays `thumbs` are kept as, under KEPT and the checkpoint's hash (the shipped runs' too:
+    `run_cache.store_cached_set(path, KEPT, digest, kept_arrays(draw_thumbnails(open_run(run))))`)."""
+    return {**{key: getattr(thumbs, key) for key in PICTURES}, "elbo_counts": thumbs.elbo_counts,
+            "elbo_edges": thumbs.elbo_edges,
+            "latent_method": np.asarray(thumbs.latent_method), "tsne": np.asarray(thumbs.tsne),
+            **{key: np.asarray(values) for key, values in thumbs.history.items()}}
 
 
 def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
@@ -148,7 +153,7 @@ def _read(arrays: dict[str, np.ndarray] | None) -> Thumbnails | None:
     if arrays is None:
         return None
     method, tsne = str(arrays["latent_method"]), str(arrays["tsne"])
-    if (len(arrays["test_epochs"]) != len(arrays["test_loss"]) or method not in ("T-SNE", "PCA")
+    if (len(arrays["test_epochs"]) != len(arrays["test_loss"]) or method not in ("z_loc", "T-SNE", "PCA")
             or not re.fullmatch(r"[\w.+-]{1,100}", tsne)):  # a cache file's name, which Home looks for
         return None
     history = {"train_loss": arrays["train_loss"].tolist(), "test_epochs": arrays["test_epochs"].astype(int).tolist(),
@@ -161,10 +166,10 @@ def draw_thumbnails(model: Model) -> Thumbnails:
     """Every view's picture of `model`, drawn from its weights."""
     import torch
 
-    from ui.codes import codes as test_codes
+    from ui.codes import codes as test_codes, decoded
     from ui.figures import grid
-    from ui.runs import cached_array, latent_means, mnist_test
-    from vae_core import analysis, latent
+    from ui.runs import cached_array, mnist_test
+    from vae_core import analysis, latent, objectives
 
     vae = model.vae
     images, labels = mnist_test()
@@ -172,28 +177,22 @@ def draw_thumbnails(model: Model) -> Thumbnails:
     rec = analysis.reconstructions(vae, images[:N_DIGITS], k=1, seed=0)
     pairs = np.concatenate([images[:N_DIGITS].reshape(N_DIGITS, *side).numpy(), rec.at_loc.numpy()])
     tsne = analysis.tsne_name(*TSNE_SETTINGS)
-    xy = cached_array(model, tsne, (len(labels), 2))
-    method = "T-SNE" if xy is not None else "PCA"
-    if xy is None:
-        xy = analysis.pca_2d(latent_means(model))
     codes = test_codes(model)  # the views' cached codes of the test set
-
-    def decoded(z: np.ndarray) -> np.ndarray:  # (n, z_dim) codes -> (n, H, W) decoder means
-        return analysis.decode(vae, torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
+    xy, method = latent.map_points(codes.loc, cached_array(model, tsne, (len(labels), 2)))  # the map kept on disk
 
     paths = [latent.path(codes.loc[a], codes.loc[b], STEPS, kind) for a, b in PAIRS for kind in latent.PATH_KINDS]
-    dims = np.argsort(-latent.kl_per_dimension(codes), kind="stable")[:N_TRAVERSED]
+    dims = np.argsort(-objectives.kl_per_dimension(codes.loc, codes.scale), kind="stable")[:N_TRAVERSED]
     traversal = latent.traversal(codes.loc[0], np.eye(vae.config.z_dim, dtype=np.float32)[dims],
                                  np.linspace(-SPAN, SPAN, STEPS))  # (dims, STEPS, z_dim)
     drawn = np.stack([latent.mnist_style(stroke_ink(points)) for points in STROKES.values()])  # (4, 28, 28)
     read = analysis.reconstructions(vae, torch.from_numpy(drawn), k=1, seed=0).at_loc.numpy()
-    elbos = analysis.elbo_of_all(vae, images, draws=1, seed=0)  # (n_test,) nats
+    elbos = objectives.elbo_of_all(vae, images, draws=1, seed=0)  # (n_test,) nats
     counts, edges = np.histogram(elbos, bins=ELBO_BINS, range=tuple(np.percentile(elbos, [0.5, 99.5])))
     return Thumbnails(
         _history(model), fit(grid(analysis.prior_samples(vae, N_SAMPLES, seed=0).numpy(), nrow=4, scale=SCALE)),
         fit(grid(pairs, nrow=N_DIGITS, scale=SCALE)), fit(scatter_image(xy, labels.numpy())), method, tsne,
-        fit(grid(decoded(np.concatenate(paths)), nrow=STEPS, scale=2)),
-        fit(grid(decoded(traversal.reshape(-1, vae.config.z_dim)), nrow=STEPS, scale=2)),
+        fit(grid(decoded(model, np.concatenate(paths)), nrow=STEPS, scale=2)),
+        fit(grid(decoded(model, traversal.reshape(-1, vae.config.z_dim)), nrow=STEPS, scale=2)),
         fit(grid(np.concatenate([drawn, read]), nrow=len(STROKES), scale=SCALE)),
         counts.astype(np.int64), edges.astype(np.float64))
 
@@ -268,7 +267,7 @@ def compared_histories(root, picked: str) -> dict[str, dict[str, list]]:
     from ui.picker import runs
 
     names = [picked, *(info.name for info in runs() if info.name != picked)][:COMPARED]
-    found = {name: monitor.read_history(folders.run_dir(root, name)) for name in names}
+    found = {name: read_history(run_dir(root, name)) for name in names}
     return {name: history for name, history in found.items() if history and history.get("test_loss")}
 
 

@@ -10,7 +10,7 @@ The process runs in its own session, so it outlives reruns, page switches and
 closed tabs (and is not killed with the Streamlit script); a thread of the server
 waits for it, so that it leaves no zombie when it ends. Its output goes to
 train.log in the run folder; status.json, history.json and preview.npz are
-written by vae_core.monitor. One process per run, and $VAE_MAX_JOBS runs per
+written by vae_core.monitor (vae_core.runs names and reads them). One process per run, and $VAE_MAX_JOBS runs per
 server: the run's lock, or its "starting" status with a live process, decides.
 """
 
@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vae_core import folders, memory, monitor
+from vae_core import runs
+from vae_core import start as start_rule
+from vae_core.start import StartRefused, alive, training  # noqa: F401  (the app's names for them)
 from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
 
-LOG_FILE = "train.log"
 # Runs shipped with the repository: the app never replaces them or trains them further.
 SHIPPED_RUNS = ("tutorial", "latent-2d", "burda-binarized")
 # Training runs this server lets train at once, and the memory one may take ($VAE_MAX_JOBS,
@@ -88,69 +89,40 @@ def command(root: Path, run: str, config: Config, resume: bool, threads: int | N
     return args + (["--resume"] if resume else [])
 
 
-class StartRefused(RuntimeError):
-    """Why a run may not start now, in the user's words."""
+def policy() -> start_rule.Policy:
+    """The app's limits on the start rule, read at each start (tests change them)."""
+    return start_rule.Policy(app=True, shipped=SHIPPED_RUNS, max_jobs=MAX_JOBS, memory_gib=MEMORY_GIB)
 
 
-def _busy(folder: Path) -> bool:
-    """True while the run's process trains (it holds the lock) or is still starting (alive, no lock yet)."""
-    if monitor.is_locked(folder):
-        return True
-    status = monitor.read_status(folder) or {}
-    return status.get("state") == "starting" and _alive(status.get("pid"))
+def check_start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False,
+                confirmed: bool = True) -> None:
+    """StartRefused, saying why, unless `run` may start now from the app (vae_core.start, under the app's policy)."""
+    start_rule.check(root, run, config, resume=resume, overwrite=overwrite, policy=policy(), confirmed=confirmed)
 
 
-def training(root: Path) -> list[str]:
-    """The runs under `root` whose training process is alive, starting or training."""
-    return sorted(folder.name for folder in Path(root).glob("*/") if _busy(folder))
-
-
-def check_start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
-    """StartRefused, saying why, unless `run` may start now; the one place that decides it."""
-    folder = folders.run_dir(root, run)
-    if _busy(folder):  # a second process, queued behind the lock, could outlive a Stop of the first
-        raise StartRefused(f"Run {run} is training already: pick it in the sidebar to watch it.")
-    others = [name for name in training(root) if name != run]
-    if len(others) >= MAX_JOBS:
-        raise StartRefused(f"Run {others[0]} is training, and this server trains {MAX_JOBS} run(s) at a time "
-                           f"(VAE_MAX_JOBS): stop it first, or wait until it ends.")
-    need = memory.training_bytes(config) / 2**30
-    if need > MEMORY_GIB:
-        raise StartRefused(f"This model would take about {need:.1f} GiB to train (PyTorch and the data, the "
-                           f"weights and Adam's state, a batch's activations), more than the {MEMORY_GIB:g} GiB "
-                           f"this server allows (VAE_MEMORY_GIB): lower the batch size, the hidden units or the "
-                           f"latent dimensions.")
-    exists = (folder / folders.CHECKPOINT_FILE).exists()
-    if run in SHIPPED_RUNS and (resume or exists):
-        raise StartRefused(f"Run {run} is shipped with the app and is never replaced or trained further "
-                           f"from here: choose another name.")
-    if exists and not resume and not overwrite:
-        raise StartRefused(f"A run named {run} exists already: pick it in the sidebar to resume it, "
-                           f"tick Overwrite to start it anew, or choose another name.")
-
-
-def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False) -> None:
+def start(root: Path, run: str, config: Config, resume: bool = False, overwrite: bool = False,
+          confirmed: bool = True) -> None:
     """Launch the training process and return; StartRefused (check_start) if it may not start,
-    OSError if its folder cannot be written."""
-    check_start(root, run, config, resume=resume, overwrite=overwrite)
-    folder = folders.run_dir(root, run)
+    OSError if its folder cannot be written. `confirmed` False: replacing a run takes a second request."""
+    check_start(root, run, config, resume=resume, overwrite=overwrite, confirmed=confirmed)
+    folder = runs.run_dir(root, run)
     folder.mkdir(parents=True, exist_ok=True)
-    monitor.clear_stop(folder)  # a request left by an earlier process must not stop this one
+    runs.clear_stop(folder)  # a request left by an earlier process must not stop this one
     args = command(root, run, config, resume) + (["--overwrite"] if overwrite else [])
     # Replaces the last run's final status, so the page shows this start at once: a resumed run with the
     # epochs its checkpoint holds (the process says so itself only once PyTorch and the data have loaded).
     # Written before the process exists, so a full disk or a read-only folder (SaveError) starts nothing.
-    saved = _summary(folder / folders.CHECKPOINT_FILE) if resume else None
+    saved = _summary(folder / runs.CHECKPOINT_FILE) if resume else None
     status = {"state": "starting", "pid": None, "started": time.time(), "epoch": saved[0] if saved else 0,
               "epochs": config.epochs, "config": config.to_dict(), "message": ""}
-    monitor.write_json(folder / monitor.STATUS_FILE, status)
-    with open(folder / LOG_FILE, "wb") as log:
+    runs.write_json(folder / runs.STATUS_FILE, status)
+    with open(folder / runs.LOG_FILE, "wb") as log:
         proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     # The server is the process's parent: unless it waits for it, a finished run stays a zombie
     # (<defunct>) until the server exits. One waiting thread per run, asleep in waitpid.
     threading.Thread(target=proc.wait, name=f"reap-{run}-{proc.pid}", daemon=True).start()
-    monitor.write_json(folder / monitor.STATUS_FILE, {**status, "pid": proc.pid})
+    runs.write_json(folder / runs.STATUS_FILE, {**status, "pid": proc.pid})
 
 
 def stop(root: Path, run: str) -> bool:
@@ -163,7 +135,7 @@ def stop(root: Path, run: str) -> bool:
     pid = current.status.get("pid")
     if not current.active or not isinstance(pid, int):
         return False
-    monitor.request_stop(folders.run_dir(root, run), pid)
+    runs.request_stop(runs.run_dir(root, run), pid)
     return True
 
 
@@ -181,15 +153,15 @@ def _clean(status: dict[str, Any]) -> dict[str, Any]:
 
 def job(root: Path, run: str) -> Job:
     """What the run's process is doing, or how and why it ended."""
-    folder = folders.run_dir(root, run)
-    status = _clean(monitor.read_status(folder) or {})
-    history = monitor.read_history(folder)
-    if not status and (folder / folders.CHECKPOINT_FILE).exists():
+    folder = runs.run_dir(root, run)
+    status = _clean(runs.read_status(folder) or {})
+    history = runs.read_history(folder)
+    if not status and (folder / runs.CHECKPOINT_FILE).exists():
         return _saved(folder)
     state = status.get("state", "none")
     message = status.get("message", "")
-    locked = monitor.is_locked(folder)
-    if state == "starting" and not locked and not _alive(status.get("pid")):
+    locked = runs.is_locked(folder)
+    if state == "starting" and not locked and not alive(status.get("pid")):
         if time.time() - status.get("started", 0) > 1.0:
             state, message = "failed", _log_tail(folder) or "the training process exited before it started"
     elif state == "starting" and time.time() - status.get("started", 0) > START_GRACE_S and not locked:
@@ -198,13 +170,13 @@ def job(root: Path, run: str) -> Job:
         state = "lost"  # its words depend on what the checkpoint holds, read below
     elif state == "failed":
         message = f"{message}\n\n{_log_tail(folder)}".strip()
-    if state in ("starting", "running") and monitor.stop_requested(folder, status.get("pid")):
+    if state in ("starting", "running") and runs.stop_requested(folder, status.get("pid")):
         state = "stopping"
     saved = None
     if state not in ("starting", "running", "stopping"):
         # A process killed between saving its checkpoint and writing its status leaves
         # the status an epoch behind: once it has ended, the checkpoint says what is kept.
-        saved = _summary(folder / folders.CHECKPOINT_FILE)
+        saved = _summary(folder / runs.CHECKPOINT_FILE)
         if saved is not None:
             status = {**status, "epoch": saved[0], "epochs": status.get("epochs", saved[1])}
             history = saved[2]
@@ -234,16 +206,16 @@ def _shown(message: str, folder: Path) -> str:
     cut = "\n".join(message.splitlines()[:MESSAGE_LINES])[:MESSAGE_CHARS]
     if cut == message:
         return message
-    kept = folder / (LOG_FILE if (folder / LOG_FILE).exists() else monitor.STATUS_FILE)
+    kept = folder / (runs.LOG_FILE if (folder / runs.LOG_FILE).exists() else runs.STATUS_FILE)
     return f"{cut} … [cut: {len(message):,} characters in all; the whole text is in the run's {kept.name}, {kept}]"
 
 
 def _saved(folder: Path) -> Job:
     """A run saved without the CLI's files (say, copied in): its checkpoint tells its story."""
-    path = folder / folders.CHECKPOINT_FILE
+    path = folder / runs.CHECKPOINT_FILE
     try:
         epoch, epochs, history = _summary_of(str(path), *_identity(path))
-    except (folders.CheckpointError, OSError) as exc:
+    except (runs.CheckpointError, OSError) as exc:
         return Job("failed", {}, None, str(exc))
     return Job("saved", {"epoch": epoch, "epochs": epochs}, history, f"saved at epoch {epoch}")
 
@@ -252,7 +224,7 @@ def _summary(path: Path) -> tuple[int, int, dict[str, list]] | None:
     """Epochs done, epochs asked for and history of the checkpoint at `path`, or None."""
     try:
         return _summary_of(str(path), *_identity(path))
-    except (folders.CheckpointError, OSError):
+    except (runs.CheckpointError, OSError):
         return None
 
 
@@ -270,23 +242,9 @@ def _summary_of(path: str, inode: int, mtime_ns: int, size: int) -> tuple[int, i
     return state.epoch, state.config.epochs, state.history.to_dict()
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 1:  # 0, -1 and 1 name a group, every process or init
-        return False
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
-        return waited == 0
-    except ChildProcessError:  # not our child (another server started it)
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-
 def _log_tail(folder: Path, lines: int = 6, window: int = 64 * 1024) -> str:
     try:
-        with open(folder / LOG_FILE, "rb") as log:  # its last `window` bytes: a log may be megabytes long
+        with open(folder / runs.LOG_FILE, "rb") as log:  # its last `window` bytes: a log may be megabytes long
             log.seek(max(log.seek(0, os.SEEK_END) - window, 0))
             text = log.read().decode(errors="replace")
     except OSError:

@@ -16,7 +16,8 @@ from pathlib import Path
 import streamlit as st
 
 from ui import jobs, urlstate
-from vae_core import folders, monitor
+from vae_core.runs import (CHECKPOINT_FILE, DEFAULT_ROOT, RUN_FILE, RunInfo, RunNameError, read_status, run_dir,
+                           scan_runs)
 
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
@@ -26,13 +27,13 @@ _LINK_NOTE = "_run_link_note"  # session key: why the run the address bar named 
 
 def checkpoints_root() -> Path:
     """Where runs live: $VAE_CHECKPOINTS (tests use it) or the project's checkpoints/."""
-    return Path(os.environ.get("VAE_CHECKPOINTS", folders.DEFAULT_ROOT))
+    return Path(os.environ.get("VAE_CHECKPOINTS", DEFAULT_ROOT))
 
 
 def _stamp(root: Path) -> tuple:
     """Changes whenever a checkpoint or its run.json (written just after it) is added, replaced or removed."""
     stamps = []
-    for f in sorted([*root.glob(f"*/{folders.CHECKPOINT_FILE}"), *root.glob(f"*/{folders.RUN_FILE}")]):
+    for f in sorted([*root.glob(f"*/{CHECKPOINT_FILE}"), *root.glob(f"*/{RUN_FILE}")]):
         try:
             stamps.append((str(f), f.stat().st_mtime_ns))
         except FileNotFoundError:  # removed since the glob
@@ -41,11 +42,17 @@ def _stamp(root: Path) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _scan(root: str, stamp: tuple) -> tuple[list[folders.RunInfo], dict[str, str]]:
-    return folders.scan_runs(root)
+def _scan(root: str, stamp: tuple) -> tuple[list[RunInfo], dict[str, str]]:
+    """The runs and the unreadable ones; a run saved without a run.json is loaded (torch) once and given one."""
+    scan = scan_runs(root)
+    if scan.unindexed:
+        from vae_core.checkpoint import index_runs  # torch: only for runs saved without a run.json
+
+        scan = index_runs(scan)
+    return scan.runs, scan.unreadable
 
 
-def runs() -> list[folders.RunInfo]:
+def runs() -> list[RunInfo]:
     """Readable runs, newest first (cached until a checkpoint changes)."""
     root = checkpoints_root()
     return _scan(str(root), _stamp(root))[0]
@@ -57,13 +64,13 @@ def unreadable_runs() -> dict[str, str]:
     return _scan(str(root), _stamp(root))[1]
 
 
-def describe(info: folders.RunInfo) -> str:
+def describe(info: RunInfo) -> str:
     """One line for a run: name, epochs completed and last test ELBO."""
     elbo = f" · test ELBO {-info.test_loss:.2f}" if info.test_loss is not None else ""
     return f"{info.name} · epoch {info.epoch}/{info.epochs}{elbo}"
 
 
-def default_run(available: list[folders.RunInfo]) -> folders.RunInfo | None:
+def default_run(available: list[RunInfo]) -> RunInfo | None:
     """The shipped tutorial run when present, else the newest."""
     by_name = {r.name: r for r in available}
     return by_name.get(DEFAULT_RUN) or (available[0] if available else None)
@@ -79,12 +86,12 @@ def _new_run(name: str | None) -> bool:
     if not name:
         return False
     try:
-        return folders.run_dir(checkpoints_root(), name).is_dir()
-    except folders.RunNameError:
+        return run_dir(checkpoints_root(), name).is_dir()
+    except RunNameError:
         return False
 
 
-def _from_link(available: list[folders.RunInfo]) -> str | None:
+def _from_link(available: list[RunInfo]) -> str | None:
     """Pick the run the address bar names when the session starts (a reload, a link); a note when it
     names no run (the name is only compared with the runs listed, never made into a path unchecked)."""
     raw = st.query_params.get(urlstate.RUN_PARAM)
@@ -136,7 +143,7 @@ def run_picker() -> str | None:
 
 def training_now(name: str) -> bool:
     """True while the run's status says it is starting or training (a damaged status says no)."""
-    status = monitor.read_status(folders.run_dir(checkpoints_root(), name))
+    status = read_status(run_dir(checkpoints_root(), name))
     return isinstance(status, dict) and status.get("state") in ("starting", "running")
 
 
@@ -145,7 +152,7 @@ def _unsaved(name: str) -> str:
     return f"{name} · {'first epoch under way' if training_now(name) else 'no epoch saved'}"
 
 
-def picked_info() -> folders.RunInfo | None:
+def picked_info() -> RunInfo | None:
     """The picked run as its run.json (or checkpoint) describes it; None with no saved epoch yet."""
     name = picked_name()
     return next((info for info in runs() if info.name == name), None)

@@ -5,6 +5,7 @@
     model.vae, model.epoch, model.digest
     xy = cached_array(model, name, (10000, 2))  # None when absent, or not that (then deleted, unread)
     say_unkept("this map", store_array(model, name, xy))  # a quiet caption when the disk would not keep it
+    elbos, why = cached(model, name, compute, (10000,))  # read, else computed and kept; why: None once kept
 
 A view loads one version of a checkpoint: its bytes are read once, hashed, and
 the model, its epoch and every array derived from it (latent means, maps)
@@ -15,8 +16,6 @@ epoch's content.
 
 from __future__ import annotations
 
-import errno
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,14 +26,12 @@ import torch
 
 from ui import views
 from ui.picker import checkpoints_root, picked_name, training_now
-from vae_core import analysis
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import run_cache
+from vae_core.runs import CheckpointError, checkpoint_path
 from vae_core.data import load_split
 from vae_core.model import VAE
 from vae_core.objectives import parse_iwae_name
-
-LOG = logging.getLogger("vae_app")
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ def require_model() -> Model:
         st.info("There is no trained model yet. Train one first; even one epoch is enough to look around.")
         views.link("train", "Go to Train")
         st.stop()
-    path = folders.checkpoint_path(checkpoints_root(), name)
+    path = checkpoint_path(checkpoints_root(), name)
     if not path.exists():
         training = training_now(name)
         st.info(f"Run {name} has not finished its first epoch yet: this view opens once it has." if training else
@@ -75,7 +72,7 @@ def require_model() -> Model:
     try:
         data, digest = ckpt.read_snapshot(path)
         return _load(name, str(path), digest, data)
-    except folders.CheckpointError as exc:
+    except CheckpointError as exc:
         st.error(f"Run {name} cannot be shown: {exc}", icon=":material/error:")
         st.stop()
 
@@ -88,7 +85,7 @@ def _open_when_saved(path: Path) -> None:
 
 def open_run(name: str) -> Model:
     """Run `name`'s model as its checkpoint is now; CheckpointError says why it cannot be read."""
-    path = folders.checkpoint_path(checkpoints_root(), name)
+    path = checkpoint_path(checkpoints_root(), name)
     data, digest = ckpt.read_snapshot(path)
     return _load(name, str(path), digest, data)
 
@@ -98,11 +95,11 @@ def current_model() -> Model | None:
     name = picked_name()
     if name is None:
         return None
-    path = folders.checkpoint_path(checkpoints_root(), name)
+    path = checkpoint_path(checkpoints_root(), name)
     try:
         data, digest = ckpt.read_snapshot(path)
         return _load(name, str(path), digest, data)
-    except folders.CheckpointError:
+    except CheckpointError:
         return None
 
 
@@ -129,35 +126,23 @@ def n_test_images() -> int:
 def cached_array(model: Model, name: str, shape: tuple[int | None, ...]) -> np.ndarray | None:
     """The float array stored under `name` for this checkpoint version if it has `shape` (None axes: any
     length), else None: a damaged or wrong one is deleted unread and computed again."""
-    return folders.load_cached(model.path, name, model.digest, shape=shape)
+    return run_cache.load_cached(model.path, name, model.digest, shape=shape)
 
 
 def store_array(model: Model, name: str, value: np.ndarray) -> str | None:
     """Keep `value` under `name` for this checkpoint version, in the run's cache/ folder. None once kept;
     else why it could not be (a full disk, a read-only folder), in words: the caller still has `value`.
     Safe from a worker thread: it draws nothing."""
-    return kept(lambda: folders.store_cached(model.path, name, model.digest, value))
+    return run_cache.unkept_reason(run_cache.keep(model.path, name, model.digest, value))
 
 
-def kept(store: Callable[[], None]) -> str | None:
-    """Call `store`, which writes a cache file: None when it did, else why not in words (it is logged)."""
-    try:
-        store()
-    except OSError as exc:  # SaveError (a full disk, a read-only folder), or cache/ taken by a file
-        LOG.warning("A cache was not kept: %s", exc)
-        return unkept_reason(exc)
-    return None
-
-
-def unkept_reason(exc: OSError) -> str:
-    """Why a cache file could not be written, in the user's words."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "no space left on device"
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "the run's folder is read-only"
-    if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # mkdir of cache/ where a file by that name stands
-        return f"the run's {folders.CACHE_FOLDER!r} is a file, not a folder (move it away to keep results)"
-    return folders.first_line(exc)
+def cached(model: Model, name: str, compute: Callable[[], np.ndarray],
+           shape: tuple[int | None, ...]) -> tuple[np.ndarray, str | None]:
+    """The float array `name` of this checkpoint version (run_cache.cached): read from the disk when it is
+    there with `shape`, else `compute()`d and kept; and None, or why the disk would not keep it, in words
+    (for say_unkept). Draws nothing: safe in a worker thread or a cached function."""
+    value, error = run_cache.cached(model.path, name, model.digest, compute, (shape, np.floating))
+    return value, run_cache.unkept_reason(error)
 
 
 def say_unkept(what: str, reason: str | None, then: str = "It is computed again next time.") -> None:
@@ -178,18 +163,10 @@ class Estimate:
 def estimates(model: Model) -> list[Estimate]:
     """The log p(x) estimates kept for this checkpoint version, most images first, then most samples."""
     found = []
-    for name in folders.cached_names(model.path, model.digest):
+    for name in run_cache.cached_names(model.path, model.digest):
         parsed = parse_iwae_name(name)  # (k, images, seed): one bound per image
         bounds = cached_array(model, name, (parsed[1],)) if parsed and parsed[1] <= n_test_images() else None
         if bounds is not None:
             found.append(Estimate(*parsed, float(bounds.mean())))
     return sorted(found, key=lambda e: (e.images, e.k, -e.seed), reverse=True)
 
-
-def latent_means(model: Model) -> np.ndarray:
-    """z_loc of the 10,000 test images for this checkpoint version, from the disk cache when there."""
-    value = cached_array(model, analysis.MEANS_NAME, (n_test_images(), model.vae.config.z_dim))
-    if value is None:
-        value = analysis.latent_means(model.vae, mnist_test()[0])
-        say_unkept("the test digits' codes", store_array(model, analysis.MEANS_NAME, value))
-    return value

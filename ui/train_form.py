@@ -55,7 +55,7 @@ def widget(where, field: str) -> None:
     spec = FIELDS[field]
     common = {"key": key(field), "persist_state": "session", "help": spec.help}
     if spec.choices:
-        where.selectbox(spec.label, spec.choices, **common)
+        where.selectbox(spec.label, tuple(spec.choices), **common)  # a registry's names, as they are now
     elif spec.kind is bool:
         where.checkbox(spec.label, **common)
     elif spec.kind is tuple:

@@ -1,13 +1,14 @@
-"""What a trained VAE shows: samples, reconstructions, latent means, 2-D maps.
+"""What a trained VAE shows: prior samples, reconstructions, decoded codes, T-SNE maps.
 
     from vae_core import analysis
     imgs = analysis.prior_samples(vae, 64, seed=0)                 # (64, 28, 28) in [0, 1]
     rec = analysis.reconstructions(vae, x, k=3, seed=0, ids=idx)   # draws (n, 3, 28, 28), at_loc (n, 28, 28)
-    elbo = analysis.elbo_estimate(vae, x, ids=idx, seed=0)         # mean, se: (n,) nats per image
-    means = analysis.latent_means(vae, mnist.test_images)          # (10000, 50) numpy
-    xy = analysis.tsne_2d(means, progress=print)                   # (10000, 2) numpy
+    imgs = analysis.decode(vae, z)                                 # (n, 28, 28): decoder means at codes z
+    xy = analysis.tsne_2d(codes.loc, progress=print)               # (10000, 2) numpy
 
-Every function returns arrays and draws nothing; figures belong to the app.
+Every function returns arrays and draws nothing; figures belong to the app. The
+estimators (ELBOs, the IWAE bound) are in vae_core.objectives; the codes, their
+neighbours, paths and maps in vae_core.latent.
 Functions that sample take a seed and use their own RNG, so they are
 repeatable and never disturb a training RNG stream. Per-image draws come from
 an RNG seeded by (seed, the image's id), so an image's figures do not depend
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from vae_core.model import VAE
-from vae_core.objectives import Cancelled, image_seed, one_sample_elbos
+from vae_core.objectives import Cancelled, image_seed
 
 TSNE_METHODS = ("opentsne", "sklearn")
 # openTSNE iterations (early exaggeration, then the rest). On the shipped run's
@@ -37,9 +38,6 @@ TSNE_FAST = (100, 200)
 # openTSNE's neighbour search. Exact neighbours of the 10,000 means took 9.6 s in all against 11.9 s
 # with its default approximate search (Annoy), at the same 10-NN preservation (0.421), on 2 cores.
 TSNE_NEIGHBOURS = "exact"
-MEANS_NAME = "test-means"  # cache name of the test set's latent means
-TEST_ELBO_DRAWS = 16  # one-sample ELBOs averaged per test image, for the test set's distribution
-TEST_ELBOS_NAME = f"test-elbos-{TEST_ELBO_DRAWS}"  # its cache name
 
 
 def tsne_name(perplexity: float, seed: int) -> str:
@@ -51,12 +49,6 @@ def tsne_name(perplexity: float, seed: int) -> str:
 class Reconstructions:
     draws: torch.Tensor  # (n, k, H, W): decoder means at k draws z ~ q(z | x)
     at_loc: torch.Tensor  # (n, H, W): decoder mean at z = z_loc
-
-
-@dataclass(frozen=True)
-class ElboEstimate:
-    mean: torch.Tensor  # (n,): mean of the one-sample ELBOs, nats per image
-    se: torch.Tensor  # (n,): its standard error, the draws' std / sqrt(draws)
 
 
 @torch.no_grad()
@@ -89,59 +81,9 @@ def reconstructions(vae: VAE, images: torch.Tensor, k: int, seed: int,
 
 
 @torch.no_grad()
-def elbo_estimate(vae: VAE, images: torch.Tensor, ids: Sequence[int], seed: int, draws: int = 64) -> ElboEstimate:
-    """Each image's ELBO in nats: the mean of `draws` one-sample estimates, and its standard error.
-
-    The draws z ~ q(z | x) come from the image's own RNG, seeded by (seed, ids[i]).
-    """
-    if draws < 2:
-        raise ValueError(f"draws must be at least 2 (a standard error needs two), got {draws}")
-    x = _flat(vae, images)  # (n, x_dim)
-    per_draw = torch.stack([one_sample_elbos(vae, one.expand(draws, -1), image_seed(seed, int(index)))
-                            for one, index in zip(x, ids, strict=True)])  # (n, draws)
-    return ElboEstimate(per_draw.mean(dim=1).cpu(), (per_draw.std(dim=1) / draws ** 0.5).cpu())
-
-
-@torch.no_grad()
-def elbo_of_all(vae: VAE, images: torch.Tensor, draws: int, seed: int, batch_size: int = 2000) -> np.ndarray:
-    """Each image's ELBO in nats, the mean of `draws` one-sample estimates; shape (n,), float32.
-
-    Made for a distribution over many images: the draws come from one RNG per batch and draw.
-    """
-    x = _flat(vae, images)  # (n, x_dim)
-    parts = [torch.stack([one_sample_elbos(vae, x[i:i + batch_size], image_seed(seed + d, i))
-                          for d in range(draws)]).mean(dim=0) for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(parts).cpu().numpy().astype(np.float32)
-
-
-@torch.no_grad()
-def latent_means(vae: VAE, images: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
-    """z_loc of every image, in batches; shape (n, z_dim), float32."""
-    x = images.reshape(images.shape[0], -1)
-    device = _device(vae)
-    parts = [vae.encoder(x[i:i + batch_size].to(device))[0].cpu() for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(parts).numpy()
-
-
-@torch.no_grad()
 def decode(vae: VAE, z: torch.Tensor) -> torch.Tensor:
     """Decoder means at the codes `z` of shape (n, z_dim); shape (n, H, W)."""
     return _images(vae, vae.decode(z.to(_device(vae))))
-
-
-def interpolate(vae: VAE, z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
-    """Decoder means along the straight line from z_a to z_b, ends included; shape (steps, H, W)."""
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
-    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)  # (steps, 1)
-    return decode(vae, (1 - t) * z_a.reshape(1, -1).cpu() + t * z_b.reshape(1, -1).cpu())
-
-
-def pca_2d(points: np.ndarray) -> np.ndarray:
-    """Projection on the two leading principal axes: an instant stand-in while T-SNE runs."""
-    centred = points - points.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[:2].T).astype(np.float32)
 
 
 def tsne_2d(points: np.ndarray, *, seed: int = 0, method: str = "opentsne",
@@ -203,3 +145,5 @@ def _flat(vae: VAE, images: torch.Tensor) -> torch.Tensor:
 def _images(vae: VAE, flat: torch.Tensor) -> torch.Tensor:
     cfg = vae.config
     return flat.reshape(flat.shape[0], cfg.image_height, cfg.image_width).cpu()
+
+

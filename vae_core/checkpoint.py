@@ -1,8 +1,9 @@
-"""Atomic checkpoint writes and safe, validated reads (run folders and their index: vae_core.folders).
+"""Atomic checkpoint writes and safe, validated reads (run folders and their index: vae_core.runs).
 
-    from vae_core.checkpoint import save_state, load_state
+    from vae_core.checkpoint import save_state, load_state, index_runs
     save_state(state, folder / CHECKPOINT_FILE)       # temp file + fsync + os.replace; run.json beside it
     state = load_state(folder / CHECKPOINT_FILE)      # torch.load(weights_only=True), on the CPU
+    scan = index_runs(runs.scan_runs(root))           # runs saved without a run.json: loaded once, given one
 
 A checkpoint is one file holding the config, history, epoch, RNG states and
 the model and optimizer weights (on the CPU, so it loads anywhere). It is
@@ -13,8 +14,6 @@ fields) raises a CheckpointError naming the file and the problem.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import io
 import os
 import pickle
@@ -27,16 +26,19 @@ import torch
 
 from vae_core.config import Config
 from vae_core.files import atomic_write
-from vae_core.folders import (CHECKPOINT_FILE, CheckpointError, checkpoint_bytes, first_line, summary_config,
-                              write_summary)
+from vae_core.history import History
 from vae_core.model import VAE
-from vae_core.train import History, TrainState, make_optimizer
+from vae_core.runs import (CheckpointError, RunInfo, Scan, digest, first_line, newest_first, summary_config,
+                           write_summary)
+from vae_core.sizes import checkpoint_bytes
+from vae_core.train import TrainState, make_optimizer
 
 FORMAT = "vae_core.checkpoint/1"
 
 
 def save_state(state: TrainState, path: str | Path) -> None:
-    """Write `state` to `path` atomically: a reader sees the old file or the new one, never half."""
+    """Write `state` to `path` atomically: a reader sees the old file or the new one, never half; then the
+    run.json beside it that names it, whatever the file is called (moved into place, it is listed at once)."""
     payload = {
         "format": FORMAT,
         "config": state.config.to_dict(),
@@ -49,10 +51,7 @@ def save_state(state: TrainState, path: str | Path) -> None:
     if state.threads is not None:
         payload["threads"] = state.threads
     atomic_write(Path(path), lambda f: torch.save(payload, f))
-    if Path(path).name == CHECKPOINT_FILE:
-        h = state.history
-        write_summary(Path(path), state.config, state.epoch, h.train_loss[-1] if h.train_loss else None,
-                      h.test_loss[-1] if h.test_loss else None)
+    write_summary(Path(path), state.config, state.epoch, state.history)
 
 
 def read_snapshot(path: str | Path) -> tuple[bytes, str]:
@@ -73,7 +72,35 @@ def read_snapshot(path: str | Path) -> tuple[bytes, str]:
         raise CheckpointError(f"no checkpoint at {path}: train the run first") from None
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
-    return data, hashlib.sha256(data).hexdigest()
+    return data, digest(data)
+
+
+def index_run(path: Path) -> RunInfo:
+    """The run whose checkpoint at `path` no run.json names, from the checkpoint itself (CheckpointError if it
+    cannot be read); its run.json is written, so that the next listing needs no torch."""
+    before = path.stat()
+    data, sha256 = read_snapshot(path)
+    state = load_state(path, data)
+    now = path.stat()
+    if (now.st_ino, now.st_mtime_ns, now.st_size) == (before.st_ino, before.st_mtime_ns, len(data)):
+        write_summary(path, state.config, state.epoch, state.history, sha256, now)  # names exactly the bytes read
+    h = state.history
+    return RunInfo(path.parent.name, path, state.epoch, state.config.epochs, h.test_loss[-1] if h.test_loss else None,
+                   before.st_mtime, state.config, h.train_loss[-1] if h.train_loss else None, sha256)
+
+
+def index_runs(scan: Scan) -> Scan:
+    """`scan` with each checkpoint it could not list from a run.json loaded (index_run) and listed, or
+    reported unreadable with why."""
+    listed, unreadable = list(scan.runs), dict(scan.unreadable)
+    for path in scan.unindexed:
+        try:
+            listed.append(index_run(path))
+        except FileNotFoundError:  # removed since the scan: no run
+            continue
+        except Exception as exc:  # whatever one checkpoint holds, the other runs are still listed
+            unreadable[path.parent.name] = first_line(exc)
+    return Scan(newest_first(listed), dict(sorted(unreadable.items())))
 
 
 def load_state(path: str | Path, data: bytes | None = None) -> TrainState:
@@ -222,15 +249,9 @@ def _weight_problems(expected: dict[str, torch.Tensor], weights: Any) -> list[st
 
 def _history(path: Path, raw: Any, epoch: int, config: Config) -> History:
     try:
-        history = History(**{k: list(v) for k, v in raw.items()})
-    except (TypeError, AttributeError) as exc:
+        history = History.from_dict(raw)
+    except ValueError as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid history: {exc}") from exc
-    for name, values in dataclasses.asdict(history).items():
-        kind = int if name in ("test_epochs", "split_epochs") else (int, float)
-        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, kind)), None)
-        if bad is not None:
-            raise CheckpointError(f"checkpoint {path} has an invalid history: {name} holds {bad!r}, "
-                                  f"not a {'whole number' if kind is int else 'number'}")
     if not (len(history.train_loss) == len(history.epoch_seconds) == epoch <= config.epochs
             and len(history.test_epochs) == len(history.test_loss)):
         raise CheckpointError(f"checkpoint {path} has a history of {len(history.train_loss)} epochs "

@@ -25,12 +25,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from vae_core import folders
+from vae_core import runs
 from vae_core.config import DATA_ROOT, FIELDS, RESUMABLE_OVERRIDES, Config, ConfigError, flag, format_value, parse_value
 from vae_core.cpu import LoadMeter
-from vae_core.errors import DataError, DeviceError, DivergedError, UsageError, already_exists
+from vae_core.errors import DataError, DeviceError, DivergedError, UsageError
 from vae_core.files import SaveError
-from vae_core.monitor import RunBusyError
+from vae_core import start
 
 # More threads than this only oversubscribes the cores (a million crashed torch).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
@@ -93,7 +93,7 @@ def _help(name: str, spec) -> str:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoints", type=Path, default=folders.DEFAULT_ROOT,
+    parser.add_argument("--checkpoints", type=Path, default=runs.DEFAULT_ROOT,
                         help="folder holding one sub-folder per run (default: the project's checkpoints/)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding MNIST/raw (default: the project's data/)")
     parser.add_argument("--threads", default="auto",
@@ -111,11 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vae_core import commands  # torch and the data: 2-4 s, only for arguments that hold
 
         return {"train": commands.train, "evaluate": commands.evaluate_run, "embed": commands.embed}[args.command](args)
-    except (UsageError, ConfigError, folders.RunNameError, DeviceError, RunBusyError) as exc:
+    except (UsageError, ConfigError, runs.RunNameError, DeviceError, runs.RunBusyError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except SaveError as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc.strerror}\n")
-    except (folders.CheckpointError, DataError, DivergedError) as exc:
+    except (runs.CheckpointError, DataError, DivergedError) as exc:
         parser.exit(1, f"{parser.prog} {args.command}: error: {exc}\n")
 
 
@@ -126,14 +126,10 @@ def _check(args: argparse.Namespace) -> None:
     if args.command != "train" and not 0 <= args.seed <= MAX_SEED:  # train's seed is checked by Config
         raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
     if args.command == "train":
-        args.path = folders.checkpoint_path(args.checkpoints, args.run)
         args.overrides = config_overrides(args)
-        if args.resume and args.overwrite:
-            raise UsageError("--resume and --overwrite contradict each other; pass one")
-        if not args.resume:
-            Config(**args.overrides)  # a bad value or combination fails before anything loads
-            if args.path.exists() and not args.overwrite:
-                raise already_exists(args.run, args.path)
+        # The one start rule, before anything loads; vae_core.commands asks it again under the run's lock.
+        start.check(args.checkpoints, args.run, args.overrides, resume=args.resume, overwrite=args.overwrite)
+        args.path = runs.checkpoint_path(args.checkpoints, args.run)
         return
     if args.command == "embed" and not 1 <= args.perplexity <= 1000:
         raise UsageError(f"--perplexity must be between 1 and 1000, got {args.perplexity:g}")
@@ -162,10 +158,20 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 
 def _existing(args: argparse.Namespace) -> Path:
-    path = folders.checkpoint_path(args.checkpoints, args.run)
+    path = runs.checkpoint_path(args.checkpoints, args.run)
     if not path.exists():
         raise UsageError(f"no run {args.run!r}: {path} does not exist (runs: "
-                         f"{', '.join(r.name for r in folders.list_runs(args.checkpoints)) or 'none'})")
+                         f"{', '.join(_run_names(args.checkpoints)) or 'none'})")
     return path
+
+
+def _run_names(root: Path) -> list[str]:
+    """The runs under `root`, newest first; one saved without a run.json is loaded (torch) once and given one."""
+    scan = runs.scan_runs(root)
+    if scan.unindexed:
+        from vae_core.checkpoint import index_runs  # torch: only for runs saved without a run.json
+
+        scan = index_runs(scan)
+    return [info.name for info in scan.runs]
 
 

@@ -13,19 +13,22 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from vae_core import checkpoint as ckpt
-from vae_core import folders, objectives
-from vae_core.config import RESUMABLE_OVERRIDES, Config
-from vae_core.config import LIKELIHOOD_NOTES
+from vae_core import objectives
+from vae_core.config import Config
+from vae_core.likelihoods import LIKELIHOODS
 from vae_core.data import load_mnist
-from vae_core.errors import DivergedError, UsageError, already_exists
+from vae_core.errors import DivergedError, UsageError
 from vae_core.files import SaveError
-from vae_core.monitor import RunBusyError, RunMonitor, StopRequest, clear_stop, remove_left_behind, run_lock
-from vae_core.train import TrainState, evaluate, fit, new_state, resolve_device
-from vae_core.train_run import REPLACED_FILE, Progress, kept, map_when_done, settle_replaced, store_map
+from vae_core import start
+from vae_core.monitor import RunMonitor
+from vae_core.runs import REPLACED_FILE, RunBusyError, StopRequest, clear_stop, remove_left_behind, run_lock
+from vae_core.train import TrainState, fit, new_state, resolve_device
+from vae_core.train_run import Progress, cached_strict, kept, map_when_done, settle_replaced, store_map
 
 
 def _auto_threads(args: argparse.Namespace) -> None:
@@ -58,12 +61,17 @@ def train(args: argparse.Namespace) -> int:
     with run_lock(path.parent):
         _remove_left_behind(path.parent)
         settle_replaced(path)
-        if args.resume:
-            state = _resumed(path, args.run, overrides)
-        elif path.exists() and not args.overwrite:
-            raise already_exists(args.run, path)  # made since vae_core.cli looked
+        state = ckpt.load_state(path) if args.resume and path.exists() else None
+        # The start rule again, under the lock: the run may have been made or replaced since vae_core.cli
+        # looked, and a resumed run is checked against its checkpoint itself, not only its run.json.
+        config = start.check(args.checkpoints, args.run, overrides, resume=args.resume, overwrite=args.overwrite,
+                             saved=None if state is None else (state.config, state.epoch), locked=True)
+        if state is not None:  # resumed: its config but for the fields a Resume may change
+            state.config = config
+            for group in state.optimizer.param_groups:
+                group["lr"] = config.lr
         else:
-            state = new_state(Config(**overrides))
+            state = new_state(config)
             if path.exists():  # --overwrite: the old run stays recoverable until the new one saves an epoch
                 os.replace(path, path.with_name(REPLACED_FILE))
         resolve_device(state.config.device)
@@ -102,24 +110,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resumed(path: Path, run: str, overrides: dict) -> TrainState:
-    if not path.exists():
-        raise UsageError(f"cannot resume run {run!r}: {path} does not exist; drop --resume to start it")
-    state = ckpt.load_state(path)
-    stored = state.config.to_dict()
-    clashes = [f"{k}={v!r} (the run has {stored[k]!r})" for k, v in overrides.items()
-               if k not in RESUMABLE_OVERRIDES and v != stored[k]]
-    if clashes:
-        raise UsageError(f"a resumed run keeps its config; these differ: {', '.join(clashes)}")
-    state.config = Config.from_dict({**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}})
-    for group in state.optimizer.param_groups:
-        group["lr"] = state.config.lr
-    if state.epoch >= state.config.epochs:
-        raise UsageError(f"run {run!r} has already trained {state.epoch} of {state.config.epochs} epochs; "
-                         f"pass a larger --epochs to continue it")
-    return state
-
-
 def _remove_left_behind(folder: Path) -> None:
     """Remove (and name) the temp files of killed saves in the run folder and its cache; hold the lock."""
     for stale in remove_left_behind(folder):
@@ -153,14 +143,17 @@ def evaluate_run(args: argparse.Namespace) -> int:
     images = images[:args.images].to(device)
     _auto_threads(args)
     where = f"[run {args.run}, after epoch {state.epoch}]"
-    loss = evaluate(vae, images, state.config.batch_size, seed=args.seed)
+    loss = objectives.test_loss(vae, images, state.config.batch_size, seed=args.seed)
     print(f"{where} average test loss: {loss:.4f}")
     if args.iwae is not None:
-        with tqdm(total=1.0, desc=f"log p(x), K={args.iwae}", unit="", leave=False,
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
-            bound = objectives.iwae_bound(vae, images, k=args.iwae, seed=args.seed,
-                                          progress=lambda f: bar.update(f - bar.n))
-        folders.store_cached(path, objectives.iwae_name(args.iwae, images.shape[0], args.seed), digest, bound)
+        def estimate():
+            with tqdm(total=1.0, desc=f"log p(x), K={args.iwae}", unit="", leave=False,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+                return objectives.iwae_bound(vae, images, k=args.iwae, seed=args.seed,
+                                             progress=lambda f: bar.update(f - bar.n))
+
+        name = objectives.iwae_name(args.iwae, images.shape[0], args.seed)
+        bound = cached_strict(path, name, digest, ((images.shape[0],), np.floating), estimate)  # kept: read
         # The gap compares the two on the very same data: K = 1 is the one-sample ELBO, and the bound's RNG
         # prepares each batch first, so a binarized run's ELBO scores the 0/1 images the bound scored
         # (the test loss above draws its own binarization).
@@ -168,5 +161,5 @@ def evaluate_run(args: argparse.Namespace) -> int:
         elbo = float(objectives.iwae_bound(vae, images, k=1, seed=args.seed).mean())
         print(f"{where} log p(x) >= {log_px:.4f} nats per image (importance-weighted bound, K={args.iwae}, "
               f"{images.shape[0]} test images); ELBO {elbo:.4f} on the same images; gap {log_px - elbo:.4f}")
-        print(f"(likelihood {state.config.likelihood}: {LIKELIHOOD_NOTES[state.config.likelihood]})")
+        print(f"(likelihood {state.config.likelihood}: {LIKELIHOODS[state.config.likelihood].note})")
     return 0

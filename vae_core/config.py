@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vae_core.likelihoods import LIKELIHOODS
 
 
 class ConfigError(ValueError):
@@ -42,20 +45,6 @@ class ConfigError(ValueError):
 
 DEVICES = ("cpu", "cuda")
 ACTIVATIONS = ("softplus", "relu", "tanh")
-# What each likelihood's log p(x | z) is, in words for the app, the CLI and the README
-# (here, not in vae_core.likelihoods, so the app's first page shows them without loading torch).
-LIKELIHOOD_NOTES = {
-    "bernoulli": "a Bernoulli on grey pixels, as the tutorial: not a normalised density on [0, 1] (it drops "
-                 "a normaliser of at least ln 2 per pixel, 543 nats per image), and not the dynamically "
-                 "binarized MNIST log-likelihood that papers report",
-    "binarized": "a Bernoulli on pixels drawn 0 or 1 afresh at every use (dynamic binarization): the dynamically "
-                 "binarized MNIST log-likelihood that papers report (MNIST thresholded once scores higher)",
-    "continuous-bernoulli": "the continuous Bernoulli, a normalised density on grey pixels in [0, 1] "
-                            "(Loaiza-Ganem & Cunningham 2019)",
-    "gaussian": "a Gaussian per pixel with a learned scale (one per pixel, at least 1/255): a density, "
-                "positive where it is narrow",
-}
-LIKELIHOODS = tuple(LIKELIHOOD_NOTES)
 # MNIST's digits are 28 x 28 pixels; vae_core.data checks the files say so.
 MNIST_SIDE = 28
 # The project's data/ folder, holding the shipped MNIST/raw files.
@@ -68,13 +57,22 @@ MAX_LAYERS = 8
 class Spec:
     """What a user may set a field to, and the words that explain it."""
     label: str
-    help: str
+    text: str  # what the field is: its help, which adds each choice's own words where the choices are a registry
     kind: type  # int, float, str, bool, or tuple (of whole numbers)
     low: float | None = None
     high: float | None = None
-    choices: tuple[str, ...] = ()
+    # The allowed values: a tuple, or a registry (name -> class with a `help`) read whenever asked, so that a
+    # likelihood registered in vae_core.likelihoods is a choice of the Config, the CLI and the form alike.
+    choices: Collection[str] = ()
     cli: bool = True  # a flag of `train` and part of the job command
     why: str = ""  # why the range is what it is, told with a refusal when it is not obvious
+
+    @property
+    def help(self) -> str:
+        """The words of the CLI's flag and the form's widget: the field's text, then each registered choice's."""
+        if isinstance(self.choices, Mapping):
+            return " ".join([self.text, *(f"{name}: {kind.help}" for name, kind in self.choices.items())])
+        return self.text
 
 
 def _f(default: Any, label: str, help: str, kind: type, **spec: Any) -> Any:
@@ -106,11 +104,8 @@ class Config:
                                                          "decoder mirrors the encoder.", tuple, low=1, high=65_536)
     activation: str = _f("softplus", "Activation", "Non-linearity of the hidden layers; the tutorial's is "
                                                    "softplus.", str, choices=ACTIVATIONS)
-    likelihood: str = _f("bernoulli", "Likelihood", "p(x | z). bernoulli: the tutorial's, on grey pixels. "
-                                                    "binarized: pixels drawn 0 or 1 afresh at every use (Burda et "
-                                                    "al. 2015). continuous-bernoulli: the proper density on "
-                                                    "[0, 1] (Loaiza-Ganem & Cunningham 2019). gaussian: a "
-                                                    "learned scale per pixel.", str, choices=LIKELIHOODS)
+    # The tutorial's Bernoulli; each choice's help, note and math are its class in vae_core.likelihoods.
+    likelihood: str = _f("bernoulli", "Likelihood", "p(x | z).", str, choices=LIKELIHOODS)
     # Weight on the KL term of the training loss (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
     beta: float = _f(1.0, "β (KL weight)", "Weight on the KL term of the training loss (β-VAE); 1 trains on "
                                            "the ELBO. Test figures are always the ELBO.", float, low=0, high=1000)
@@ -198,7 +193,7 @@ def format_value(name: str, value: Any) -> str:
 
 def _check(name: str, spec: Spec, value: Any) -> None:
     if spec.choices:
-        if value not in spec.choices:
+        if value not in tuple(spec.choices):  # a tuple: an unhashable value (a list from JSON) is just not one
             raise ConfigError.of(name, f"must be one of {', '.join(spec.choices)}, got {value!r}")
     elif spec.kind is bool:
         if not isinstance(value, bool):

@@ -12,12 +12,6 @@ class UsageError(Exception):
     """A command-line mistake: reported with exit code 2."""
 
 
-def already_exists(run: str, path) -> UsageError:
-    """The refusal to start run `run` anew over its checkpoint at `path`."""
-    return UsageError(f"run {run!r} already exists ({path}); pass --resume to continue it, "
-                      f"--overwrite to start it anew, or choose another --run name")
-
-
 class DeviceError(RuntimeError):
     """The requested device is not available here."""
 

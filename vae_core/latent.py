@@ -1,16 +1,16 @@
-"""Taking the latent space apart: codes and their spread, neighbours, paths, traversals, active units, drawn digits.
+"""Taking the latent space apart: codes and their spread, neighbours, paths, traversals, 2-D maps, drawn digits.
 
     from vae_core import latent
     codes = latent.encode(vae, mnist.test_images)          # loc, scale: (10000, z_dim) float32
     idx, dist = latent.neighbours(codes.loc, codes.loc[7], k=8, exclude=7)   # (8,) int64, (8,) float32
     z = latent.path(codes.loc[3], codes.loc[7], steps=16, kind="slerp")      # (16, z_dim)
     z = latent.traversal(codes.loc[3], np.eye(z_dim)[:5], np.linspace(-3, 3, 9))   # (5, 9, z_dim)
-    kl = latent.kl_per_dimension(codes)                    # (z_dim,) nats per image
-    active = latent.active_units(codes.loc)                # (z_dim,) bool
+    xy, method = latent.map_points(codes.loc, tsne)        # (10000, 2): z_loc, T-SNE (None: not made) or PCA
     x = latent.mnist_style(ink)                            # (28, 28) float32 in [0, 1], as MNIST was made
 
 Every function takes and returns numpy arrays, draws nothing and touches no process-wide state; decode codes with
-`analysis.decode`. Distances are Euclidean between z_loc vectors.
+`analysis.decode`, and see vae_core.objectives for their KL and active units. Distances are Euclidean between
+z_loc vectors.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from vae_core.config import MNIST_SIDE
 from vae_core.model import VAE
 
 PATH_KINDS = ("linear", "slerp")
-# Burda et al. 2015 (IWAE), section 5.2: a unit is active when Cov_x(E_q[u]) exceeds 10^-2.
-ACTIVE_VARIANCE = 0.01
+MEANS_NAME, SCALES_NAME = "test-means", "test-scales"  # cache names of the test set's codes: z_loc, z_scale
+MAP_METHODS = ("z_loc", "T-SNE", "PCA")  # what a map of the codes shows, as map_points names it
 # How MNIST was made (LeCun et al.): each digit scaled to fit a 20 x 20 box, keeping its
 # aspect ratio, then centred by its centre of mass in the 28 x 28 image.
 DIGIT_BOX = 20
@@ -97,17 +97,6 @@ def traversal(z: np.ndarray, directions: np.ndarray, values: np.ndarray) -> np.n
     return z + (v[None, :, None] - along[:, None, None]) * u[:, None, :]
 
 
-def kl_per_dimension(codes: Codes) -> np.ndarray:
-    """KL(q(z_d | x) || N(0, 1)) of each dimension d, averaged over the images; shape (z_dim,), nats."""
-    loc, scale = codes.loc.astype(np.float64), codes.scale.astype(np.float64)
-    return (0.5 * (loc ** 2 + scale ** 2 - 1.0) - np.log(scale)).mean(axis=0)
-
-
-def active_units(loc: np.ndarray, threshold: float = ACTIVE_VARIANCE) -> np.ndarray:
-    """Which dimensions are active: the variance of z_loc over the images exceeds `threshold`; (z_dim,) bool."""
-    return loc.astype(np.float64).var(axis=0) > threshold
-
-
 def principal_directions(loc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The `k` leading principal directions of the codes, (k, z_dim) unit rows, and each one's variance (k,)."""
     if not 1 <= k <= min(loc.shape):
@@ -115,6 +104,21 @@ def principal_directions(loc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     centred = loc.astype(np.float64) - loc.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     return vt[:k].astype(np.float32), (s[:k] ** 2 / (loc.shape[0] - 1)).astype(np.float32)
+
+
+def pca_2d(points: np.ndarray) -> np.ndarray:
+    """Projection of `points` (n, d) on their two leading principal axes; shape (n, 2), float32."""
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:2].T).astype(np.float32)
+
+
+def map_points(loc: np.ndarray, tsne: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """The 2-D map of the codes `loc` (n, z_dim) and its method, one of MAP_METHODS: 2-d codes as they are (each
+    coordinate as its prior quantile), else the T-SNE map `tsne` (n, 2) when one is kept, else PCA (instant)."""
+    if loc.shape[1] == 2:
+        return prior_quantiles(loc), "z_loc"
+    return (tsne, "T-SNE") if tsne is not None else (pca_2d(loc), "PCA")
 
 
 def prior_grid(n: int, low: float = 0.05, high: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@
     training_bytes(Config()) / 2**30                    # about 1.2 GiB: the tutorial's settings
     training_bytes(Config(batch_size=60000)) / 2**30    # about 3.3 GiB (3.0 measured)
 
-The app (ui.jobs) refuses a run whose estimate passes the server's budget ($VAE_MEMORY_GIB).
+The start rule (vae_core.start) refuses, in the app, a run whose estimate passes the server's budget ($VAE_MEMORY_GIB).
 The terms are fitted to the peak RSS (ru_maxrss) of real `python -m vae_core
 train --epochs 1` runs on CPU: batches of 16 to 60,000, the tutorial's hidden
 layer and wider or deeper ones (2000; 1000,1000), the tutorial's z_dim and 8
@@ -16,7 +16,7 @@ a start with it.
 from __future__ import annotations
 
 from vae_core.config import Config
-from vae_core.folders import parameter_count
+from vae_core.sizes import parameter_count
 
 MIB = 2**20
 FLOAT = 4  # bytes: every tensor is float32

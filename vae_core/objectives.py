@@ -1,10 +1,15 @@
-"""The estimators: the training loss, one-sample ELBOs, the ELBO's two parts, the importance-weighted bound.
+"""The estimators: the training and test losses, one-sample ELBOs and their parts, the IWAE bound, KL per unit.
 
     from vae_core import objectives
     loss = objectives.training_loss(vae, jit=False, beta=1.0)(x)   # what a training step minimises
+    test = objectives.test_loss(vae, images, 256, seed=0)    # float: -ELBO per image, as the tutorial prints
     elbo = objectives.one_sample_elbos(vae, x, seed=0)      # (n,) Pyro's Trace_ELBO terms, nats per image
+    est = objectives.elbo_estimate(vae, x, ids=idx, seed=0)  # mean, se: (n,) nats per image, 64 draws each
+    all_ = objectives.elbo_of_all(vae, images, draws=16, seed=0)   # (10000,) float32, the test set's ELBOs
     parts = objectives.elbo_parts(vae, x, seed=0)           # elbo = reconstruction - kl, (n,) each
     log_px = objectives.iwae_bound(vae, x, k=1000, seed=0)  # (n,) float64, nats per image
+    kl = objectives.kl_per_dimension(codes.loc, codes.scale)   # (z_dim,) nats per image
+    active = objectives.active_units(codes.loc)             # (z_dim,) bool
 
 Safe under concurrency, by design. The app's server runs each session's script
 in its own thread and long estimates in others, all in one process. Pyro's
@@ -20,12 +25,12 @@ result then depends on the model, the images and the seed alone, whatever
 runs beside it (tests/test_concurrency.py checks this). Pyro's model and
 guide (vae_core.model) remain the definition: tests pin one_sample_elbos
 equal to Pyro's trace-based ELBO, and log_weights to the trace at the same
-code. Only training_loss goes through Pyro (Trace_ELBO, and JitTrace_ELBO with
-a param store swapped in); training runs in a process of its own.
+code. Only training_loss and test_loss go through Pyro (Trace_ELBO, and JitTrace_ELBO
+with a param store swapped in): training runs in a process of its own.
 
 All take images as (n, x_dim) in [0, 1]. Images go through the run's likelihood
 (vae.likelihood: prepared, then scored), and the numbers mean what its
-likelihood's note (config.LIKELIHOOD_NOTES) says: with the tutorial's Bernoulli on
+likelihood's note (its class's `note` in vae_core.likelihoods) says: with the tutorial's Bernoulli on
 grey pixels they are not the dynamically binarized MNIST log-likelihoods papers report.
 """
 
@@ -34,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pyro
@@ -42,12 +47,17 @@ import torch
 from pyro.infer import JitTrace_ELBO, Trace_ELBO
 from torch.distributions import Normal
 
+from vae_core.data import batches
 from vae_core.model import VAE
 
 # Importance samples drawn at once per image batch: memory is about
 # IWAE_CHUNK x IWAE_BATCH x 784 floats (31 MB) whatever K is.
 IWAE_CHUNK = 100
 IWAE_BATCH = 100
+TEST_ELBO_DRAWS = 16  # one-sample ELBOs averaged per test image, for the test set's distribution
+TEST_ELBOS_NAME = f"test-elbos-{TEST_ELBO_DRAWS}"  # its cache name
+# Burda et al. 2015 (IWAE), section 5.2: a unit is active when Cov_x(E_q[u]) exceeds 10^-2.
+ACTIVE_VARIANCE = 0.01
 
 
 class Cancelled(Exception):
@@ -60,6 +70,12 @@ class ElboParts:
     elbo: torch.Tensor
     reconstruction: torch.Tensor  # E_q[log p(x | z)], estimated with one z ~ q(z | x)
     kl: torch.Tensor  # KL(q(z | x) || p(z)), exact for two diagonal Normals
+
+
+@dataclass(frozen=True)
+class ElboEstimate:
+    mean: torch.Tensor  # (n,): mean of the one-sample ELBOs, nats per image
+    se: torch.Tensor  # (n,): its standard error, the draws' std / sqrt(draws)
 
 
 def iwae_name(k: int, images: int, seed: int) -> str:
@@ -122,6 +138,21 @@ def training_loss(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], 
 
 
 @torch.no_grad()
+def test_loss(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> float:
+    """One-sample estimate of the negative ELBO per image over `images` (beta 1, whatever the run's).
+
+    It draws from its own seeded RNG, so evaluating never shifts the training
+    RNG stream: a run tested at more epochs (say, resumed ones) trains the same.
+    """
+    device = images.device
+    elbo = Trace_ELBO()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        total = sum(elbo.loss(vae.model, vae.guide, vae.likelihood.prepare(x)) for x in batches(images, batch_size))
+    return total / images.shape[0]
+
+
+@torch.no_grad()
 def elbo_parts(vae: VAE, x: torch.Tensor, seed: int) -> ElboParts:
     """Each image's reconstruction term (one draw), KL term (exact) and their difference, the ELBO."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
@@ -129,8 +160,54 @@ def elbo_parts(vae: VAE, x: torch.Tensor, seed: int) -> ElboParts:
     z_loc, z_scale = vae.encoder(x)  # (n, z_dim) each
     z = z_loc + z_scale * torch.randn(z_loc.shape, generator=generator, device=x.device, dtype=x.dtype)
     reconstruction = log_likelihood(vae, x, z)
-    kl = (0.5 * (z_loc ** 2 + z_scale ** 2 - 1.0) - torch.log(z_scale)).sum(-1)
+    kl = kl_to_prior(z_loc, z_scale).sum(-1)
     return ElboParts(reconstruction - kl, reconstruction, kl)
+
+
+def kl_to_prior(z_loc: torch.Tensor, z_scale: torch.Tensor) -> torch.Tensor:
+    """KL(Normal(z_loc, z_scale) || Normal(0, 1)) of each coordinate, exact; the shape of z_loc, nats."""
+    return 0.5 * (z_loc ** 2 + z_scale ** 2 - 1.0) - torch.log(z_scale)
+
+
+def kl_per_dimension(z_loc: np.ndarray, z_scale: np.ndarray) -> np.ndarray:
+    """KL(q(z_d | x) || N(0, 1)) of each dimension d, averaged over the codes (n, z_dim); shape (z_dim,), nats."""
+    kl = kl_to_prior(torch.from_numpy(np.asarray(z_loc, np.float64)), torch.from_numpy(np.asarray(z_scale, np.float64)))
+    return kl.mean(dim=0).numpy()
+
+
+def active_units(z_loc: np.ndarray, threshold: float = ACTIVE_VARIANCE) -> np.ndarray:
+    """Which dimensions are active: the variance of z_loc (n, z_dim) over the images exceeds `threshold`; (z_dim,) bool."""
+    return z_loc.astype(np.float64).var(axis=0) > threshold
+
+
+@torch.no_grad()
+def elbo_estimate(vae: VAE, images: torch.Tensor, ids: Sequence[int], seed: int, draws: int = 64) -> ElboEstimate:
+    """Each image's ELBO in nats: the mean of `draws` one-sample estimates, and its standard error.
+
+    The draws z ~ q(z | x) come from the image's own RNG, seeded by (seed, ids[i]).
+    """
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2 (a standard error needs two), got {draws}")
+    x = _flat(vae, images)  # (n, x_dim)
+    per_draw = torch.stack([one_sample_elbos(vae, one.expand(draws, -1), image_seed(seed, int(index)))
+                            for one, index in zip(x, ids, strict=True)])  # (n, draws)
+    return ElboEstimate(per_draw.mean(dim=1).cpu(), (per_draw.std(dim=1) / draws ** 0.5).cpu())
+
+
+@torch.no_grad()
+def elbo_of_all(vae: VAE, images: torch.Tensor, draws: int, seed: int, batch_size: int = 2000) -> np.ndarray:
+    """Each image's ELBO in nats, the mean of `draws` one-sample estimates; shape (n,), float32.
+
+    Made for a distribution over many images: the draws come from one RNG per batch and draw.
+    """
+    x = _flat(vae, images)  # (n, x_dim)
+    parts = [torch.stack([one_sample_elbos(vae, x[i:i + batch_size], image_seed(seed + d, i))
+                          for d in range(draws)]).mean(dim=0) for i in range(0, x.shape[0], batch_size)]
+    return torch.cat(parts).cpu().numpy().astype(np.float32)
+
+
+def _flat(vae: VAE, images: torch.Tensor) -> torch.Tensor:
+    return images.reshape(images.shape[0], -1).to(next(vae.parameters()).device)  # (n, x_dim) on the model's device
 
 
 @torch.no_grad()

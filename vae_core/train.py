@@ -17,17 +17,16 @@ optimizer, history, epoch, RNG states) is in `TrainState`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
-from pyro.infer import Trace_ELBO
 
 from vae_core.config import Config
 from vae_core.errors import DeviceError, DivergedError
+from vae_core.history import History  # torch-free, read by the app too; imported from here as well
 from vae_core.data import MNISTTensors, batches
 from vae_core import objectives
 from vae_core.model import VAE
@@ -36,26 +35,6 @@ from vae_core.model import VAE
 # Training images the ELBO's parts are measured on at a test epoch: a fixed subset keeps the cost
 # near that of the test pass (the whole training set would add about 2.5 s to every test epoch).
 SPLIT_TRAIN_IMAGES = 10_000
-
-
-@dataclass
-class History:
-    train_loss: list[float] = field(default_factory=list)  # one per epoch
-    test_epochs: list[int] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)  # one per entry of test_epochs
-    epoch_seconds: list[float] = field(default_factory=list)
-    # The ELBO's two parts at each test epoch, per image, with the epoch's final weights (on the first
-    # SPLIT_TRAIN_IMAGES training images and the test set): E_q[log p(x | z)] and KL(q(z | x) || p(z)).
-    # Runs saved before they were kept have none, and a resumed one has them from its resumption on.
-    split_epochs: list[int] = field(default_factory=list)
-    train_reconstruction: list[float] = field(default_factory=list)
-    train_kl: list[float] = field(default_factory=list)
-    test_reconstruction: list[float] = field(default_factory=list)
-    test_kl: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -148,7 +127,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
         if not _all_finite(state.vae):  # the epoch's last step spoilt the weights: never test or save them
             raise DivergedError(epoch + 1, n_batches, float("nan"))
         with _diverged_if_degenerate(state.vae, data.test_images, epoch + 1, n_batches):
-            test_loss = (evaluate(state.vae, data.test_images, cfg.batch_size, seed=cfg.seed + epoch)
+            test_loss = (objectives.test_loss(state.vae, data.test_images, cfg.batch_size, seed=cfg.seed + epoch)
                          if is_test_epoch(cfg, epoch) else None)
         state.history.train_loss.append(total / n_train)
         if test_loss is not None:
@@ -174,21 +153,7 @@ def _record_split(state: TrainState, data: MNISTTensors, epoch: int) -> None:
         kl.append(parts[1])
 
 
-@torch.no_grad()
-def evaluate(vae: VAE, images: torch.Tensor, batch_size: int, seed: int) -> float:
-    """One-sample estimate of the negative ELBO per image over `images` (beta 1, whatever the run's).
-
-    It draws from its own seeded RNG, so evaluating never shifts the training
-    RNG stream: a run tested at more epochs (say, resumed ones) trains the same.
-    """
-    device = images.device
-    elbo = Trace_ELBO()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        total = sum(elbo.loss(vae.model, vae.guide, vae.likelihood.prepare(x)) for x in batches(images, batch_size))
-    return total / images.shape[0]
-
-
+# The test loss fit reports at a test epoch: one-sample -ELBO per image (the estimator lives with the others).
 def _all_finite(vae: VAE) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in vae.parameters())
 

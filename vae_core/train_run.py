@@ -4,7 +4,7 @@
     with Progress(path, monitor) as progress:      # the tutorial's lines and a checkpoint after every epoch
         fit(state, data, callbacks=progress)
     note = map_when_done(path, run, test_images, monitor, stop)   # "; latent map ready (12.3 s)"
-    store_map(path, test_images)                   # `embed`: the latent means and T-SNE map, cached
+    store_map(path, test_images)                   # `embed`: the latent means and T-SNE map, cached (run_cache)
 
 The map after training is an extra: a Stop skips it, and a disk too full to
 keep it leaves the finished run finished, with a note of how to make it later.
@@ -17,18 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from vae_core import analysis
+from vae_core import analysis, latent, run_cache
 from vae_core import checkpoint as ckpt
-from vae_core import folders
 from vae_core.files import SaveError
-from vae_core.monitor import MAP_MISSING, RunMonitor, StopRequest
+from vae_core.monitor import RunMonitor
+from vae_core.runs import MAP_MISSING, REPLACED_FILE, CheckpointError, StopRequest
 from vae_core.train import Callbacks, TrainState
-
-# An overwritten run's checkpoint, kept under this name until the new run has saved its first epoch.
-REPLACED_FILE = "checkpoint.replaced.pt"
 
 
 def settle_replaced(path: Path) -> None:
@@ -46,7 +44,7 @@ def kept(path: Path) -> str:
     """What a failed save left: the checkpoint before it, or nothing."""
     try:
         return f"the previous checkpoint (epoch {ckpt.load_state(path).epoch}) is intact"
-    except folders.CheckpointError:
+    except CheckpointError:
         return "no epoch was saved yet"
 
 
@@ -78,18 +76,28 @@ def map_when_done(path: Path, run: str, test_images: torch.Tensor, monitor: RunM
 def store_map(path: Path, test_images: torch.Tensor, perplexity: float = 30.0, seed: int = 0,
               progress=None, should_stop=lambda: False) -> list[Path]:
     """The checkpoint's test-set latent means and, above 2 dimensions, their T-SNE map, cached for the app
-    exactly as its Latent map caches them (keyed by the bytes read); a stop raises analysis.Cancelled."""
+    exactly as its Latent map caches them (keyed by the bytes read; those kept already are read, not made
+    again); a stop raises analysis.Cancelled, a disk that will not keep them SaveError."""
     data, digest = ckpt.read_snapshot(path)
-    vae = ckpt.load_state(path, data).vae.eval()
-    means = analysis.latent_means(vae, test_images)
-    folders.store_cached(path, analysis.MEANS_NAME, digest, means)
-    saved = [folders.cache_file(path, analysis.MEANS_NAME, digest)]
+    n = test_images.shape[0]
+    means = cached_strict(path, latent.MEANS_NAME, digest, ((n, None), np.floating),
+                    lambda: latent.encode(ckpt.load_state(path, data).vae.eval(), test_images).loc)
+    saved = [run_cache.cache_file(path, latent.MEANS_NAME, digest)]
     if means.shape[1] > 2:  # 2-d codes are their own map
-        xy = analysis.tsne_2d(means, seed=seed, perplexity=perplexity, progress=progress, should_stop=should_stop)
         name = analysis.tsne_name(perplexity, seed)
-        folders.store_cached(path, name, digest, xy)
-        saved.append(folders.cache_file(path, name, digest))
+        cached_strict(path, name, digest, ((n, 2), np.floating),
+                lambda: analysis.tsne_2d(means, seed=seed, perplexity=perplexity, progress=progress,
+                                         should_stop=should_stop))
+        saved.append(run_cache.cache_file(path, name, digest))
     return saved
+
+
+def cached_strict(path: Path, name: str, digest: str, expected, compute) -> np.ndarray:
+    """run_cache.cached for the command line: a value the disk would not keep raises why (SaveError)."""
+    value, error = run_cache.cached(path, name, digest, compute, expected)
+    if error is not None:
+        raise error
+    return value
 
 
 class Progress(Callbacks):

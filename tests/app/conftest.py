@@ -1,7 +1,10 @@
 """Fixtures of the AppTest tests: a small real run, fresh caches, a checkpoints folder per test.
 
 Each test gets its own checkpoints folder ($VAE_CHECKPOINTS) holding a copy of
-one run, "small": the tutorial's model trained 2 epochs on 1,024 real digits.
+one run, "small": the tutorial's model trained 2 epochs on 1,024 real digits,
+with Home's thumbnails that Home drew and kept once for the session (so that
+each test's first run, through Home, reads them instead of drawing them again;
+`bare_root` is the run without them, for the tests of their drawing).
 AppTest runs the entry script only on its first run (Home); after
 `switch_page` it runs the page file alone, so the sidebar "Checkpoint" picker
 is not there and the views fall back to the default run, the only one here.
@@ -9,6 +12,7 @@ is not there and the views fall back to the default run, the only one here.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,9 +21,10 @@ import pytest
 import streamlit as st
 
 from tests.app.helpers import RUN
-from vae_core import analysis
+from ui.home import KEPT
+from vae_core import analysis, latent
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import runs
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -29,7 +34,7 @@ def small_checkpoint(tmp_path_factory, mnist) -> Path:
     """A real 2-epoch run on the first 1,024 training digits, saved once for the module."""
     state = new_state(Config(epochs=2, limit=1024, batch_size=128, test_every=1))
     fit(state, mnist)
-    path = folders.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
+    path = runs.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
     ckpt.save_state(state, path)
     return path
 
@@ -38,7 +43,7 @@ def small_checkpoint(tmp_path_factory, mnist) -> Path:
 def quick_tsne(small_checkpoint, mnist) -> np.ndarray:
     """A real but short T-SNE of the small run's 10,000 test codes, to pre-store in a run's cache."""
     vae = ckpt.load_state(small_checkpoint).vae.eval()
-    means = analysis.latent_means(vae, mnist.test_images)
+    means = latent.encode(vae, mnist.test_images).loc
     return analysis.tsne_2d(means, early_exaggeration_iter=10, n_iter=10)
 
 
@@ -68,10 +73,42 @@ def empty_root(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def home_thumbnails(small_checkpoint, tmp_path_factory) -> list[Path]:
+    """The files in which Home keeps the small run's thumbnails, drawn once by Home itself."""
+    from tests.app.helpers import app
+
+    target = runs.checkpoint_path(tmp_path_factory.mktemp("thumbnails"), RUN)
+    target.parent.mkdir()
+    shutil.copy2(small_checkpoint, target)
+    before = os.environ.get("VAE_CHECKPOINTS")
+    os.environ["VAE_CHECKPOINTS"] = str(target.parent.parent)
+    try:
+        assert not app().exception
+    finally:
+        os.environ.pop("VAE_CHECKPOINTS") if before is None else os.environ.update(VAE_CHECKPOINTS=before)
+        stop_background_tasks()
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    kept = sorted((target.parent / runs.CACHE_FOLDER).glob(f"{KEPT}-*"))
+    assert kept, "Home kept no thumbnails"
+    return kept
+
+
 @pytest.fixture
-def root(empty_root, small_checkpoint) -> Path:
-    """A checkpoints folder of its own (caches included) holding a copy of the small run."""
-    target = folders.checkpoint_path(empty_root, RUN)
+def bare_root(empty_root, small_checkpoint) -> Path:
+    """A checkpoints folder of its own holding a copy of the small run, with nothing in its cache."""
+    target = runs.checkpoint_path(empty_root, RUN)
     target.parent.mkdir()
     shutil.copy2(small_checkpoint, target)
     return empty_root
+
+
+@pytest.fixture
+def root(bare_root, home_thumbnails) -> Path:
+    """A checkpoints folder of its own holding a copy of the small run and Home's kept thumbnails."""
+    cache = bare_root / RUN / runs.CACHE_FOLDER
+    cache.mkdir()
+    for file in home_thumbnails:
+        shutil.copy2(file, cache / file.name)
+    return bare_root

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from ui import jobs
 from ui.picker import RUN_KEY
 from vae_core import analysis
-from vae_core import folders
+from vae_core import run_cache, runs
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUN = "small"
@@ -24,8 +24,11 @@ TSNE_CACHE = analysis.tsne_name(30, 0)
 N_TEST = 10_000
 
 
-def run_info(root: Path) -> folders.RunInfo:
-    return next(r for r in folders.list_runs(root) if r.name == RUN)
+def run_info(root: Path) -> runs.RunInfo:
+    """The small run as the picker lists it (a copy without its run.json is loaded, and given one)."""
+    from vae_core.checkpoint import index_runs
+
+    return next(r for r in index_runs(runs.scan_runs(root)).runs if r.name == RUN)
 
 
 def app() -> AppTest:
@@ -45,7 +48,7 @@ def view(page: str) -> AppTest:
 def stored_map(root: Path, xy: np.ndarray) -> AppTest:
     """The Latent map view, with `xy` stored as the run's T-SNE map (no wait for T-SNE)."""
     path = root / RUN / "checkpoint.pt"
-    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), xy)
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), xy)
     return view(LATENT_MAP)
 
 

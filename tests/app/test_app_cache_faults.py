@@ -17,14 +17,14 @@ import pytest
 import streamlit as st
 
 from tests.app.helpers import LATENT_MAP, RUN, TSNE_CACHE, app, button, figures, run_info, view
-from tests.test_cache_checks import TWO_GIB, sparse_npy, zeros_npz
+from tests.test_run_cache import TWO_GIB, sparse_npy, zeros_npz
 from tests.test_faults import _small_disk
 from tests.test_tasks import wait_until
 from ui import tasks
 from ui.home import KEPT, KEPT_ARRAYS, KEPT_BYTES, PICTURES
 from ui.runs import open_run
-from vae_core import analysis
-from vae_core import folders
+from vae_core import objectives
+from vae_core import run_cache, runs
 from vae_core.objectives import Cancelled, iwae_name
 
 INTERPOLATE, EVALUATE = "pages/interpolate.py", "pages/evaluate.py"
@@ -75,7 +75,7 @@ def full_disk(tmp_path, monkeypatch, small_checkpoint):
     with _small_disk(tmp_path / "disk", 16) as disk:
         root = disk / "checkpoints"
         (root / RUN).mkdir(parents=True)
-        shutil.copy2(small_checkpoint, root / RUN / folders.CHECKPOINT_FILE)
+        shutil.copy2(small_checkpoint, root / RUN / runs.CHECKPOINT_FILE)
         monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
         fill(disk)
         yield root
@@ -96,13 +96,14 @@ def test_a_view_on_a_full_disk_draws_from_memory_and_says_its_cache_was_not_kept
 
 
 @pytest.mark.parametrize("page", [HOME, LATENT_MAP])
-def test_a_file_named_cache_in_the_run_folder_is_named_and_the_view_still_draws(root, page):
-    (root / RUN / folders.CACHE_FOLDER).write_text("not a folder")
+def test_a_file_named_cache_in_the_run_folder_is_named_and_the_view_still_draws(bare_root, page):
+    root = bare_root
+    (root / RUN / runs.CACHE_FOLDER).write_text("not a folder")
     at = opened(page)
     assert not at.exception and not at.error
     assert DRAWN[page](at)
     assert "the run's 'cache' is a file, not a folder" in " ".join(captions(at))
-    assert (root / RUN / folders.CACHE_FOLDER).read_text() == "not a folder"
+    assert (root / RUN / runs.CACHE_FOLDER).read_text() == "not a folder"
 
 
 def test_a_tsne_map_its_worker_cannot_keep_on_a_full_disk_is_shown_from_this_session(full_disk, quick_tsne):
@@ -149,7 +150,7 @@ def test_an_estimate_that_cannot_be_kept_on_a_full_disk_is_shown_from_this_sessi
 
 def cache(root, name: str, suffix: str = ".npy"):
     info = run_info(root)
-    return info.path, folders.cache_file(info.path, name, info.digest, suffix)
+    return info.path, run_cache.cache_file(info.path, name, info.digest, suffix)
 
 
 @pytest.mark.parametrize("damage", ["5x2", "50M x 2", "strings"])
@@ -159,7 +160,7 @@ def test_a_wrong_tsne_map_is_deleted_and_the_map_computed_again(root, damage):
         sparse_npy(file, (50_000_000, 2))
     else:
         xy = np.zeros((5, 2)) if damage == "5x2" else np.full((10_000, 2), "1.0")
-        folders.store_cached(path, TSNE_CACHE, run_info(root).digest, xy)
+        run_cache.store_cached(path, TSNE_CACHE, run_info(root).digest, xy)
     at = view(LATENT_MAP)
     assert not at.exception and not at.error
     assert figures(at)[0]["layout"]["title"]["text"].startswith("PCA · ")  # meanwhile
@@ -168,18 +169,18 @@ def test_a_wrong_tsne_map_is_deleted_and_the_map_computed_again(root, damage):
 
 
 def test_string_typed_test_elbos_are_replaced_by_the_estimated_ones(root):
-    path, file = cache(root, analysis.TEST_ELBOS_NAME)
-    folders.store_cached(path, analysis.TEST_ELBOS_NAME, run_info(root).digest, np.full(10_000, "-90.0"))
+    path, file = cache(root, objectives.TEST_ELBOS_NAME)
+    run_cache.store_cached(path, objectives.TEST_ELBOS_NAME, run_info(root).digest, np.full(10_000, "-90.0"))
     at = view(EVALUATE)
     assert not at.exception and not at.error
-    kept = folders.load_cached(path, analysis.TEST_ELBOS_NAME, run_info(root).digest, shape=(10_000,))
+    kept = run_cache.load_cached(path, objectives.TEST_ELBOS_NAME, run_info(root).digest, shape=(10_000,))
     assert at.metric[0].value == f"{kept[:1000].mean():.2f} nats"
 
 
 def test_a_string_typed_estimate_is_deleted_and_offered_again(root):
     name = iwae_name(100, 1000, 0)  # the page's default K, N and seed
     path, file = cache(root, name)
-    folders.store_cached(path, name, run_info(root).digest, np.full(1000, "-88.0"))
+    run_cache.store_cached(path, name, run_info(root).digest, np.full(1000, "-88.0"))
     at = view(EVALUATE)
     assert not at.exception and not at.error
     assert [m.label for m in at.metric] == ["ELBO of the first 1,000 test images"]
@@ -189,7 +190,7 @@ def test_a_string_typed_estimate_is_deleted_and_offered_again(root):
 
 def kept_thumbnails(root) -> dict[str, np.ndarray] | None:
     info = run_info(root)
-    return folders.load_cached_set(info.path, KEPT, info.digest, KEPT_ARRAYS, KEPT_BYTES)
+    return run_cache.load_cached_set(info.path, KEPT, info.digest, KEPT_ARRAYS, KEPT_BYTES)
 
 
 def test_kept_thumbnails_holding_2_gib_of_zeros_are_drawn_again_and_replaced(root, tmp_path):

@@ -15,8 +15,9 @@ from tests.app.helpers import RUN, app, captions, figures, messages
 from ui.picker import RUN_KEY
 from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
-from vae_core import folders
-from vae_core.config import LIKELIHOODS, Config
+from vae_core import run_cache, runs
+from vae_core.config import Config
+from vae_core.likelihoods import LIKELIHOODS
 from vae_core.objectives import iwae_name
 from vae_core.train import fit, new_state
 
@@ -30,13 +31,13 @@ def other_checkpoint(tmp_path_factory, mnist) -> Path:
     state = new_state(Config(epochs=2, limit=512, test_every=1, likelihood="continuous-bernoulli",
                              hidden=(64, 32), activation="relu", z_dim=8))
     fit(state, mnist)
-    path = folders.checkpoint_path(tmp_path_factory.mktemp("other"), OTHER)
+    path = runs.checkpoint_path(tmp_path_factory.mktemp("other"), OTHER)
     ckpt.save_state(state, path)
     return path
 
 
 def add_run(root: Path, name: str, source: Path) -> Path:
-    target = folders.checkpoint_path(root, name)
+    target = runs.checkpoint_path(root, name)
     target.parent.mkdir()
     shutil.copy2(source, target)
     return target
@@ -74,9 +75,9 @@ def test_compare_overlays_the_runs_curves_and_names_the_settings_that_differ(roo
 
 def test_runs_of_one_likelihood_get_no_warning_and_their_cached_estimate_is_shown(root, small_checkpoint):
     path = add_run(root, "twin", small_checkpoint)
-    digest = folders.file_digest(path)
-    folders.store_cached(path, iwae_name(10, 100, 0), digest, np.full(100, -123.0))
-    folders.store_cached(path, iwae_name(100, 50, 0), digest, np.full(50, -120.0))  # fewer images: not preferred
+    digest = runs.digest(path)
+    run_cache.store_cached(path, iwae_name(10, 100, 0), digest, np.full(100, -123.0))
+    run_cache.store_cached(path, iwae_name(100, 50, 0), digest, np.full(50, -120.0))  # fewer images: not preferred
     at = compare(RUN, "twin")
     assert not at.warning
     assert at.dataframe[1].value.loc["log p(x) ≥", "twin"] == "-123.00 (K = 10, 100 images)"
@@ -124,7 +125,7 @@ def likelihood_runs(tmp_path_factory, mnist) -> dict[str, Path]:
     for likelihood in LIKELIHOODS:
         state = new_state(Config(epochs=1, limit=512, likelihood=likelihood, hidden=(48, 24), activation="tanh"))
         fit(state, mnist)
-        made[likelihood] = folders.checkpoint_path(folder, likelihood)
+        made[likelihood] = runs.checkpoint_path(folder, likelihood)
         ckpt.save_state(state, made[likelihood])
     return made
 

@@ -19,7 +19,7 @@ from ui.jobs import SHIPPED_RUNS
 from ui.runs import open_run
 from vae_core import analysis
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import run_cache, runs
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -55,7 +55,7 @@ def test_home_draws_the_model_and_guide_with_the_sizes_of_the_runs_config(empty_
     # Sizes unlike the tutorial's, so a literal 50 or 400 in the diagram would show.
     state = new_state(Config(z_dim=7, hidden=(32,), epochs=1, limit=256, test_every=1))
     fit(state, mnist)
-    path = folders.checkpoint_path(empty_root, "odd")
+    path = runs.checkpoint_path(empty_root, "odd")
     path.parent.mkdir()
     ckpt.save_state(state, path)
 
@@ -111,20 +111,22 @@ def test_home_latent_thumbnail_is_pca_until_a_tsne_is_stored(root):
 
 def test_home_latent_thumbnail_shows_the_stored_tsne(root, quick_tsne):
     path = run_info(root).path
-    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), quick_tsne)
     assert latent_caption(app()).startswith("T-SNE of the test codes")
 
 
 def test_home_latent_thumbnail_turns_to_tsne_once_a_map_is_stored_after_a_pca_was_kept(root, quick_tsne):
     assert latent_caption(app()).startswith("PCA of the test codes")
     path = run_info(root).path
-    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), quick_tsne)
     assert latent_caption(app()).startswith("T-SNE of the test codes")
 
 
-def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_again(root, monkeypatch):
+def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_again(bare_root, monkeypatch):
+    root = bare_root
+    assert not (root / RUN / runs.CACHE_FOLDER).exists()
     first = app()
-    assert folders.cache_file(run_info(root).path, KEPT, run_info(root).digest, ".npz").is_file()
+    assert run_cache.cache_file(run_info(root).path, KEPT, run_info(root).digest, ".npz").is_file()
     st.cache_data.clear()
     st.cache_resource.clear()  # as after a restart: only the disk remains
     monkeypatch.setattr(analysis, "prior_samples", lambda *a, **k: pytest.fail("Home drew its thumbnails again"))
@@ -136,7 +138,7 @@ def test_home_keeps_its_thumbnails_on_disk_and_a_restarted_server_draws_none_aga
 
 def test_damaged_kept_thumbnails_are_drawn_again_and_replaced(root):
     info = run_info(root)
-    kept = folders.cache_file(info.path, KEPT, info.digest, ".npz")
+    kept = run_cache.cache_file(info.path, KEPT, info.digest, ".npz")
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_bytes(b"PK\x03\x04 not a zip archive")
     at = app()
@@ -146,7 +148,7 @@ def test_damaged_kept_thumbnails_are_drawn_again_and_replaced(root):
 
 
 def test_home_with_kept_thumbnails_draws_without_importing_torch(root, small_checkpoint):
-    shutil.copy2(small_checkpoint.with_name(folders.RUN_FILE), root / RUN)  # as the CLI leaves a run
+    shutil.copy2(small_checkpoint.with_name(runs.RUN_FILE), root / RUN)  # as the CLI leaves a run
     app()  # keeps the thumbnails
     script = ("import sys; import ui.home; ui.home.VIEW_MODULES = ()\n"  # no preloading: what Home itself imports
               "from streamlit.testing.v1 import AppTest\n"
@@ -201,9 +203,9 @@ def test_every_view_in_pages_is_registered_once_and_home_links_to_each(root):
 
 @pytest.mark.parametrize("run", SHIPPED_RUNS)
 def test_the_shipped_runs_kept_thumbnails_are_what_home_draws_from_their_weights(run, monkeypatch):
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(folders.DEFAULT_ROOT))
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(runs.DEFAULT_ROOT))
     model = open_run(run)
-    kept = folders.load_cached_set(model.path, KEPT, model.digest)
+    kept = run_cache.load_cached_set(model.path, KEPT, model.digest)
     assert kept is not None, f"open Home with {run} picked, then commit checkpoints/{run}/cache/{KEPT}-*.npz"
     drawn = draw_thumbnails(model)
     for name in PICTURES:

@@ -7,7 +7,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import N_TEST, RECONSTRUCTIONS, app, messages, view
-from vae_core import folders
+from vae_core import runs
 
 
 def by_index(text: str) -> AppTest:
@@ -43,7 +43,7 @@ def test_more_indices_than_are_shown_at_once_draw_the_first_and_say_so(root):
 
 
 def test_a_folder_named_checkpoint_pt_is_noted_in_the_sidebar(root):
-    (root / "hollow" / folders.CHECKPOINT_FILE).mkdir(parents=True)
+    (root / "hollow" / runs.CHECKPOINT_FILE).mkdir(parents=True)
     at = app()
     assert any(m.startswith("Run hollow cannot be read, so it is not listed: checkpoint.pt is a folder, not a file")
                for m in messages(at.sidebar.warning))

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.helpers import (LATENT_MAP, N_TEST, app, button, captions, figures, messages, plotly_values,
-                               stored_map, view)
+from tests.app.helpers import (LATENT_MAP, N_TEST, RUN, TSNE_CACHE, app, button, captions, figures, messages,
+                               plotly_values, stored_map, view)
 from ui.picker import RUN_KEY
 from ui.settings import DRAWN, TEST
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import latent, run_cache, runs
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -31,6 +32,23 @@ def widget(at, kind: str, key: str):
 
 
 # ---------------------------------------------------------------- Latent map
+
+
+def test_the_test_codes_are_encoded_once_per_checkpoint_version_by_home_the_map_its_reruns_and_interpolate(
+        root, quick_tsne):
+    from ui.runs import open_run
+
+    path = runs.checkpoint_path(root, RUN)
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), quick_tsne)  # no T-SNE to wait for
+    batch = inspect.signature(latent.encode).parameters["batch_size"].default  # the 10,000 test digits go through the encoder in batches of this many
+    last = []  # one entry per encoding of the whole test set: its last, partial batch
+    open_run(RUN).vae.encoder.register_forward_hook(  # the very model the views load: cached per version
+        lambda module, args, out: last.append(1) if args[0].shape[0] == N_TEST % batch else None)
+    at = view(LATENT_MAP)  # Home (its thumbnails need the codes too), then the map
+    at.run()  # a rerun, as a click makes
+    at.switch_page(INTERPOLATE).run()
+    assert not at.exception and figures(at)
+    assert len(last) == 1
 
 
 def test_a_picked_point_shows_its_neighbours_and_becomes_a_or_b(root, quick_tsne, mnist):
@@ -194,7 +212,7 @@ def flat(root, mnist) -> str:
     """A real run with z_dim 2 beside the small one: its codes are a map already."""
     state = new_state(Config(epochs=1, limit=1024, batch_size=128, z_dim=2))
     fit(state, mnist)
-    ckpt.save_state(state, folders.checkpoint_path(root, "flat"))
+    ckpt.save_state(state, runs.checkpoint_path(root, "flat"))
     return "flat"
 
 
@@ -277,7 +295,7 @@ def test_evaluate_puts_a_binarized_runs_figures_beside_the_literatures(empty_roo
 
     state = new_state(Config(epochs=1, likelihood="binarized", hidden=(32,)))
     fit(state, small_mnist)
-    ckpt.save_state(state, folders.checkpoint_path(empty_root, "tutorial"))
+    ckpt.save_state(state, runs.checkpoint_path(empty_root, "tutorial"))
     at = view(EVALUATE)
     info = messages(at.info)[0]
     assert info.startswith("Likelihood binarized:") and "VAE −86.76 nats, IWAE (k = 50) −84.78 nats" in info

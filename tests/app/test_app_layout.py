@@ -9,7 +9,7 @@ from ui.picker import RUN_KEY
 from ui.settings import DEFAULTS
 from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import runs
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
@@ -22,7 +22,7 @@ def flat_checkpoint(tmp_path_factory, mnist):
     """A real 1-epoch run with a 2-d latent space: fewer dimensions than Traverse's default rows."""
     state = new_state(Config(epochs=1, limit=256, z_dim=2))
     fit(state, mnist)
-    path = folders.checkpoint_path(tmp_path_factory.mktemp("flat"), "flat")
+    path = runs.checkpoint_path(tmp_path_factory.mktemp("flat"), "flat")
     ckpt.save_state(state, path)
     return path
 
@@ -46,7 +46,7 @@ def test_home_gives_every_view_a_bordered_card_with_its_link_above_its_own_pictu
 
 
 def test_traverse_keeps_its_default_rows_after_showing_a_run_with_fewer_dimensions(root, flat_checkpoint):
-    target = folders.checkpoint_path(root, "flat")
+    target = runs.checkpoint_path(root, "flat")
     target.parent.mkdir()
     target.write_bytes(flat_checkpoint.read_bytes())
     at = app()

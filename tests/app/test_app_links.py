@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import LATENT_MAP, ROOT, RUN, SAMPLES, TSNE_CACHE, messages
 from ui.picker import PICKER_KEY, RUN_KEY
-from vae_core import folders
+from vae_core import run_cache, runs
 
 INTERPOLATE = "pages/interpolate.py"
 
@@ -61,9 +61,9 @@ def test_a_link_with_an_out_of_range_value_keeps_the_default_and_says_why(root):
 
 
 def test_a_link_opens_the_map_at_its_perplexity_with_its_point_picked(root, quick_tsne):
-    path = folders.checkpoint_path(root, RUN)
+    path = runs.checkpoint_path(root, RUN)
     name = TSNE_CACHE.replace("-p30-", "-p40-")
-    folders.store_cached(path, name, folders.file_digest(path), quick_tsne)
+    run_cache.store_cached(path, name, runs.digest(path), quick_tsne)
     at = opened(LATENT_MAP, perplexity="40", point="9999")
     assert (at.session_state["map_perplexity"], at.session_state["map_picked"]) == (40, 9999)
     assert any("#9999" in s.value for s in at.subheader)

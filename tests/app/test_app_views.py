@@ -14,7 +14,7 @@ from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES
 from ui import tasks
 from ui.picker import PICKER_KEY
 from vae_core import checkpoint as ckpt
-from vae_core import folders
+from vae_core import run_cache, runs
 
 
 # ---------------------------------------------------------------- home
@@ -275,14 +275,14 @@ def test_a_rerun_while_tsne_runs_neither_restarts_it_nor_loses_the_picked_point(
 @pytest.mark.slow
 def test_a_map_is_cached_under_the_checkpoint_it_was_computed_from(root, trained):
     path = root / RUN / "checkpoint.pt"
-    before = folders.file_digest(path)
+    before = runs.digest(path)
     at = view(LATENT_MAP)
     (task,) = tsne_tasks()
     ckpt.save_state(trained, path)  # training saves a newer checkpoint while T-SNE runs
-    after = folders.file_digest(path)
+    after = runs.digest(path)
     wait_until(lambda: task.done)
-    assert folders.load_cached(path, TSNE_CACHE, before) is not None
-    assert folders.load_cached(path, TSNE_CACHE, after) is None
+    assert run_cache.load_cached(path, TSNE_CACHE, before) is not None
+    assert run_cache.load_cached(path, TSNE_CACHE, after) is None
     at.run()
     assert title(at) == f"PCA · run {RUN} · epoch {trained.epoch}"  # the new checkpoint's own map is not made yet
     assert f"checkpoint {after[:8]}" in at.caption[0].value
@@ -308,7 +308,7 @@ def test_latent_map_gives_each_digit_its_own_colour(root, quick_tsne):
 def test_latent_map_title_names_the_run_and_epoch_and_the_caption_the_checkpoint(root, quick_tsne):
     at = stored_map(root, quick_tsne)
     assert title(at) == f"T-SNE · run {RUN} · epoch 2"
-    assert f"checkpoint {folders.file_digest(root / RUN / 'checkpoint.pt')[:8]}" in at.caption[0].value
+    assert f"checkpoint {runs.digest(root / RUN / 'checkpoint.pt')[:8]}" in at.caption[0].value
 
 
 def test_latent_map_plots_the_stored_tsne_points(root, quick_tsne, mnist):
@@ -331,7 +331,7 @@ def test_latent_map_rings_the_picked_point_over_the_faded_map(root, quick_tsne):
 
 def stored_map_in(at: AppTest, root: Path, xy: np.ndarray) -> AppTest:
     path = root / RUN / "checkpoint.pt"
-    folders.store_cached(path, TSNE_CACHE, folders.file_digest(path), xy)
+    run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), xy)
     at.switch_page(LATENT_MAP)
     return at.run()
 
@@ -346,7 +346,7 @@ def test_latent_map_says_how_to_read_tsne(root, quick_tsne):
 def test_latent_map_after_a_cancelled_tsne_shows_pca_and_offers_to_compute(root):
     at = app()
     # What the page's "Cancel T-SNE" button leaves in the session for this checkpoint and setting.
-    at.session_state["map_cancelled"] = {(folders.file_digest(root / RUN / "checkpoint.pt"), TSNE_CACHE)}
+    at.session_state["map_cancelled"] = {(runs.digest(root / RUN / "checkpoint.pt"), TSNE_CACHE)}
     at.switch_page(LATENT_MAP)
     at.run()
     assert not at.exception

@@ -1,4 +1,5 @@
-"""Cached arrays that load but are wrong: each is judged from its header (and a zip's directory) before use.
+"""The arrays kept per checkpoint version (vae_core.run_cache): the one "read, else compute and keep", and cached
+arrays that load but are wrong, each judged from its header (and a zip's directory) before use.
 
 A cache file is real: written by numpy as the app writes it, or as damage
 would leave it. A file far larger than it looks (2 GiB of zeros in a 2 MB
@@ -8,6 +9,7 @@ declare, before any of its data is read.
 
 from __future__ import annotations
 
+import errno
 import zipfile
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from ui.home import KEPT, KEPT_ARRAYS, KEPT_BYTES
-from vae_core import folders, npz
+from vae_core import files, npz, run_cache, runs
 from vae_core.files import SaveError
 
 DIGEST = "ab" * 32
@@ -66,11 +68,11 @@ def test_an_npz_member_that_would_expand_past_the_limit_is_refused_from_the_zip_
 
 
 def test_a_kept_set_over_the_limit_is_deleted_and_never_returned(two_gib_npz, tmp_path):
-    path = tmp_path / folders.CHECKPOINT_FILE
-    file = folders.cache_file(path, KEPT, DIGEST, ".npz")
+    path = tmp_path / runs.CHECKPOINT_FILE
+    file = run_cache.cache_file(path, KEPT, DIGEST, ".npz")
     file.parent.mkdir()
     file.write_bytes(two_gib_npz.read_bytes())
-    assert folders.load_cached_set(path, KEPT, DIGEST, {"samples": ((None, None), np.uint8)}, KEPT_BYTES) is None
+    assert run_cache.load_cached_set(path, KEPT, DIGEST, {"samples": ((None, None), np.uint8)}, KEPT_BYTES) is None
     assert not file.exists()
 
 
@@ -100,11 +102,11 @@ def test_an_array_the_caller_asks_for_fits_with_any_length_on_a_free_axis():
 
 
 def test_a_sparse_map_of_50_million_points_is_judged_from_its_header_then_deleted(tmp_path):
-    path = tmp_path / folders.CHECKPOINT_FILE
-    file = sparse_npy(folders.cache_file(path, "tsne", DIGEST), (50_000_000, 2))
+    path = tmp_path / runs.CHECKPOINT_FILE
+    file = sparse_npy(run_cache.cache_file(path, "tsne", DIGEST), (50_000_000, 2))
     with open(file, "rb") as f:
         assert npz.array_header(f) == ((50_000_000, 2), np.dtype(np.float64))  # 800 MB declared
-    assert folders.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
+    assert run_cache.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
     assert not file.exists()
 
 
@@ -114,24 +116,85 @@ def test_a_header_declaring_more_than_the_limit_does_not_fit_whatever_shape_was_
 
 
 def test_a_string_typed_cache_is_deleted_and_a_float_one_of_the_right_shape_returned(tmp_path):
-    path = tmp_path / folders.CHECKPOINT_FILE
-    folders.store_cached(path, "elbos", DIGEST, np.full(10000, "-90.5"))
-    assert folders.load_cached(path, "elbos", DIGEST, shape=(10000,)) is None
-    assert not folders.cache_file(path, "elbos", DIGEST).exists()
-    folders.store_cached(path, "elbos", DIGEST, np.full(10000, -90.5, np.float32))
-    assert folders.load_cached(path, "elbos", DIGEST, shape=(10000,)).tolist() == [-90.5] * 10000
+    path = tmp_path / runs.CHECKPOINT_FILE
+    run_cache.store_cached(path, "elbos", DIGEST, np.full(10000, "-90.5"))
+    assert run_cache.load_cached(path, "elbos", DIGEST, shape=(10000,)) is None
+    assert not run_cache.cache_file(path, "elbos", DIGEST).exists()
+    run_cache.store_cached(path, "elbos", DIGEST, np.full(10000, -90.5, np.float32))
+    assert run_cache.load_cached(path, "elbos", DIGEST, shape=(10000,)).tolist() == [-90.5] * 10000
 
 
 def test_a_cache_folder_that_is_a_file_reads_as_nothing_cached_and_is_left_alone(tmp_path):
-    path = tmp_path / folders.CHECKPOINT_FILE
-    (tmp_path / folders.CACHE_FOLDER).write_text("not a folder")
-    assert folders.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
-    assert folders.load_cached_set(path, KEPT, DIGEST, KEPT_ARRAYS, KEPT_BYTES) is None
-    assert (tmp_path / folders.CACHE_FOLDER).read_text() == "not a folder"
+    path = tmp_path / runs.CHECKPOINT_FILE
+    (tmp_path / runs.CACHE_FOLDER).write_text("not a folder")
+    assert run_cache.load_cached(path, "tsne", DIGEST, shape=(10000, 2)) is None
+    assert run_cache.load_cached_set(path, KEPT, DIGEST, KEPT_ARRAYS, KEPT_BYTES) is None
+    assert (tmp_path / runs.CACHE_FOLDER).read_text() == "not a folder"
 
 
 def test_a_file_standing_in_for_the_cache_folder_is_a_save_error_naming_it(tmp_path):
-    path = tmp_path / folders.CHECKPOINT_FILE
-    (tmp_path / folders.CACHE_FOLDER).write_text("not a folder")
+    path = tmp_path / runs.CHECKPOINT_FILE
+    (tmp_path / runs.CACHE_FOLDER).write_text("not a folder")
     with pytest.raises(SaveError, match=r"cache is a file, not a folder; move it away"):
-        folders.store_cached(path, "tsne", DIGEST, np.zeros((10000, 2)))
+        run_cache.store_cached(path, "tsne", DIGEST, np.zeros((10000, 2)))
+
+
+def test_arrays_cached_together_come_back_as_stored_and_a_damaged_set_is_deleted(tmp_path):
+    path = tmp_path / runs.CHECKPOINT_FILE
+    arrays = {"image": np.arange(12, dtype=np.uint8).reshape(3, 4), "name": np.asarray("tsne-p30")}
+    run_cache.store_cached_set(path, "set", DIGEST, arrays)
+    back = run_cache.load_cached_set(path, "set", DIGEST)
+    assert back.keys() == arrays.keys() and all(np.array_equal(back[k], arrays[k]) for k in arrays)
+    file = run_cache.cache_file(path, "set", DIGEST, ".npz")
+    file.write_bytes(file.read_bytes()[:40])  # cut short, as by a full disk outside atomic_write
+    assert run_cache.load_cached_set(path, "set", DIGEST) is None and not file.exists()
+
+
+class _Compute:
+    """A computation that counts its calls."""
+
+    def __init__(self, value) -> None:
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+@pytest.mark.parametrize("damage", ["cut short", "another shape", "strings"])
+def test_cached_computes_again_and_replaces_a_damaged_or_wrong_array_then_reads_it(tmp_path, damage):
+    path, xy = tmp_path / runs.CHECKPOINT_FILE, np.arange(20_000, dtype=np.float32).reshape(10_000, 2)
+    run_cache.store_cached(path, "tsne", DIGEST, {"cut short": xy, "another shape": xy[:5],
+                                                  "strings": xy.astype(str)}[damage])
+    file = run_cache.cache_file(path, "tsne", DIGEST)
+    if damage == "cut short":
+        file.write_bytes(file.read_bytes()[:1000])
+    compute = _Compute(xy)
+    for _ in range(2):  # the second read comes from the file the first one replaced
+        value, error = run_cache.cached(path, "tsne", DIGEST, compute, ((10_000, 2), np.floating))
+        assert np.array_equal(value, xy) and error is None
+    assert compute.calls == 1 and np.array_equal(np.load(file), xy)
+
+
+def test_cached_reads_a_set_again_only_while_it_fits_and_replaces_one_that_does_not(tmp_path):
+    path, expected = tmp_path / runs.CHECKPOINT_FILE, {"a": ((3,), np.floating)}
+    run_cache.store_cached_set(path, "set", DIGEST, {"a": np.zeros(3)})
+    compute = _Compute({"a": np.ones(3)})
+    value, _ = run_cache.cached(path, "set", DIGEST, compute, expected, fits=lambda arrays: arrays["a"].sum() > 0)
+    assert compute.calls == 1 and value["a"].tolist() == [1.0, 1.0, 1.0]
+    value, _ = run_cache.cached(path, "set", DIGEST, compute, expected, fits=lambda arrays: arrays["a"].sum() > 0)
+    assert compute.calls == 1 and value["a"].tolist() == [1.0, 1.0, 1.0]  # read: the one kept fits
+
+
+def test_cached_on_a_full_disk_returns_the_value_with_why_it_was_not_kept_and_leaves_no_file(tmp_path, monkeypatch):
+    path, xy = tmp_path / runs.CHECKPOINT_FILE, np.zeros((10_000, 2), np.float32)
+    monkeypatch.setattr(files, "_free_bytes", lambda path: 0)  # the disk is full
+
+    def short_write(f, value, allow_pickle):  # numpy's words when the disk took only part of an array
+        raise OSError("20000 requested and 19424 written")
+
+    monkeypatch.setattr(np, "save", short_write)
+    value, error = run_cache.cached(path, "tsne", DIGEST, lambda: xy, ((10_000, 2), np.floating))
+    assert value is xy and error.errno == errno.ENOSPC
+    assert run_cache.unkept_reason(error) == "no space left on device"
+    assert run_cache.cached_names(path, DIGEST) == [] and list((tmp_path / runs.CACHE_FOLDER).iterdir()) == []

@@ -1,0 +1,47 @@
+"""vae_core.config: each field's bounds and parsing, in the words the CLI and the Train form show.
+
+The CLI and the form show these messages as they are: tests/test_cli.py and
+tests/app/test_app_train.py check only that a ConfigError reaches the user.
+"""
+
+import pytest
+
+from vae_core.config import Config, ConfigError, parse_value
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be between 1"),
+    ("batch_size", 2.5, "batch_size must be a whole number"),
+    ("lr", float("nan"), "lr must be more than 0 and at most 1"),
+    ("device", "tpu", "device must be one of cpu, cuda"),
+    ("limit", 0, "limit must be between 1"),
+    ("z_dim", True, "z_dim must be a whole number"),
+])
+def test_bad_config_values_say_what_is_allowed(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: value})
+
+
+def test_config_round_trips_and_refuses_unknown_fields():
+    cfg = Config(epochs=7, limit=100)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown config field.*z_dims"):
+        Config.from_dict({**cfg.to_dict(), "z_dims": 3})
+
+
+@pytest.mark.parametrize("field, text, message", [
+    ("z_dim", "1", r"z_dim must be between 2 and 4096, got 1 \(the views map codes in two dimensions: use at least 2\)"),
+    ("epochs", "many", "epochs must be a whole number, got 'many'"),
+    ("hidden", "", "hidden must be whole numbers of units separated by commas, such as 400 or 200,200, got ''"),
+    ("hidden", "200,,200", "hidden must be whole numbers of units .* got '200,,200'"),
+    ("hidden", "200,0", "hidden must have 1 to 65536 units in each layer, got 0"),
+    ("hidden", ",".join(["8"] * 9), "hidden must list 1 to 8 layers"),
+    ("beta", "0", "beta must be more than 0 and at most 1000, got 0.0"),
+    ("beta", "nan", "beta must be more than 0 and at most 1000, got nan"),
+    ("beta", "inf", "beta must be more than 0 and at most 1000, got inf"),
+    ("beta", "much", "beta must be a number, got 'much'"),
+    ("activation", "gelu", "activation must be one of softplus, relu, tanh, got 'gelu'"),
+])
+def test_a_field_given_as_text_is_parsed_and_checked_naming_what_is_allowed(field, text, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: parse_value(field, text)})
