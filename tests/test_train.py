@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from vae_core.config import Config
 from vae_core.train import Callbacks, DeviceError, DivergedError, fit, is_test_epoch, new_state, resolve_device
 
 from tests.conftest import tiny_config
