@@ -51,9 +51,12 @@ def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
         fig, caption = elbo_thumbnail(thumbs.history), "the ELBO per image, epoch by epoch"
     elif name == "evaluate":
         fig, caption = elbo_histogram(thumbs.elbo_counts, thumbs.elbo_edges), "the test digits' ELBOs, one draw each"
-    else:
+    elif name == "compare":
         histories = compared_histories(checkpoints_root(), run)
         fig, caption = runs_thumbnail(histories), f"the test ELBO of {len(histories)} run(s)"
+    else:  # a view without a thumbnail of its own: what it shows, in its registry's words
+        card.caption(next(view.blurb for view in VIEWS if view.name == name))
+        return
     card.plotly_chart(fig, config=chart_config(staticPlot=True), key=f"home_{name}")
     card.caption(caption)
 
