@@ -28,6 +28,15 @@ RUNS = ("tutorial", "burda-binarized")
 DIGITS = [3, 42, 999, 2024, 7777, 9999]  # test indices, as a user picks them on Reconstructions
 
 
+def _largest_difference(got: list[np.ndarray], serial: list[np.ndarray]) -> str:
+    """The largest relative difference between two lists of arrays of the same shapes, in words: a failure
+    says whether a result was another call's (far apart) or rounded apart in its last bits."""
+    try:
+        return f"{max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30))) for a, b in zip(got, serial)):.2g}"
+    except (TypeError, ValueError):
+        return "(shapes or types differ)"
+
+
 @dataclass(frozen=True)
 class Counts:
     calls: int
@@ -89,7 +98,7 @@ def stress(calls: dict[str, Callable[[], Any]], threads: int = THREADS, rounds: 
                 continue
             if len(got) != len(serial[name]) or not all(np.array_equal(a, b) for a, b in zip(got, serial[name])):
                 with lock:
-                    mismatches.append(name)
+                    mismatches.append(f"{name}: largest relative difference {_largest_difference(got, serial[name])}")
 
     pool = [threading.Thread(target=worker, args=(i,), name=f"stress-{i}") for i in range(threads)]
     for thread in pool:
