@@ -120,3 +120,16 @@ def wait_for(root: Path, run: str, done, polls: int = 2400):
             return job
         time.sleep(0.25)
     raise AssertionError(f"run {run!r} never got there; last state {jobs.job(root, run)}")
+
+
+def finish(task, polls: int = 24000):
+    """Wait for a background task's end while watching it, as the page's polling fragment does (a task no
+    page watches for VAE_TASK_ABANDON s is abandoned: a busy machine's T-SNE takes longer than that).
+    Bounded polls, no wall-clock limit."""
+    for _ in range(polls):
+        if task.done:
+            return task
+        task.watch()
+        time.sleep(0.1)
+    raise AssertionError(f"the task never ended; it is {task.state}")
+

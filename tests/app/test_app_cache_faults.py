@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import streamlit as st
 
-from tests.app.helpers import LATENT_MAP, RUN, TSNE_CACHE, app, button, figures, run_info, view
+from tests.app.helpers import LATENT_MAP, RUN, TSNE_CACHE, app, button, figures, finish, run_info, view
 from tests.test_run_cache import TWO_GIB, sparse_npy, zeros_npz
 from tests.test_faults import _small_disk
 from tests.test_tasks import wait_until
@@ -118,7 +118,7 @@ def test_a_tsne_map_its_worker_cannot_keep_on_a_full_disk_is_shown_from_this_ses
     task = tasks.start(open_run(RUN), TSNE_CACHE, computed)  # the real task and its real store
     at = view(LATENT_MAP)  # follows that task: identical requests share one
     gate.append(True)
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert not at.exception and not at.error
     assert task.state == tasks.DONE
@@ -137,7 +137,7 @@ def test_an_estimate_that_cannot_be_kept_on_a_full_disk_is_shown_from_this_sessi
     button(at, "Estimate log p(x) with K = 1 on 100 images").click()
     at.run()
     (task,) = tasks.pool().tasks()
-    task.finished.wait()
+    finish(task)
     at.run()
     assert not at.exception and not at.error
     assert [m.label for m in at.metric][1] == "log p(x) ≥ (K = 1, same images)"

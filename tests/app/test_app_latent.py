@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.helpers import (LATENT_MAP, N_TEST, RUN, TSNE_CACHE, app, button, captions, figures, messages,
+from tests.app.helpers import (LATENT_MAP, N_TEST, RUN, TSNE_CACHE, app, button, captions, figures, finish, messages,
                                plotly_values, stored_map, view)
 from ui.picker import RUN_KEY
 from ui.settings import DRAWN, TEST
@@ -274,7 +274,7 @@ def test_evaluate_estimates_log_px_in_the_background_beside_the_elbo(root, mnist
     button(at, "Estimate log p(x) with K = 10 on 100 images").click()
     at.run()
     (task,) = tasks.pool().tasks()
-    task.finished.wait()
+    finish(task)
     at.run()
     assert not at.exception
     elbo, bound, gap = (float(m.value.split(" ")[0]) for m in at.metric)
@@ -313,7 +313,7 @@ def test_evaluate_can_be_cancelled_and_keeps_nothing(root, monkeypatch):
     (task,) = tasks.pool().tasks()
     button(at, "Cancel").click()
     at.run()
-    task.finished.wait()
+    finish(task)
     at.run()
     assert task.cancelled and not list((root / "small" / "cache").glob("iwae-*"))
     assert messages(at.warning) == ["The estimate was cancelled: nothing was kept."]

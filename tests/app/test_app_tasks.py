@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import LATENT_MAP, RUN, SAMPLES, TSNE_CACHE, button, messages, view
+from tests.app.helpers import LATENT_MAP, RUN, SAMPLES, TSNE_CACHE, button, finish, messages, view
 from tests.test_tasks import Workload, wait_until
 from ui import tasks
 from vae_core import runs
@@ -62,7 +62,7 @@ def test_evaluate_shows_cancelling_at_once_until_the_worker_stops(root):
     at.run()
     assert progress_text(at) == "Cancelling…" and not [b for b in at.button if b.label == "Cancel"]
     load.listening.set()  # the worker reaches its next check
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert messages(at.warning) == ["The estimate was cancelled: nothing was kept."]
     assert button(at, "Estimate log p(x) with K = 100 on 1,000 images")
@@ -75,7 +75,7 @@ def test_latent_map_shows_cancelling_at_once_until_tsne_stops(root):
     at.run()
     assert progress_text(at).startswith("Cancelling T-SNE…") and not at.warning
     load.listening.set()
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert "T-SNE was cancelled" in at.warning[0].value and button(at, "Compute T-SNE")
 
@@ -111,7 +111,7 @@ def test_an_estimate_no_page_watches_is_stopped_and_the_page_says_so_on_return(r
     at = asked_for_the_largest_estimate()
     (task,) = tasks.pool().tasks()
     at.switch_page(SAMPLES).run()  # the Evaluate tab now shows another page: nobody polls the estimate
-    wait_until(lambda: task.done)
+    wait_until(lambda: task.done)  # unwatched, on purpose
     assert task.state == tasks.ABANDONED and tasks.pool().running() == 0
     at.switch_page(EVALUATE).run()
     assert messages(at.warning)[0].startswith("The estimate stopped: no page watched it for 0.5 s")
@@ -130,7 +130,7 @@ def test_evaluate_takes_any_k_from_1_to_5000_and_estimates_with_it(root):
     button(at, "Estimate log p(x) with K = 250 on 100 images").click()
     at.run()
     (task,) = tasks.pool().tasks()
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert [m.label for m in at.metric][1] == "log p(x) ≥ (K = 250, same images)"
 

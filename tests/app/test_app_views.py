@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
-                               captions, figures, messages, plotly_values, stored_map, view)
+                               captions, figures, finish, messages, plotly_values, stored_map, view)
 from ui import tasks
 from ui.picker import PICKER_KEY
 from vae_core import checkpoint as ckpt
@@ -248,7 +248,7 @@ def test_latent_map_computes_tsne_in_the_background_and_keeps_it_on_disk(root):
     assert not at.exception
     assert title(at).startswith("PCA · ")  # at once, while T-SNE computes
     (task,) = tsne_tasks()
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert title(at) == f"T-SNE · run {RUN} · epoch 2"
     assert len(list((root / RUN / "cache").glob(f"{TSNE_CACHE}-*.npy"))) == 1
@@ -258,13 +258,18 @@ def test_latent_map_computes_tsne_in_the_background_and_keeps_it_on_disk(root):
 def test_a_rerun_while_tsne_runs_neither_restarts_it_nor_loses_the_picked_point(root):
     at = view(LATENT_MAP)
     (task,) = tsne_tasks()
-    wait_until(lambda: task.progress >= 0.2 or task.done)
+
+    def under_way() -> bool:  # watched meanwhile, as the page's polling fragment does
+        task.watch()
+        return task.progress >= 0.2 or task.done
+
+    wait_until(under_way)
     reached = task.progress
     at.session_state["map_picked"] = 42  # what clicking test digit 42 on the PCA map leaves
     at.run()
     assert tsne_tasks() in ([task], [])  # the same computation goes on (or has just finished)
     assert task.progress >= reached
-    wait_until(lambda: task.done)
+    finish(task)
     at.run()
     assert title(at).startswith("T-SNE · ")
     (figure,) = figures(at)
@@ -280,7 +285,7 @@ def test_a_map_is_cached_under_the_checkpoint_it_was_computed_from(root, trained
     (task,) = tsne_tasks()
     ckpt.save_state(trained, path)  # training saves a newer checkpoint while T-SNE runs
     after = runs.digest(path)
-    wait_until(lambda: task.done)
+    finish(task)
     assert run_cache.load_cached(path, TSNE_CACHE, before) is not None
     assert run_cache.load_cached(path, TSNE_CACHE, after) is None
     at.run()
