@@ -79,3 +79,13 @@ def test_an_extracted_file_damaged_later_is_extracted_again(tmp_path):
     extracted.write_bytes(bytes(data))
     again, _ = load_split(tmp_path, train=False)
     assert torch.equal(again, images)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_the_split_read_without_torchvision_equals_torchvisions_mnist(mnist, train):
+    from torchvision.datasets import MNIST
+
+    reference = MNIST(SHIPPED.parent.parent, train=train, download=False)
+    images, labels = (mnist.train_images, mnist.train_labels) if train else (mnist.test_images, mnist.test_labels)
+    assert torch.equal(images, reference.data.reshape(len(reference), -1).float().div_(255.0))
+    assert torch.equal(labels, reference.targets.long())

@@ -20,10 +20,10 @@ from vae_core.sizes import parameter_count
 
 MIB = 2**20
 FLOAT = 4  # bytes: every tensor is float32
-# The process before its first step: Python with torch, Pyro and torchvision imported (640 MiB
-# measured for `import torch` alone) and both MNIST splits preloaded as float32 (70,000 x 784 x 4 B =
-# 220 MB, more while the bytes are converted). 954 MiB measured at batch 16.
-BASE_BYTES = 945 * MIB
+# The process before its first step: Python with torch and Pyro imported (not torchvision, nor torch's
+# dynamo: see vae_core.data and vae_core.adam) and both MNIST splits preloaded as float32 (70,000 x 784
+# x 4 B = 220 MB, more while the bytes are converted). 826 MiB measured for a whole run at batch 256.
+BASE_BYTES = 800 * MIB
 PARAM_COPIES = 4  # the weights, their gradients and Adam's two moments
 # Floats one training step holds per image of its batch, forward and backward, Pyro's traces of model
 # and guide included: per pixel, per hidden unit (summed over the layers) and per latent dimension.
