@@ -77,6 +77,23 @@ def arrays(result: Any) -> list[np.ndarray]:
     return [result.numpy() if torch.is_tensor(result) else np.asarray(result)]
 
 
+# Results equal to within float32's last bits. Two runs in about ten saw an IWAE chunk 1 float32 ulp
+# (5.9e-8 relative) from its serial value when other threads multiplied at once: the product library may
+# block a matrix product differently then. What this guards against (interleaved Pyro traces, seeded draws
+# from a shared RNG, another call's result) is orders of magnitude larger: `python -m bench.concurrency
+# --estimator pyro-trace` shows it.
+RTOL = 1e-6
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if `a` is `b` (shape, dtype, and each value to within RTOL, NaN at the same places)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if not np.issubdtype(a.dtype, np.floating):
+        return np.array_equal(a, b)
+    return bool(np.allclose(a, b, rtol=RTOL, atol=0.0, equal_nan=True))
+
+
 def stress(calls: dict[str, Callable[[], Any]], threads: int = THREADS, rounds: int = ROUNDS) -> Counts:
     """Every call run alone, then all of them by `threads` threads at once: counts of calls, exceptions, mismatches."""
     serial = {name: arrays(call()) for name, call in calls.items()}
@@ -96,7 +113,7 @@ def stress(calls: dict[str, Callable[[], Any]], threads: int = THREADS, rounds: 
                 with lock:
                     exceptions.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
-            if len(got) != len(serial[name]) or not all(np.array_equal(a, b) for a, b in zip(got, serial[name])):
+            if len(got) != len(serial[name]) or not all(same(a, b) for a, b in zip(got, serial[name])):
                 with lock:
                     mismatches.append(f"{name}: largest relative difference {_largest_difference(got, serial[name])}")
 
@@ -113,7 +130,7 @@ def runs() -> dict[str, Any]:
     return {name: ckpt.load_state(checkpoint_path(DEFAULT_ROOT, name)).vae.eval() for name in RUNS}
 
 
-def test_eight_threads_on_two_runs_get_exactly_the_serial_results_and_never_raise(runs, mnist):
+def test_eight_threads_on_two_runs_get_the_serial_results_and_never_raise(runs, mnist):
     counts = stress(view_calls(runs, mnist.test_images))
     print(f"{counts.calls} calls by {THREADS} threads: {len(counts.exceptions)} exceptions, "
           f"{len(counts.mismatches)} results unlike the serial ones")
