@@ -243,20 +243,11 @@ def title(at: AppTest) -> str:
 
 
 @pytest.mark.slow
-def test_latent_map_computes_tsne_in_the_background_and_keeps_it_on_disk(root):
+def test_latent_map_computes_tsne_in_the_background_through_reruns_and_keeps_it_on_disk(root):
+    # One T-SNE of 10,000 codes (the slowest thing an AppTest does) serves the three behaviours in turn.
     at = view(LATENT_MAP)
     assert not at.exception
     assert title(at).startswith("PCA · ")  # at once, while T-SNE computes
-    (task,) = tsne_tasks()
-    finish(task)
-    at.run()
-    assert title(at) == f"T-SNE · run {RUN} · epoch 2"
-    assert len(list((root / RUN / "cache").glob(f"{TSNE_CACHE}-*.npy"))) == 1
-
-
-@pytest.mark.slow
-def test_a_rerun_while_tsne_runs_neither_restarts_it_nor_loses_the_picked_point(root):
-    at = view(LATENT_MAP)
     (task,) = tsne_tasks()
 
     def under_way() -> bool:  # watched meanwhile, as the page's polling fragment does
@@ -267,12 +258,13 @@ def test_a_rerun_while_tsne_runs_neither_restarts_it_nor_loses_the_picked_point(
     reached = task.progress
     at.session_state["map_picked"] = 42  # what clicking test digit 42 on the PCA map leaves
     at.run()
-    assert tsne_tasks() in ([task], [])  # the same computation goes on (or has just finished)
+    assert tsne_tasks() in ([task], [])  # a rerun neither restarts the computation (or it has just finished)
     assert task.progress >= reached
     finish(task)
     at.run()
-    assert title(at).startswith("T-SNE · ")
-    (figure,) = figures(at)
+    assert title(at) == f"T-SNE · run {RUN} · epoch 2"
+    assert len(list((root / RUN / "cache").glob(f"{TSNE_CACHE}-*.npy"))) == 1
+    (figure,) = figures(at)  # nor loses the picked point
     assert figure["data"][-1]["name"] == "picked" and list(plotly_values(figure["data"][-1]["customdata"])) == [42]
     assert any(h.value.startswith("Test #42, a ") for h in at.subheader)  # the picked digit's panel
 
