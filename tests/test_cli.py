@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import re
 import shutil
@@ -6,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vae_core import analysis, latent
@@ -13,6 +15,7 @@ from vae_core import checkpoint as ckpt
 from vae_core import run_cache, runs
 from vae_core import files
 from vae_core import objectives
+from vae_core import timeline
 from vae_core.cli import build_parser, config_overrides
 from vae_core.config import FIELDS, Config
 from vae_core.likelihoods import LIKELIHOODS
@@ -135,7 +138,8 @@ def test_help_documents_every_training_option(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0
     for option in ("--run", "--epochs", "--device", "--jit", "--resume", "--limit", "--lr", "--batch-size",
-                   "--z-dim", "--hidden", "--activation", "--likelihood", "--beta", "--test-every", "--seed",
+                   "--z-dim", "--hidden", "--activation", "--likelihood", "--beta", "--warmup", "--free-bits",
+                   "--test-every", "--seed",
                    "--checkpoints", "--data", "--threads"):
         assert option in out.stdout
     for spec in FIELDS.values():  # each flag's help is its field's, from the Config's metadata
@@ -304,3 +308,76 @@ def test_a_stop_pressed_while_the_map_is_computed_skips_it_and_keeps_the_run(tmp
     path = folder / runs.CHECKPOINT_FILE
     assert ckpt.load_state(path).epoch == 1
     assert run_cache.load_cached(path, analysis.tsne_name(30, 0), runs.digest(path)) is None
+
+
+def _train_in_process(tmp_path: Path, *args: str) -> None:
+    """`train` through vae_core.cli.main in this process, its signal handlers and thread count put back after."""
+    import signal
+
+    import torch
+
+    from vae_core import cli as cli_module
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    threads = torch.get_num_threads()
+    try:
+        assert cli_module.main(["train", *args, "--limit", "256", "--test-every", "1", "--threads", "1",
+                                "--checkpoints", str(tmp_path)]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        torch.set_num_threads(threads)
+
+
+def test_a_resume_drops_frames_past_its_checkpoint_and_records_the_checkpoints_frame_again(tmp_path):
+    folder = tmp_path / "r"
+    _train_in_process(tmp_path, "--run", "r", "--epochs", "1")
+    first = timeline.read_frame(timeline.frame_path(folder, 1))
+    timeline.write_frame(folder, dataclasses.replace(first, epoch=7))  # a frame the checkpoint never reached
+    timeline.frame_path(folder, 1).unlink()  # as a kill between the checkpoint's save and its frame leaves it
+    _train_in_process(tmp_path, "--run", "r", "--epochs", "2", "--resume")
+    assert timeline.frame_epochs(folder) == [1, 2]
+    again = timeline.read_frame(timeline.frame_path(folder, 1))
+    assert all(np.array_equal(getattr(again, f), getattr(first, f)) for f in ("loc", "scale", "kl", "indices"))
+
+
+def test_overwrite_replaces_the_old_runs_timeline_with_the_new_runs(tmp_path):
+    folder = tmp_path / "o"
+    _train_in_process(tmp_path, "--run", "o", "--epochs", "2")
+    old = timeline.read_frame(timeline.frame_path(folder, 1))
+    _train_in_process(tmp_path, "--run", "o", "--epochs", "1", "--seed", "1", "--overwrite")
+    assert timeline.frame_epochs(folder) == [1]
+    assert not np.array_equal(timeline.read_frame(timeline.frame_path(folder, 1)).loc, old.loc)
+
+
+def test_a_new_run_removes_frames_left_in_its_folder_by_no_run(tmp_path):
+    stray = timeline.Frame(5, np.zeros((20, 50)), np.ones(20), np.zeros(50), 0, np.arange(20), np.arange(20) % 10)
+    timeline.write_frame(tmp_path / "n", stray)  # a folder whose checkpoint is gone
+    _train_in_process(tmp_path, "--run", "n", "--epochs", "1")
+    assert timeline.frame_epochs(tmp_path / "n") == [1]
+
+
+def test_a_killed_run_keeps_its_frames_and_its_resume_ends_with_an_uninterrupted_runs_frames(tmp_path):
+    import signal
+
+    args = ["--epochs", "3", "--limit", "2000", "--test-every", "1", "--threads", "1", "--checkpoints", str(tmp_path)]
+
+    def train(run: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--run", run, *args], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    whole, cut = train("whole"), train("cut")  # side by side: one core each
+    while not timeline.frame_epochs(tmp_path / "cut") and cut.poll() is None:
+        time.sleep(0.01)
+    os.kill(cut.pid, signal.SIGKILL)  # during epoch 2, a frame written
+    assert cut.wait() == -signal.SIGKILL
+    saved = ckpt.load_state(tmp_path / "cut" / runs.CHECKPOINT_FILE).epoch
+    kept = timeline.read_timeline(tmp_path / "cut")
+    assert saved < 3 and not kept.skipped  # each frame written whole
+    assert kept.epochs.tolist() in (list(range(1, saved + 1)), list(range(1, saved)))  # a frame follows its save
+    assert cli("train", "--run", "cut", "--resume", *args[:-2], checkpoints=tmp_path).returncode == 0
+    assert whole.wait() == 0
+    resumed, straight = timeline.read_timeline(tmp_path / "cut"), timeline.read_timeline(tmp_path / "whole")
+    assert resumed.epochs.tolist() == straight.epochs.tolist() == [1, 2, 3]
+    for field in ("loc", "scale", "kl", "active", "indices", "labels"):
+        assert np.array_equal(getattr(resumed, field), getattr(straight, field)), field

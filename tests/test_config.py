@@ -4,8 +4,11 @@ The CLI and the form show these messages as they are: tests/test_cli.py and
 tests/app/test_app_train.py check only that a ConfigError reaches the user.
 """
 
+import json
+
 import pytest
 
+from vae_core import runs
 from vae_core.config import Config, ConfigError, parse_value
 
 
@@ -41,7 +44,24 @@ def test_config_round_trips_and_refuses_unknown_fields():
     ("beta", "inf", "beta must be more than 0 and at most 1000, got inf"),
     ("beta", "much", "beta must be a number, got 'much'"),
     ("activation", "gelu", "activation must be one of softplus, relu, tanh, got 'gelu'"),
+    ("warmup", "-1", r"warmup must be between 0 and 10000, got -1 \(0 turns warm-up off\)"),
+    ("warmup", "2.5", "warmup must be a whole number, got '2.5'"),
+    ("free_bits", "-0.5", r"free_bits must be between 0 and 10, got -0.5 \(0 turns free bits off\)"),
+    ("free_bits", "nan", "free_bits must be between 0 and 10, got nan"),
+    ("free_bits", "11", "free_bits must be between 0 and 10, got 11.0"),
 ])
 def test_a_field_given_as_text_is_parsed_and_checked_naming_what_is_allowed(field, text, message):
     with pytest.raises(ConfigError, match=message):
         Config(**{field: parse_value(field, text)})
+
+
+def test_warm_up_and_free_bits_are_off_by_default_and_may_be_0():
+    assert (Config().warmup, Config().free_bits) == (0, 0.0)
+    assert Config(warmup=0, free_bits=0.0) == Config()  # 0 is "off", not a value out of range as for beta
+
+
+def test_a_run_saved_before_warm_up_and_free_bits_existed_loads_with_both_off():
+    saved = json.loads((runs.DEFAULT_ROOT / "tutorial" / runs.RUN_FILE).read_text())["config"]
+    assert "warmup" not in saved and "free_bits" not in saved
+    config = Config.from_dict(saved)
+    assert (config.warmup, config.free_bits) == (0, 0.0)

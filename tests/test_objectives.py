@@ -104,6 +104,43 @@ def test_the_training_step_loss_and_the_test_loss_agree_on_the_same_batch(vae, x
     assert summed / x.shape[0] == pytest.approx(objectives.test_loss(vae, x, x.shape[0], seed=3), rel=1e-6)
 
 
+def test_free_bits_draw_the_code_from_torchs_rng_as_pyros_guide_does_in_training(vae, x):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        z = poutine.trace(vae.guide).get_trace(x).nodes["latent"]["value"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        reconstruction_only = objectives.free_bits_loss(vae, x, weight=0.0, free_bits=1.0)
+    assert torch.equal(reconstruction_only, -objectives.log_likelihood(vae, x, z).sum())
+
+
+def test_free_bits_above_every_dimensions_kl_leave_the_encoder_only_the_reconstructions_gradient(vae, x):
+    weights = list(vae.encoder.parameters())
+
+    def gradient(free_bits: float | None) -> torch.Tensor:
+        """The encoder's gradient of the free-bits loss at weight 0.5 (None: of the reconstruction term alone)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(5)
+            loss = objectives.free_bits_loss(vae, x, 0.5 if free_bits is not None else 0.0, free_bits or 0.0)
+        return torch.cat([g.flatten() for g in torch.autograd.grad(loss, weights)])
+
+    z_loc, z_scale = vae.encoder(x)
+    assert objectives.kl_to_prior(z_loc, z_scale).mean(0).max() < 100.0  # nats: 100 is above every dimension's
+    reconstruction = gradient(None)
+    floored, unfloored = gradient(100.0) - reconstruction, gradient(1e-9) - reconstruction
+    assert floored.norm() < 1e-5 * reconstruction.norm()  # float rounding only: the KL term is a constant
+    assert unfloored.norm() > 1e-2 * reconstruction.norm()  # the KL's own pull, which the floor removed
+
+
+def test_free_bits_above_every_dimensions_kl_add_a_constant_to_the_reconstruction_term(vae, x):
+    losses = []
+    for weight, free_bits in ((0.5, 100.0), (0.0, 100.0)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(5)
+            losses.append(objectives.free_bits_loss(vae, x, weight, free_bits).item())
+    assert losses[0] == pytest.approx(losses[1] + 0.5 * x.shape[0] * 50 * 100.0, rel=1e-6)  # weight x n x z_dim x λ
+
+
 def test_an_image_gets_the_same_elbo_alone_among_others_and_repeated(trained, mnist):
     def elbo_of(ids):
         return objectives.elbo_estimate(trained.vae, mnist.test_images[ids], ids=ids, seed=0, draws=16)

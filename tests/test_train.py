@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vae_core.config import Config
-from vae_core.train import Callbacks, DeviceError, DivergedError, fit, is_test_epoch, new_state, resolve_device
+from vae_core.train import (Callbacks, DeviceError, DivergedError, fit, is_test_epoch, kl_weight, new_state,
+                            resolve_device)
 
 from tests.conftest import tiny_config
 
@@ -97,6 +98,35 @@ def test_a_step_that_leaves_codes_of_scale_0_is_a_divergence_even_when_the_test_
 def test_test_epochs_are_zero_every_test_every_and_the_last():
     cfg = Config(epochs=12, test_every=5)
     assert [e for e in range(12) if is_test_epoch(cfg, e)] == [0, 5, 10, 11]
+
+
+def test_the_kl_weight_rises_linearly_over_the_warm_up_then_stays_beta():
+    assert [kl_weight(Config(beta=2.0, warmup=4), e) for e in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert [kl_weight(Config(beta=2.0), e) for e in range(3)] == [2.0, 2.0, 2.0]  # warmup 0: off
+
+
+def test_a_warm_up_run_keeps_more_kl_after_its_first_epoch_than_a_plain_one(small_mnist, trained):
+    # The first epoch weighs the KL term by beta/10: the codes spread further from the prior.
+    warm = fit(new_state(tiny_config(epochs=1, warmup=10)), small_mnist)
+    plain = trained.history  # the same run without warm-up; its first epoch trains as a 1-epoch run's
+    assert warm.test_kl[0] > 1.5 * plain.test_kl[0]
+
+
+def test_a_warm_up_of_one_epoch_trains_bit_for_bit_as_no_warm_up(small_mnist, trained):
+    # Its weight is beta from the first epoch, through the very loss a plain run trains with.
+    state = new_state(tiny_config(epochs=3, warmup=1))
+    fit(state, small_mnist)
+    assert state.history.train_loss == trained.history.train_loss
+    for a, b in zip(state.vae.parameters(), trained.vae.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_free_bits_above_every_dimensions_kl_leave_the_codes_unpushed_and_the_test_loss_the_elbo(
+        small_mnist, trained):
+    h = fit(new_state(tiny_config(epochs=1, free_bits=10.0)), small_mnist)
+    floor = 50 * 10.0  # nats per image: each of the 50 dimensions adds at least its 10 free nats
+    assert h.train_loss[0] > floor > h.test_loss[0]  # trained on the floored objective, tested on the ELBO
+    assert h.test_kl[0] > 5 * trained.history.test_kl[0]  # nothing pulled the codes towards the prior
 
 
 def test_jit_option_trains_too(small_mnist):

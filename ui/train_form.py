@@ -15,19 +15,21 @@ from typing import Any
 from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
 
 # The form's rows of three, in the order a phone stacks them: what a quick try changes first,
-# then the optimiser, then the model; device and JIT go on the last row, beside Overwrite.
+# then the optimiser, the KL term's weighting, then the model; device and JIT go on the last row,
+# beside Overwrite.
 FORM_ROWS = [
     ["run", "epochs", "limit"],
     ["lr", "batch_size", "test_every"],
+    ["beta", "warmup", "free_bits"],
     ["likelihood", "hidden", "activation"],
-    ["z_dim", "beta", "seed"],
+    ["z_dim", "seed"],
     ["device", "jit"],
 ]
 RUN_HELP = "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."
 # Steps of the number inputs' +/- buttons; whole numbers are typed into float inputs, so that
 # "2.7" reaches the Config's check instead of being cut to 2.
 STEPS = {"epochs": 1.0, "limit": 1000.0, "lr": 1e-4, "batch_size": 1.0, "test_every": 1.0, "z_dim": 1.0,
-         "beta": 0.5, "seed": 1.0}
+         "beta": 0.5, "warmup": 1.0, "free_bits": 0.25, "seed": 1.0}
 # How number inputs print their value: "%g" keeps every digit that matters (5e-05 stays 5e-05, where
 # "%.4f" showed 0.0001); the browser's sprintf writes it as JavaScript's shortest form, such as 0.00005.
 NUMBER_FORMAT = "%g"

@@ -24,7 +24,7 @@ from vae_core.likelihoods import LIKELIHOODS
 from vae_core.data import load_mnist
 from vae_core.errors import DivergedError, UsageError
 from vae_core.files import SaveError
-from vae_core import start
+from vae_core import start, timeline
 from vae_core.monitor import RunMonitor
 from vae_core.runs import REPLACED_FILE, RunBusyError, StopRequest, clear_stop, remove_left_behind, run_lock
 from vae_core.train import TrainState, fit, new_state, resolve_device
@@ -66,18 +66,22 @@ def train(args: argparse.Namespace) -> int:
         # looked, and a resumed run is checked against its checkpoint itself, not only its run.json.
         config = start.check(args.checkpoints, args.run, overrides, resume=args.resume, overwrite=args.overwrite,
                              saved=None if state is None else (state.config, state.epoch), locked=True)
-        if state is not None:  # resumed: its config but for the fields a Resume may change
+        resumed = state is not None
+        if resumed:  # its config but for the fields a Resume may change
             state.config = config
             for group in state.optimizer.param_groups:
                 group["lr"] = config.lr
+            timeline.prune(path.parent, after=state.epoch)  # frames of epochs trained after the checkpoint
         else:
             state = new_state(config)
             if path.exists():  # --overwrite: the old run stays recoverable until the new one saves an epoch
-                os.replace(path, path.with_name(REPLACED_FILE))
+                os.replace(path, path.with_name(REPLACED_FILE))  # (its timeline too: RunMonitor's start_over)
         resolve_device(state.config.device)
         data = load_mnist(args.data)
-        monitor = RunMonitor(path.parent, state, data.test_images)
+        monitor = RunMonitor(path.parent, state, data.test_images, data.test_labels, start_over=not resumed)
         _run_threads(args, state)
+        if resumed:  # the checkpoint's own frame again: a kill may have come between its save and its frame
+            monitor.record_frame(state)
         try:
             with Progress(path, monitor) as progress:
                 fit(state, data, callbacks=progress, should_stop=stop)

@@ -66,6 +66,8 @@ class Spec:
     choices: Collection[str] = ()
     cli: bool = True  # a flag of `train` and part of the job command
     why: str = ""  # why the range is what it is, told with a refusal when it is not obvious
+    # A number's `low` is excluded (an lr or a beta of 0 learns nothing), unless 0 means "off" (free bits).
+    low_allowed: bool = False
 
     @property
     def help(self) -> str:
@@ -109,6 +111,16 @@ class Config:
     # Weight on the KL term of the training loss (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
     beta: float = _f(1.0, "β (KL weight)", "Weight on the KL term of the training loss (β-VAE); 1 trains on "
                                            "the ELBO. Test figures are always the ELBO.", float, low=0, high=1000)
+    # KL warm-up (Bowman et al. 2016): the KL weight rises linearly to beta over the first `warmup` epochs.
+    warmup: int = _f(0, "KL warm-up (epochs)", "KL warm-up (Bowman et al. 2016): over the first N epochs the KL "
+                                               "term's weight rises linearly from β/N to β, then stays β; 0 turns "
+                                               "it off. Test figures are always the ELBO.", int, low=0, high=10_000,
+                     why="0 turns warm-up off")
+    # Free bits (Kingma et al. 2016): nats per latent dimension of KL left unpenalised; 0 is the plain objective.
+    free_bits: float = _f(0.0, "Free bits (nats)", "Free bits (Kingma et al. 2016): a latent dimension's KL, "
+                                                   "averaged over the batch, is not penalised below this many "
+                                                   "nats; 0 turns it off. Test figures are always the ELBO.",
+                          float, low=0, high=10, low_allowed=True, why="0 turns free bits off")
     seed: int = _f(0, "Seed", "Seeds the weights, the shuffling and the sampling.", int, low=0, high=2**63 - 1)
     device: str = _f("cpu", "Device", "Where to train.", str, choices=DEVICES)
     # JitTrace_ELBO instead of Trace_ELBO; measured here it brings no reliable gain.
@@ -207,14 +219,18 @@ def _check(name: str, spec: Spec, value: Any) -> None:
     elif spec.kind is int:
         _check_int(name, value, int(spec.low), int(spec.high), why=spec.why)
     else:
-        _check_float(name, value, spec.low, spec.high)
+        _check_float(name, value, spec)
 
 
-def _check_float(name: str, value: Any, low: float, high: float) -> None:
-    """Above `low` (excluded: an lr or a beta of 0 learns nothing) and at most `high`."""
+def _check_float(name: str, value: Any, spec: Spec) -> None:
+    """Above `low` (or at it, where the spec allows it) and at most `high`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError.of(name, f"must be a number, got {value!r}")
-    if not (math.isfinite(value) and low < value <= high):
+    low, high = spec.low, spec.high
+    if spec.low_allowed:
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ConfigError.of(name, f"must be between {low:g} and {high:g}, got {value!r} ({spec.why})")
+    elif not (math.isfinite(value) and low < value <= high):
         default = Config.__dataclass_fields__[name].default
         raise ConfigError.of(name, f"must be more than {low:g} and at most {high:g}, got {value!r} "
                                    f"(the tutorial's is {default:g})")

@@ -2,6 +2,7 @@
 
     from vae_core import objectives
     loss = objectives.training_loss(vae, jit=False, beta=1.0)(x)   # what a training step minimises
+    loss = objectives.training_loss(vae, False, beta=0.5, free_bits=0.25)(x)   # warm-up's weight, free bits
     test = objectives.test_loss(vae, images, 256, seed=0)    # float: -ELBO per image, as the tutorial prints
     elbo = objectives.one_sample_elbos(vae, x, seed=0)      # (n,) Pyro's Trace_ELBO terms, nats per image
     est = objectives.elbo_estimate(vae, x, ids=idx, seed=0)  # mean, se: (n,) nats per image, 64 draws each
@@ -26,7 +27,8 @@ runs beside it (tests/test_concurrency.py checks this). Pyro's model and
 guide (vae_core.model) remain the definition: tests pin one_sample_elbos
 equal to Pyro's trace-based ELBO, and log_weights to the trace at the same
 code. Only training_loss and test_loss go through Pyro (Trace_ELBO, and JitTrace_ELBO
-with a param store swapped in): training runs in a process of its own.
+with a param store swapped in), and training's free_bits_loss draws from torch's global
+RNG as Pyro's guide does: training runs in a process of its own.
 
 All take images as (n, x_dim) in [0, 1]. Images go through the run's likelihood
 (vae.likelihood: prepared, then scored), and the numbers mean what its
@@ -109,8 +111,11 @@ def one_sample_elbos(vae: VAE, x: torch.Tensor, seed: int) -> torch.Tensor:
     return _log_weights(vae, x, z_loc + z_scale * eps, z_loc, z_scale)
 
 
-def training_loss(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The training loss of a batch, summed over it as SVI.step: the negative ELBO, its KL term weighted by beta."""
+def training_loss(vae: VAE, jit: bool, beta: float, free_bits: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The training loss of a batch, summed over it as SVI.step: the negative ELBO, its KL term weighted by
+    beta (a run's β, or its warm-up share of it); with free_bits > 0, free_bits_loss (no JIT there)."""
+    if free_bits > 0:
+        return lambda x: free_bits_loss(vae, x, beta, free_bits)
     if not jit:
         elbo = Trace_ELBO()
         if beta == 1.0:
@@ -135,6 +140,19 @@ def training_loss(vae: VAE, jit: bool, beta: float) -> Callable[[torch.Tensor], 
             return elbo.differentiable_loss(model, guide, x)
 
     return loss
+
+
+def free_bits_loss(vae: VAE, x: torch.Tensor, weight: float, free_bits: float) -> torch.Tensor:
+    """Free bits (Kingma et al. 2016), summed over the batch x (n, x_dim), prepared:
+    -sum_n log p(x | z) + weight * n * sum_d max(free_bits, mean_n KL_d), with the exact Gaussian KL.
+
+    A dimension whose batch-mean KL is below `free_bits` nats adds a constant: its KL is not pushed down.
+    z is drawn by rsample from q(z | x) with torch's global RNG, as Pyro's guide draws it in training.
+    """
+    z_loc, z_scale = vae.encoder(x)  # (n, z_dim) each
+    z = Normal(z_loc, z_scale).rsample()
+    kl = kl_to_prior(z_loc, z_scale).mean(dim=0)  # (z_dim,) nats, the batch's mean
+    return -log_likelihood(vae, x, z).sum() + weight * x.shape[0] * torch.clamp(kl, min=free_bits).sum()
 
 
 @torch.no_grad()

@@ -5,13 +5,14 @@
     history = fit(state, load_mnist(), callbacks=Callbacks(), should_stop=lambda: False)
     history.train_loss[0], history.test_loss[0]      # nats per image, as the tutorial prints
 
-Losses are the negative ELBO per image (with beta != 1, the train loss weights
-its KL term by beta; the test loss is always the ELBO's): the train loss of an epoch is the sum
-of the per-batch losses over the epoch divided by the number of images (the
-weights change during the epoch, as in the tutorial); the test loss is a
-one-sample estimate over the whole test set at epoch 0, every `test_every`
-epochs and at the last epoch. Everything a resumed run needs (weights,
-optimizer, history, epoch, RNG states) is in `TrainState`.
+Losses are the negative ELBO per image (with beta != 1 the train loss weights its
+KL term by beta, during a KL warm-up by kl_weight's share of beta, and with free
+bits it floors each dimension's KL; the test loss is always the ELBO's): the
+train loss of an epoch is the sum of the per-batch losses over the epoch divided
+by the number of images (the weights change during the epoch, as in the
+tutorial); the test loss is a one-sample estimate over the whole test set at
+epoch 0, every `test_every` epochs and at the last epoch. Everything a resumed
+run needs (weights, optimizer, history, epoch, RNG states) is in `TrainState`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ def is_test_epoch(config: Config, epoch: int) -> bool:
     return epoch % config.test_every == 0 or epoch == config.epochs - 1
 
 
+def kl_weight(config: Config, epoch: int) -> float:
+    """The KL term's weight in 0-based `epoch`: beta, or during a warm-up of N epochs beta * (epoch + 1) / N
+    (Bowman et al. 2016: beta/N in the first epoch, beta from epoch N on)."""
+    if config.warmup == 0:
+        return config.beta
+    return config.beta * min(1.0, (epoch + 1) / config.warmup)
+
+
 def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = None,
         should_stop: Callable[[], bool] = lambda: False) -> History:
     """Train from `state.epoch` to `config.epochs`; a stop abandons the current epoch."""
@@ -101,7 +110,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
     state.vae.to(device)
     _move_optimizer_state(state.optimizer, device)
     data = data.limit(cfg.limit).to(device)
-    loss_fn = objectives.training_loss(state.vae, cfg.jit, cfg.beta)
+    weight, loss_fn = None, None  # made again when a warm-up changes the weight (JitTrace_ELBO bakes it in)
     prepare = state.vae.likelihood.prepare  # binarized: fresh 0/1 pixels from the run's RNG at every use
     n_train = data.train_images.shape[0]
     n_batches = -(-n_train // cfg.batch_size)
@@ -110,6 +119,9 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
 
     for epoch in range(state.epoch, cfg.epochs):
         start = time.perf_counter()
+        if kl_weight(cfg, epoch) != weight:
+            weight = kl_weight(cfg, epoch)
+            loss_fn = objectives.training_loss(state.vae, cfg.jit, weight, cfg.free_bits)
         total, seen = 0.0, 0
         for b, x in enumerate(batches(data.train_images, cfg.batch_size, shuffle)):
             if should_stop():
