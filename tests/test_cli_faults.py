@@ -49,10 +49,11 @@ def left_by_a_kill(folder: Path, name: str) -> Path:
 
 
 def left_in_run_and_cache(folder: Path) -> list[Path]:
-    """What kills leave: a status, test-set means and a T-SNE map, each cut short."""
+    """What kills leave: a status, test-set means, a T-SNE map and a timeline frame, each cut short."""
     cache = folder / runs.CACHE_FOLDER
     return [left_by_a_kill(folder, runs.STATUS_FILE), left_by_a_kill(cache, "test-means-0123456789abcdef.npy"),
-            left_by_a_kill(cache, "tsne-p30-s0-i100+200-exact-0123456789abcdef.npy")]
+            left_by_a_kill(cache, "tsne-p30-s0-i100+200-exact-0123456789abcdef.npy"),
+            left_by_a_kill(folder / runs.TIMELINE_FOLDER, "epoch-0001.npz")]
 
 
 @pytest.mark.parametrize("lr", ["0.1", "0.2", "0.5", "1"])
@@ -95,7 +96,7 @@ def test_temp_files_a_kill_left_while_the_run_trained_are_removed_when_it_finish
 
     monkeypatch.setattr(ckpt, "save_state", save_then_leave_temp_files)
     assert cli_in_process("train", "--run", "k", "--epochs", "2", "--limit", "256", checkpoints=tmp_path) == 0
-    assert len(left) == 3 and [f for f in left if f.exists()] == []
+    assert len(left) == 4 and [f for f in left if f.exists()] == []
     assert runs.read_status(tmp_path / "k")["state"] == "finished"
 
 

@@ -21,6 +21,8 @@ The files of a run folder, each replaced atomically so that a reader never sees 
   train.log       the app's training process's output; checkpoint.replaced.pt: an overwritten
                   run's checkpoint, until the new run saves an epoch
   cache/          arrays derived from one checkpoint version (vae_core.run_cache)
+  timeline/       epoch-NNNN.npz: the codes of a fixed subset of test digits and KL per dimension at each
+                  test epoch (vae_core.timeline)
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ STOP_FILE = "stop.json"
 LOG_FILE = "train.log"
 REPLACED_FILE = "checkpoint.replaced.pt"
 CACHE_FOLDER = "cache"
+TIMELINE_FOLDER = "timeline"  # one frame per test epoch (vae_core.timeline)
 # Written by processes that do not hold the run's lock: the app's first status and stop request, and the
 # run.json the app writes for a checkpoint saved without one.
 SHARED_FILES = (STATUS_FILE, STOP_FILE, RUN_FILE)
@@ -315,9 +318,11 @@ def is_locked(folder: Path) -> bool:
 
 
 def remove_left_behind(folder: Path) -> list[Path]:
-    """Temp files of saves killed midway, in the run folder and its cache; call it holding the run's lock.
-    Processes without the lock write SHARED_FILES and cached arrays: their temp files count once a minute old."""
-    return remove_temp_files(folder, shared=SHARED_FILES) + remove_temp_files(folder / CACHE_FOLDER, shared=("*",))
+    """Temp files of saves killed midway, in the run folder, its cache and its timeline; call it holding the
+    run's lock. Processes without the lock write SHARED_FILES and cached arrays: their temp files count once a
+    minute old. Only the training process writes timeline frames."""
+    return (remove_temp_files(folder, shared=SHARED_FILES) + remove_temp_files(folder / CACHE_FOLDER, shared=("*",))
+            + remove_temp_files(folder / TIMELINE_FOLDER))
 
 
 def request_stop(folder: Path, pid: int) -> None:

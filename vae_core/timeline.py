@@ -27,8 +27,9 @@ import numpy as np
 
 from vae_core import npz
 from vae_core.files import atomic_write
+from vae_core.runs import TIMELINE_FOLDER
 
-FOLDER = "timeline"
+FOLDER = TIMELINE_FOLDER
 PER_DIGIT = 200  # test digits of each class in the subset: 2,000 in all
 SEED = 22  # the subset's seed: fixed, so every run's frames show the same digits
 _FRAME = re.compile(r"epoch-(\d{4,6})\.npz")
