@@ -8,14 +8,14 @@ import streamlit as st
 
 from ui.figures import chart_config
 from ui.home import (N_SAMPLES, N_TRAVERSED, compared_histories, elbo_histogram, elbo_thumbnail, model_dot,
-                     preload_views, runs_thumbnail, thumbnails, Thumbnails)
+                     preload_views, recorded_timeline, runs_thumbnail, thumbnails, timeline_thumbnail, Thumbnails)
 from ui.picker import checkpoints_root, picked_info
 from ui.views import VIEWS, link, open_page
 from vae_core.config import Config
-from vae_core.runs import RunInfo
+from vae_core.runs import RunInfo, run_dir
 from vae_core.likelihoods import LIKELIHOODS
 
-CARDS_PER_ROW = 3  # nine views: three rows of three on a wide screen, one column on a phone
+CARDS_PER_ROW = 3  # ten views: rows of three on a wide screen, one column on a phone
 
 
 def introduction(config: Config) -> None:
@@ -51,10 +51,12 @@ def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
         fig, caption = elbo_thumbnail(thumbs.history), "the ELBO per image, epoch by epoch"
     elif name == "evaluate":
         fig, caption = elbo_histogram(thumbs.elbo_counts, thumbs.elbo_edges), "the test digits' ELBOs, one draw each"
+    elif name == "timeline" and (line := recorded_timeline(run_dir(checkpoints_root(), run))) is not None:
+        fig, caption = timeline_thumbnail(line), f"KL per latent dimension over {len(line.epochs)} recorded epochs"
     elif name == "compare":
         histories = compared_histories(checkpoints_root(), run)
         fig, caption = runs_thumbnail(histories), f"the test ELBO of {len(histories)} run(s)"
-    else:  # a view without a thumbnail of its own: what it shows, in its registry's words
+    else:  # nothing of this run to show (no recorded epochs): what the view shows, in its registry's words
         card.caption(next(view.blurb for view in VIEWS if view.name == name))
         return
     card.plotly_chart(fig, config=chart_config(staticPlot=True), key=f"home_{name}")

@@ -6,6 +6,7 @@ import pytest
 from vae_core import analysis, latent, objectives
 from vae_core import checkpoint as ckpt
 from vae_core import run_cache, runs
+from ui.jobs import SHIPPED_RUNS
 
 PATH = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
@@ -93,3 +94,22 @@ def test_shipped_tutorial_log_px_estimate_belongs_to_the_shipped_weights(shipped
     np.testing.assert_allclose(bound[:len(first)], objectives.iwae_bound(shipped.vae.eval(), first, k=1000, seed=0),
                                atol=1e-3)
     assert -98 < bound.mean() < -96  # −96.88 measured; 4.3 nats above the ELBO
+
+
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
+def test_a_shipped_runs_timeline_ends_with_the_frame_of_its_shipped_weights(run, mnist):
+    # Recorded by training each run again with the same settings and thread count (2): its losses and weights
+    # came out bit for bit those shipped, so its frames are the shipped run's own (docs/timeline.md).
+    from vae_core import timeline
+    from vae_core.monitor import timeline_frame
+
+    state = ckpt.load_state(runs.checkpoint_path(runs.DEFAULT_ROOT, run))
+    line = timeline.read_timeline(runs.run_dir(runs.DEFAULT_ROOT, run))
+    assert line is not None and line.skipped == (), f"record it: see docs/timeline.md ({run})"
+    assert line.epochs.tolist() == [e + 1 for e in state.history.test_epochs]  # every test epoch, 1 to 100
+    labels = mnist.test_labels.numpy()
+    assert np.array_equal(line.indices, timeline.subset(labels)) and np.array_equal(line.labels, labels[line.indices])
+    last = timeline_frame(state.vae.eval(), state.epoch, mnist.test_images, line.indices, line.labels)
+    np.testing.assert_allclose(line.loc[-1], last.loc, rtol=1e-3, atol=1e-3)  # float16 on disk
+    np.testing.assert_allclose(line.kl[-1], last.kl, rtol=1e-5)
+    assert line.active[-1] == last.active

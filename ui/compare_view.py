@@ -84,11 +84,11 @@ def likelihood_notes(likelihoods: list[str]) -> None:
 def curves(models: dict[str, Model]) -> None:
     """The runs' ELBO curves in one chart, and the ELBO's two parts on a toggle."""
     histories = {name: m.history for name, m in models.items()}
-    betas = {name: m.vae.config.beta for name, m in models.items()}
-    st.plotly_chart(runs_figure(histories, betas), key="compare_elbo", config=chart_config())
-    if any(beta != 1.0 for beta in betas.values()):
-        st.caption("A run with β ≠ 1 trains on its β-weighted loss: its train curve is that objective, not the "
-                   "ELBO. Test curves are always the ELBO.")
+    trained_on = {name: m.vae.config.objective() for name, m in models.items()}
+    st.plotly_chart(runs_figure(histories, trained_on), key="compare_elbo", config=chart_config())
+    if any(trained_on.values()):
+        st.caption("A run with β ≠ 1, KL warm-up or free bits trains on that objective: its train curve is that "
+                   "objective, not the ELBO. Test curves are always the ELBO.")
     if not st.toggle("Show the ELBO's two parts", key="compare_parts", persist_state="session",
                      help="E_q[log p(x | z)] and KL(q(z | x) || p(z)) at each test epoch; ELBO = reconstruction − KL."):
         return

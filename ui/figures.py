@@ -216,13 +216,13 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def runs_figure(histories: dict[str, dict[str, list]], betas: dict[str, float]) -> go.Figure:
+def runs_figure(histories: dict[str, dict[str, list]], objectives: dict[str, str]) -> go.Figure:
     """Each run's train ELBO (lines) and test ELBO (diamonds, dashed), one colour per run."""
     fig = go.Figure()
     for i, (run, history) in enumerate(histories.items()):
         colour = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
         train = [-x for x in history.get("train_loss", [])]
-        label = f"{run}: train" + (f" (β = {betas[run]:g} objective)" if betas[run] != 1.0 else "")
+        label = f"{run}: train" + (f" ({objectives[run]} objective)" if objectives[run] else "")
         fig.add_scatter(x=list(range(1, len(train) + 1)), y=train, mode="lines", name=label,
                         line={"color": colour, "width": 1.5},
                         hovertemplate=f"{run}<br>epoch %{{x}}<br>train %{{y:.2f}}<extra></extra>")

@@ -18,6 +18,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,10 +26,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.figures import DIGIT_COLOURS, elbo_figure
+from ui.timeline_figures import kl_heatmap
 from vae_core import run_cache
 from vae_core.runs import RunInfo, read_history, run_dir
 from vae_core.config import Config
 from vae_core.likelihoods import LIKELIHOODS
+from vae_core.timeline import Timeline, read_timeline
+from vae_core.timeline import stamp as timeline_stamp
 
 if TYPE_CHECKING:
     from ui.runs import Model
@@ -249,6 +253,24 @@ def elbo_thumbnail(history: dict[str, list]) -> go.Figure:
     fig = elbo_figure(history, title="")
     fig.update_layout(height=CHART_HEIGHT, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="ELBO (nats)",
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
+    return fig
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _timeline(folder: str, version: tuple) -> Timeline | None:
+    return read_timeline(Path(folder))
+
+
+def recorded_timeline(folder: Path) -> Timeline | None:
+    """The run's recorded frames (vae_core.timeline), read once per version of its files; None if none."""
+    return _timeline(str(folder), timeline_stamp(folder))
+
+
+def timeline_thumbnail(line: Timeline) -> go.Figure:
+    """The Timeline view's KL heatmap, shrunk: no title, no colour bar, small margins."""
+    fig = kl_heatmap(line, int(line.epochs[-1]), height=CHART_HEIGHT)
+    fig.update_traces(showscale=False)
+    fig.update_layout(title="", margin={"l": 0, "r": 0, "t": 10, "b": 0})
     return fig
 
 

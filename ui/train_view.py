@@ -194,6 +194,7 @@ def actions(root: Path, run: str, job: jobs.Job) -> None:
         # Not plain "Stop": Streamlit's own "Stop" shows in the header while a page redraws, and it
         # interrupts the redraw only; pressed for this one, it would leave the run training.
         st.button("Stop training", icon=":material/stop:", key="train_stop", on_click=stop_run, args=(root, run))
+        link("timeline", "Watch its latent space learn, epoch by epoch (Timeline)")
     elif job.state == "stopping":
         st.button("Stopping…", icon=":material/hourglass_top:", key="train_stop", disabled=True)
     elif job.state == "lost" and job.complete:  # killed after its last epoch: only the map is missing
@@ -245,8 +246,13 @@ def model_note(values: dict) -> str:
         config = Config.from_dict(values)
     except (ConfigError, TypeError):
         return ""
-    weighted = (f" The train curve is the β = {config.beta:g} objective, E_q[log p(x | z)] − {config.beta:g} · KL, "
-                f"not the ELBO; the test curve is the ELBO." if config.beta != 1.0 else "")
+    objective = config.objective()
+    plain_beta = config.beta != 1.0 and not (config.warmup or config.free_bits)
+    weighted = ("" if not objective else
+                f" The train curve is the β = {config.beta:g} objective, E_q[log p(x | z)] − {config.beta:g} · KL, "
+                f"not the ELBO; the test curve is the ELBO." if plain_beta else
+                f" The train curve is the training objective ({objective}), whose KL term is weighted or floored, "
+                f"not the ELBO; the test curve is the ELBO.")
     note = LIKELIHOODS[config.likelihood].note
     return f"{note[:1].upper()}{note[1:]}.{weighted}"
 

@@ -48,6 +48,8 @@ VIEWS = (
     View("samples", "Samples", ":material/casino:", "Digits decoded from codes drawn from the prior."),
     View("reconstructions", "Reconstructions", ":material/compare:", "Test digits beside what the VAE makes of them."),
     View("latent_map", "Latent map", ":material/scatter_plot:", "The 10,000 test codes in 2-D, coloured by digit."),
+    View("timeline", "Timeline", ":material/timeline:",
+         "Watch the codes sort into digits, epoch by epoch, with KL per dimension and the active units."),
     View("interpolate", "Interpolate", ":material/linear_scale:",
          "Decode the way from one digit's code to another's, straight and along a great circle."),
     View("traverse", "Traverse", ":material/tune:",

@@ -143,6 +143,15 @@ class Config:
         """Number of pixels of one flattened image."""
         return self.image_height * self.image_width
 
+    def objective(self) -> str:
+        """What the run trains on where it is not the ELBO, in a few words; "" for the ELBO itself."""
+        parts = [f"β = {self.beta:g}"] if self.beta != 1.0 else []
+        if self.warmup:
+            parts.append(f"KL warm-up over {self.warmup} epochs")
+        if self.free_bits:
+            parts.append(f"free bits of {self.free_bits:g} nats")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields, for checkpoints and JSON (hidden as a list)."""
         values = dataclasses.asdict(self)

@@ -11,7 +11,7 @@ The trainer writes one frame per test epoch into `timeline/epoch-NNNN.npz`
 every frame it wrote and a resume adds the next ones; `prune` removes frames
 past a checkpoint's epoch (a resume after a kill between a frame and its
 checkpoint trains that epoch again and writes it again) and all frames when a run
-starts over. Codes are stored as float16 (2,000 x 50 x 2 B = 200 kB a frame);
+starts over. Codes are stored as float16 (2,000 x z_dim x 2 B: 200 kB a frame at the tutorial's z_dim);
 a damaged frame is skipped, and read sizes are checked before any data is read
 (vae_core.npz). No torch here: the app reads timelines before torch loads.
 """
@@ -99,6 +99,18 @@ def frame_epochs(folder: Path) -> list[int]:
     if not found.is_dir():
         return []
     return sorted(int(m.group(1)) for p in found.iterdir() if (m := _FRAME.fullmatch(p.name)))
+
+
+def stamp(folder: Path) -> tuple:
+    """Changes whenever a frame is added, replaced or removed: a key for caching what was read."""
+    found = []
+    for epoch in frame_epochs(folder):
+        try:
+            stat = frame_path(folder, epoch).stat()
+        except OSError:  # removed since listed
+            continue
+        found.append((epoch, stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
 
 
 def prune(folder: Path, after: int) -> None:

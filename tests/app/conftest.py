@@ -26,16 +26,15 @@ from vae_core import analysis, latent
 from vae_core import checkpoint as ckpt
 from vae_core import runs
 from vae_core.config import Config
-from vae_core.train import fit, new_state
+from tests.timeline_frames import record
 
 
 @pytest.fixture(scope="session")
 def small_checkpoint(tmp_path_factory, mnist) -> Path:
-    """A real 2-epoch run on the first 1,024 training digits, saved once for the module."""
-    state = new_state(Config(epochs=2, limit=1024, batch_size=128, test_every=1))
-    fit(state, mnist)
+    """A real 2-epoch run on the first 1,024 training digits, saved once for the session, with the timeline
+    frame the trainer records after each epoch (beside it, in timeline/)."""
     path = runs.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
-    ckpt.save_state(state, path)
+    record(path.parent, mnist, Config(epochs=2, limit=1024, batch_size=128, test_every=1))
     return path
 
 
@@ -105,8 +104,9 @@ def bare_root(empty_root, small_checkpoint) -> Path:
 
 
 @pytest.fixture
-def root(bare_root, home_thumbnails) -> Path:
-    """A checkpoints folder of its own holding a copy of the small run and Home's kept thumbnails."""
+def root(bare_root, home_thumbnails, small_checkpoint) -> Path:
+    """A checkpoints folder of its own holding a copy of the small run, its timeline and Home's kept thumbnails."""
+    shutil.copytree(small_checkpoint.parent / runs.TIMELINE_FOLDER, bare_root / RUN / runs.TIMELINE_FOLDER)
     cache = bare_root / RUN / runs.CACHE_FOLDER
     cache.mkdir()
     for file in home_thumbnails:

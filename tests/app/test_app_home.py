@@ -23,9 +23,10 @@ from vae_core import run_cache, runs
 from vae_core.config import Config
 from vae_core.train import fit, new_state
 
-VIEWS = ["train", "samples", "reconstructions", "latent_map", "interpolate", "traverse", "draw", "evaluate",
-         "compare"]  # the URL paths of the views, in order
-CHARTS = ("train", "evaluate", "compare")  # the cards whose thumbnail is a static chart, not a kept picture
+VIEWS = ["train", "samples", "reconstructions", "latent_map", "timeline", "interpolate", "traverse", "draw",
+         "evaluate", "compare"]  # the URL paths of the views, in order
+# The cards whose thumbnail is a static chart, not a kept picture (the Timeline's: when the run has frames).
+CHARTS = ("train", "timeline", "evaluate", "compare")
 N_IMAGES = len(VIEWS) - len(CHARTS)
 
 
