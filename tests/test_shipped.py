@@ -6,7 +6,6 @@ import pytest
 from vae_core import analysis, latent, objectives
 from vae_core import checkpoint as ckpt
 from vae_core import run_cache, runs
-from ui.jobs import SHIPPED_RUNS
 
 PATH = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
@@ -96,7 +95,12 @@ def test_shipped_tutorial_log_px_estimate_belongs_to_the_shipped_weights(shipped
     assert -98 < bound.mean() < -96  # −96.88 measured; 4.3 nats above the ELBO
 
 
-@pytest.mark.parametrize("run", SHIPPED_RUNS)
+# The shipped runs whose timeline is recorded (docs/timeline.md); burda-binarized's is not yet: its Timeline
+# says how to record one.
+RECORDED = ("tutorial", "latent-2d", "warmup")
+
+
+@pytest.mark.parametrize("run", RECORDED)
 def test_a_shipped_runs_timeline_ends_with_the_frame_of_its_shipped_weights(run, mnist):
     # Recorded by training each run again with the same settings and thread count (2): its losses and weights
     # came out bit for bit those shipped, so its frames are the shipped run's own (docs/timeline.md).

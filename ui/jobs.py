@@ -32,7 +32,7 @@ from vae_core.start import StartRefused, alive, training  # noqa: F401  (the app
 from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
 
 # Runs shipped with the repository: the app never replaces them or trains them further.
-SHIPPED_RUNS = ("tutorial", "latent-2d", "burda-binarized")
+SHIPPED_RUNS = ("tutorial", "latent-2d", "burda-binarized", "warmup")
 # Training runs this server lets train at once, and the memory one may take ($VAE_MAX_JOBS,
 # $VAE_MEMORY_GIB): anyone who can open the app can start runs.
 MAX_JOBS = int(os.environ.get("VAE_MAX_JOBS", "1"))
