@@ -139,9 +139,10 @@ def _cancel(task: tasks.Task) -> None:
     st.session_state.setdefault(CANCELLED, set()).add(task.key)
 
 
-def toggle_play(last: int) -> None:
-    """Play / Pause's callback: Play starts over from the first epoch when the slider is at the `last` one."""
-    playing = not st.session_state.get(PLAYING, False)
+def toggle_play(playing: bool, last: int) -> None:
+    """Play / Pause's callback: `playing` is what the pressed button said (Pause: False), not a flip of the
+    state now, which a timer tick may have changed since the button was drawn. Play starts over from the first
+    epoch when the slider is at the `last` one."""
     st.session_state[PLAYING] = playing
     if playing and st.session_state.get(EPOCH) == last:
         st.session_state[EPOCH] = None  # step() puts the slider on the first epoch
@@ -151,7 +152,7 @@ def player(line: timeline.Timeline, where=st) -> float | None:
     """Play / Pause; the seconds between the frame view's timer ticks (None: no timer)."""
     playing = st.session_state.get(PLAYING, False)
     where.button("Pause" if playing else "Play", key="timeline_play", on_click=toggle_play,
-                 args=(int(line.epochs[-1]),), icon=":material/pause:" if playing else ":material/play_arrow:",
+                 args=(not playing, int(line.epochs[-1])), icon=":material/pause:" if playing else ":material/play_arrow:",
                  type="primary", help=f"Play steps through the recorded epochs, one every {TICK_SECONDS:g} s, and "
                                       "stops at the last; Pause keeps the epoch.")
     return TICK_SECONDS if playing else None
@@ -173,10 +174,6 @@ def step(epochs: list[int]) -> None:
             st.rerun()  # a full run redraws Play and turns the timer off
 
 
-def _pause() -> None:
-    st.session_state[PLAYING] = False
-
-
 def nearest(line: timeline.Timeline, epoch: int) -> int:
     """The frame of `line` nearest to `epoch` (the earlier on a tie)."""
     return int(np.abs(line.epochs - epoch).argmin())
@@ -191,7 +188,10 @@ def frame_view(folder: Path, version: tuple, name: str, line: timeline.Timeline,
     epochs = [int(e) for e in line.epochs]
     step(epochs)
     if len(epochs) > 1:
-        st.select_slider("Epoch", options=epochs, key=EPOCH, on_change=_pause,
+        # No on_change pause: a click's message carries the slider value the browser still shows, an epoch
+        # behind the timer's last step, which read as a move of the slider and paused (or, with Pause, un-paused)
+        # the player. A slider moved during Play plays on from there, as a video player's.
+        st.select_slider("Epoch", options=epochs, key=EPOCH,
                          help="Epochs completed when the frame was recorded.")
     t = epochs.index(st.session_state[EPOCH])
     epoch = epochs[t]
