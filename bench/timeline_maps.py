@@ -70,7 +70,7 @@ def step_times(root: Path, run: str, epochs: list[int], repeats: int) -> tuple[l
     assert not at.exception, at.exception
     line = timeline.read_timeline(root / run)
     info = next(i for i in runs.list_runs(root) if i.name == run)
-    m = tv.map_of(info, line, tv.stamp(root / run))
+    m = tv.map_of(info, line, timeline.stamp(root / run))
     figures = []
     for t, epoch in enumerate(epochs):
         _, seconds = timed(lambda: (tf.codes_figure(m.xy[t], line, t, "run", m.ranges), tf.kl_heatmap(line, epoch),
