@@ -51,7 +51,7 @@ def picture(card, name: str, thumbs: Thumbnails, run: str) -> None:
         fig, caption = elbo_thumbnail(thumbs.history), "the ELBO per image, epoch by epoch"
     elif name == "evaluate":
         fig, caption = elbo_histogram(thumbs.elbo_counts, thumbs.elbo_edges), "the test digits' ELBOs, one draw each"
-    elif name == "timeline" and (line := recorded_timeline(run_dir(checkpoints_root(), run))) is not None:
+    elif name == "timeline" and (line := recorded_timeline(run_dir(checkpoints_root(), run))[0]) is not None:
         fig, caption = timeline_thumbnail(line), f"KL per latent dimension over {len(line.epochs)} recorded epochs"
     elif name == "compare":
         histories = compared_histories(checkpoints_root(), run)

@@ -256,14 +256,17 @@ def elbo_thumbnail(history: dict[str, list]) -> go.Figure:
     return fig
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Reading the timeline…", max_entries=4)
 def _timeline(folder: str, version: tuple) -> Timeline | None:
+    # A resource, not data: 21 frames of 2,000 x 50 codes are 8 MB, which cache_data would copy at every rerun.
     return read_timeline(Path(folder))
 
 
-def recorded_timeline(folder: Path) -> Timeline | None:
-    """The run's recorded frames (vae_core.timeline), read once per version of its files; None if none."""
-    return _timeline(str(folder), timeline_stamp(folder))
+def recorded_timeline(folder: Path) -> tuple[Timeline | None, tuple]:
+    """The run's recorded frames (vae_core.timeline), read once per version of its files (None if none), and
+    that version; Home's Timeline card and the Timeline view share it."""
+    version = timeline_stamp(folder)
+    return _timeline(str(folder), version), version
 
 
 def timeline_thumbnail(line: Timeline) -> go.Figure:

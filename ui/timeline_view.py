@@ -24,6 +24,7 @@ import streamlit as st
 from ui import tasks
 from ui import timeline_figures as tf
 from ui.figures import DIGIT_COLOURS, chart_config
+from ui.home import recorded_timeline
 from ui.codes import square_map
 from ui.views import fragment
 from vae_core import run_cache, timeline, timeline_gif, timeline_maps
@@ -45,16 +46,8 @@ class Map:
     words: str  # what the map is, for the caption
 
 
-@st.cache_resource(show_spinner="Reading the timeline…", max_entries=4)
-def _read(folder: str, version: tuple) -> timeline.Timeline | None:
-    # A resource, not data: a 100-epoch timeline is 40 MB of codes, which cache_data would copy at every step.
-    return timeline.read_timeline(Path(folder))
-
-
-def timeline_of(folder: Path) -> tuple[timeline.Timeline | None, tuple]:
-    """The run's recorded frames, stacked (None when it has none), and the version of its files read."""
-    version = timeline.stamp(folder)
-    return _read(str(folder), version), version
+# The run's recorded frames and the version of its files read: one cache with Home's Timeline card.
+timeline_of = recorded_timeline
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
