@@ -137,6 +137,10 @@ def toggle_play(playing: bool, last: int) -> None:
     state now, which a timer tick may have changed since the button was drawn. Play starts over from the first
     epoch when the slider is at the `last` one."""
     st.session_state[PLAYING] = playing
+    if not playing and EPOCH in st.session_state:
+        # Set, not only kept: the slider the browser shows may be a timer step ahead of the value the click
+        # carried, which the view draws; a value set here is sent to the slider too, so both show one epoch.
+        st.session_state[EPOCH] = st.session_state[EPOCH]
     if playing and st.session_state.get(EPOCH) == last:
         st.session_state[EPOCH] = None  # step() puts the slider on the first epoch
 
