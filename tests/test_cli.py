@@ -19,12 +19,18 @@ from vae_core import timeline
 from vae_core.cli import build_parser, config_overrides
 from vae_core.config import FIELDS, Config
 from vae_core.likelihoods import LIKELIHOODS
+from tests.cli_run import Ran, run_cli
 from ui import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:
+def cli(*args: str, checkpoints: Path) -> Ran:
+    """The CLI in this process (tests/cli_run.py); the tests of what only a process shows start one."""
+    return run_cli(*args, "--checkpoints", str(checkpoints))
+
+
+def cli_process(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vae_core", *args, "--checkpoints", str(checkpoints)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
@@ -105,7 +111,7 @@ def test_evaluate_refuses_an_image_count_out_of_range(args, message):
     (["evaluate", "x", "--iwae", "5001"], "--iwae must be between 1 and 5000"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, args, message):
-    out = cli(*args, checkpoints=tmp_path)
+    out = cli_process(*args, checkpoints=tmp_path)  # a real process: these are named before torch loads
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert "error:" in out.stderr
     assert re.search(message, out.stderr), out.stderr
@@ -205,6 +211,7 @@ def test_a_stale_stop_request_for_another_process_is_ignored(tmp_path):
     assert runs.read_status(folder)["state"] == "finished"
 
 
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # what a diverging run meets, by design
 def test_a_diverging_run_stops_at_the_step_and_says_to_lower_the_learning_rate(tmp_path):
     out = cli("train", "--run", "hot", "--epochs", "3", "--limit", "2000", "--lr", "0.05", checkpoints=tmp_path)
     assert out.returncode == 1
@@ -222,11 +229,8 @@ def test_resume_may_lower_the_learning_rate(tmp_path):
     assert state.config.lr == 0.0005 and state.optimizer.param_groups[0]["lr"] == 0.0005
 
 
-def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     import errno
-    import signal
-
-    from vae_core import cli as cli_module
 
     real_save, saves = ckpt.save_state, []
 
@@ -237,16 +241,9 @@ def test_a_full_disk_during_training_says_so_and_keeps_the_last_checkpoint(tmp_p
         real_save(state, path)
 
     monkeypatch.setattr(ckpt, "save_state", save_then_fill_the_disk)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with pytest.raises(SystemExit) as exited:
-            cli_module.main(["train", "--run", "full", "--epochs", "3", "--limit", "256",
-                             "--checkpoints", str(tmp_path)])
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    assert exited.value.code == 1
-    assert "error: no space left on device while saving" in capsys.readouterr().err
+    out = cli("train", "--run", "full", "--epochs", "3", "--limit", "256", checkpoints=tmp_path)
+    assert out.returncode == 1
+    assert "error: no space left on device while saving" in out.stderr
     assert "the previous checkpoint (epoch 1) is intact" in runs.read_status(tmp_path / "full")["message"]
     assert ckpt.load_state(tmp_path / "full" / runs.CHECKPOINT_FILE).epoch == 1
 
@@ -311,22 +308,8 @@ def test_a_stop_pressed_while_the_map_is_computed_skips_it_and_keeps_the_run(tmp
 
 
 def _train_in_process(tmp_path: Path, *args: str) -> None:
-    """`train` through vae_core.cli.main in this process, its signal handlers and thread count put back after."""
-    import signal
-
-    import torch
-
-    from vae_core import cli as cli_module
-
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    try:
-        assert cli_module.main(["train", *args, "--limit", "256", "--test-every", "1", "--threads", "1",
-                                "--checkpoints", str(tmp_path)]) == 0
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        torch.set_num_threads(threads)
+    out = cli("train", *args, "--limit", "256", "--test-every", "1", "--threads", "1", checkpoints=tmp_path)
+    assert out.returncode == 0, out.stderr
 
 
 def test_a_resume_drops_frames_past_its_checkpoint_and_records_the_checkpoints_frame_again(tmp_path):

@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import torch
 
+from tests.cli_run import Ran, run_cli
 from vae_core import checkpoint as ckpt
-from vae_core import cli as cli_module
 from vae_core import runs
-
-ROOT = Path(__file__).resolve().parent.parent
 AN_HOUR_AGO = time.time() - 3600  # older than any grace period: what a kill left long ago
 
 
-def cli(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vae_core", *args, "--checkpoints", str(checkpoints)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def cli_in_process(*args: str, checkpoints: Path) -> int:
-    """`python -m vae_core ...` in this process (for a hook into it), leaving its signal handlers and
-    thread count as they were."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    try:
-        return cli_module.main([*args, "--checkpoints", str(checkpoints)])
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        torch.set_num_threads(threads)
+def cli(*args: str, checkpoints: Path) -> Ran:
+    """The CLI in this process (tests/cli_run.py)."""
+    return run_cli(*args, "--checkpoints", str(checkpoints))
 
 
 def left_by_a_kill(folder: Path, name: str) -> Path:
@@ -56,6 +37,7 @@ def left_in_run_and_cache(folder: Path) -> list[Path]:
             left_by_a_kill(folder / runs.TIMELINE_FOLDER, "epoch-0001.npz")]
 
 
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # what a diverging run meets, by design
 @pytest.mark.parametrize("lr", ["0.1", "0.2", "0.5", "1"])
 def test_a_run_diverging_at_a_high_learning_rate_says_to_lower_it_whatever_raises_first(tmp_path, lr):
     out = cli("train", "--run", "d", "--epochs", "6", "--limit", "2000", "--lr", lr, checkpoints=tmp_path)
@@ -66,6 +48,7 @@ def test_a_run_diverging_at_a_high_learning_rate_says_to_lower_it_whatever_raise
     assert status["state"] == "failed" and "lower the learning rate" in status["message"]
 
 
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # what a diverging run meets, by design
 def test_a_resumed_run_that_diverges_keeps_its_last_finished_epoch(tmp_path):
     assert cli("train", "--run", "d", "--epochs", "1", "--limit", "2000", checkpoints=tmp_path).returncode == 0
     out = cli("train", "--run", "d", "--epochs", "4", "--resume", "--lr", "1", checkpoints=tmp_path)
@@ -95,7 +78,7 @@ def test_temp_files_a_kill_left_while_the_run_trained_are_removed_when_it_finish
             left.extend(left_in_run_and_cache(Path(path).parent))
 
     monkeypatch.setattr(ckpt, "save_state", save_then_leave_temp_files)
-    assert cli_in_process("train", "--run", "k", "--epochs", "2", "--limit", "256", checkpoints=tmp_path) == 0
+    assert cli("train", "--run", "k", "--epochs", "2", "--limit", "256", checkpoints=tmp_path).returncode == 0
     assert len(left) == 4 and [f for f in left if f.exists()] == []
     assert runs.read_status(tmp_path / "k")["state"] == "finished"
 

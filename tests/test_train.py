@@ -150,15 +150,13 @@ def test_training_on_cuda_matches_the_cpu_closely(small_mnist):
 def test_a_resumed_cli_run_keeps_the_thread_count_it_started_with(tmp_path):
     # The thread count can change a float sum's rounding (at batch 128 the losses part after an epoch
     # on 1 and 2 threads), so a run keeps the count chosen at its start, and a resume takes it again.
-    import subprocess
-    import sys
-
+    from tests.cli_run import run_cli
     from vae_core import checkpoint as ckpt
 
     def train(*extra: str) -> None:
-        subprocess.run([sys.executable, "-m", "vae_core", "train", "--run", "t", "--limit", "512",
-                        "--batch-size", "128", "--checkpoints", str(tmp_path), *extra], check=True,
-                       capture_output=True)
+        out = run_cli("train", "--run", "t", "--limit", "512", "--batch-size", "128", "--checkpoints", str(tmp_path),
+                      *extra)
+        assert out.returncode == 0, out.stderr
 
     train("--epochs", "1", "--threads", "2")
     assert ckpt.load_state(tmp_path / "t" / "checkpoint.pt").threads == 2
