@@ -2,9 +2,10 @@
 
 Each test gets its own checkpoints folder ($VAE_CHECKPOINTS) holding a copy of
 one run, "small": the tutorial's model trained 2 epochs on 1,024 real digits,
-with Home's thumbnails that Home drew and kept once for the session (so that
-each test's first run, through Home, reads them instead of drawing them again;
-`bare_root` is the run without them, for the tests of their drawing).
+with what the views computed and kept once for the session (Home's thumbnails,
+the test digits' codes and ELBOs), so that each test reads them instead of
+computing them again; `bare_root` is the run without them, for the tests of
+their making.
 AppTest runs the entry script only on its first run (Home); after
 `switch_page` it runs the page file alone, so the sidebar "Checkpoint" picker
 is not there and the views fall back to the default run, the only one here.
@@ -22,7 +23,7 @@ import streamlit as st
 
 from tests.app.helpers import RUN
 from ui.home import KEPT
-from vae_core import analysis, latent
+from vae_core import analysis, latent, objectives
 from vae_core import checkpoint as ckpt
 from vae_core import runs
 from vae_core.config import Config
@@ -73,25 +74,31 @@ def empty_root(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def home_thumbnails(small_checkpoint, tmp_path_factory) -> list[Path]:
-    """The files in which Home keeps the small run's thumbnails, drawn once by Home itself."""
-    from tests.app.helpers import app
+def kept_files(small_checkpoint, tmp_path_factory) -> list[Path]:
+    """The files in which the app keeps what it computes once per checkpoint of the small run: Home's
+    thumbnails, the test digits' codes and their ELBOs (16 draws each: 5 s), made once by the views themselves."""
+    from tests.app.helpers import app, view
 
-    target = runs.checkpoint_path(tmp_path_factory.mktemp("thumbnails"), RUN)
+    target = runs.checkpoint_path(tmp_path_factory.mktemp("kept"), RUN)
     target.parent.mkdir()
     shutil.copy2(small_checkpoint, target)
     before = os.environ.get("VAE_CHECKPOINTS")
     os.environ["VAE_CHECKPOINTS"] = str(target.parent.parent)
     try:
         assert not app().exception
+        for page in ("pages/draw.py", "pages/evaluate.py"):  # the codes, and the ELBOs, of the 10,000 test digits
+            assert not view(page).exception
     finally:
         os.environ.pop("VAE_CHECKPOINTS") if before is None else os.environ.update(VAE_CHECKPOINTS=before)
         stop_background_tasks()
         st.cache_data.clear()
         st.cache_resource.clear()
-    kept = sorted((target.parent / runs.CACHE_FOLDER).glob(f"{KEPT}-*"))
+    cache = target.parent / runs.CACHE_FOLDER
+    kept = sorted(cache.glob(f"{KEPT}-*"))
     assert kept, "Home kept no thumbnails"
-    return kept
+    for name in (latent.MEANS_NAME, objectives.TEST_ELBOS_NAME):
+        assert list(cache.glob(f"{name}-*")), f"the views kept no {name}"
+    return sorted(f for f in cache.iterdir() if not f.name.startswith("."))
 
 
 @pytest.fixture
@@ -104,11 +111,12 @@ def bare_root(empty_root, small_checkpoint) -> Path:
 
 
 @pytest.fixture
-def root(bare_root, home_thumbnails, small_checkpoint) -> Path:
-    """A checkpoints folder of its own holding a copy of the small run, its timeline and Home's kept thumbnails."""
+def root(bare_root, kept_files, small_checkpoint) -> Path:
+    """A checkpoints folder of its own holding a copy of the small run, its timeline and what the views keep
+    once per checkpoint (Home's thumbnails, the test digits' codes and ELBOs)."""
     shutil.copytree(small_checkpoint.parent / runs.TIMELINE_FOLDER, bare_root / RUN / runs.TIMELINE_FOLDER)
     cache = bare_root / RUN / runs.CACHE_FOLDER
     cache.mkdir()
-    for file in home_thumbnails:
+    for file in kept_files:
         shutil.copy2(file, cache / file.name)
     return bare_root

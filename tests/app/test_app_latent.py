@@ -35,9 +35,10 @@ def widget(at, kind: str, key: str):
 
 
 def test_the_test_codes_are_encoded_once_per_checkpoint_version_by_home_the_map_its_reruns_and_interpolate(
-        root, quick_tsne):
+        bare_root, quick_tsne):
     from ui.runs import open_run
 
+    root = bare_root  # nothing kept: the views must encode the codes, and once
     path = runs.checkpoint_path(root, RUN)
     run_cache.store_cached(path, TSNE_CACHE, runs.digest(path), quick_tsne)  # no T-SNE to wait for
     batch = inspect.signature(latent.encode).parameters["batch_size"].default  # the 10,000 test digits go through the encoder in batches of this many
