@@ -6,9 +6,10 @@ with what the views computed and kept once for the session (Home's thumbnails,
 the test digits' codes and ELBOs), so that each test reads them instead of
 computing them again; `bare_root` is the run without them, for the tests of
 their making.
-AppTest runs the entry script only on its first run (Home); after
-`switch_page` it runs the page file alone, so the sidebar "Checkpoint" picker
-is not there and the views fall back to the default run, the only one here.
+`view(page)` opens the app at a page as a link does: the entry script, with
+the sidebar's "Checkpoint" picker, runs that page (Home does not run). After a
+later `switch_page`, AppTest runs the page file alone: the picker is not
+there and the views fall back to the default run, the only one here.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ def app() -> AppTest:
 
 
 def view(page: str) -> AppTest:
-    at = app()
+    """The app opened at `page`, as a link to it opens it: the entry script (the sidebar's run picker) runs
+    the page, Home does not."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     at.switch_page(page)
     at.run()
     return at

@@ -45,7 +45,8 @@ def test_the_test_codes_are_encoded_once_per_checkpoint_version_by_home_the_map_
     last = []  # one entry per encoding of the whole test set: its last, partial batch
     open_run(RUN).vae.encoder.register_forward_hook(  # the very model the views load: cached per version
         lambda module, args, out: last.append(1) if args[0].shape[0] == N_TEST % batch else None)
-    at = view(LATENT_MAP)  # Home (its thumbnails need the codes too), then the map
+    at = app()  # Home: its thumbnails need the codes too
+    at.switch_page(LATENT_MAP).run()  # then the map
     at.run()  # a rerun, as a click makes
     at.switch_page(INTERPOLATE).run()
     assert not at.exception and figures(at)
