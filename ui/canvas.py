@@ -46,7 +46,7 @@ def canvas_ink() -> np.ndarray | None:
 
 # The canvas's toolbar (undo, redo, clear) shows only while the pointer hovers the canvas, so never on a
 # phone. The component draws inside a shadow root, which the page's CSS cannot reach: this script adds
-# the rule "always shown" to each canvas's root, now and whenever the canvas mounts again.
+# the rule "always shown" to each canvas's root, now, whenever the page changes, and for 10 s after.
 PIN_TOOLBAR = """<script>
 (() => {
   const pin = () => document.querySelectorAll(".st-key-%s [data-testid='stBidiComponentIsolated']").forEach(host => {
@@ -62,5 +62,9 @@ PIN_TOOLBAR = """<script>
     window.drawToolbarPinned = new MutationObserver(pin);
     window.drawToolbarPinned.observe(document.body, {childList: true, subtree: true});
   }
+  // A shadow root attached after the page's last change is no change the observer sees (a busy machine
+  // showed the toolbar unpinned): look again every 250 ms for the next 10 s.
+  let looks = 0;
+  const again = setInterval(() => { pin(); if (++looks >= 40) clearInterval(again); }, 250);
 })();
 </script>""" % CANVAS
