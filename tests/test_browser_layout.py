@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_browser import _settle, browser, server  # noqa: F401  (fixtures)
+from tests.test_browser import PATIENCE_MS, _settle, browser, server  # noqa: F401  (fixtures)
 
 PHONE = {"width": 390, "height": 844}
 
@@ -10,7 +10,7 @@ PHONE = {"width": 390, "height": 844}
 def _phone(browser, url: str, path: str):  # noqa: F811
     context = browser.new_context(viewport=PHONE, device_scale_factor=2)
     tab = context.new_page()
-    tab.set_default_timeout(240_000)
+    tab.set_default_timeout(PATIENCE_MS)
     tab.goto(f"{url}/{path}")
     tab.wait_for_selector("h1")
     _settle(tab)

@@ -3,7 +3,7 @@ the view's state (the real server in Debian's Chromium, see tests/test_browser.p
 
 from __future__ import annotations
 
-from tests.test_browser import _home, _open, _pick_run, _settle, browser, page, server
+from tests.test_browser import PATIENCE_MS, _home, _open, _pick_run, _settle, browser, page, server
 
 __all__ = ["browser", "page", "server"]  # fixtures, shared with tests/test_browser.py (one server per module)
 
@@ -30,7 +30,7 @@ def test_a_reload_keeps_the_run_picked_on_samples_and_its_seed(server, page):
 def test_a_link_sent_to_another_browser_opens_the_same_map_and_digit(server, browser):
     url, _ = server
     first = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    first.set_default_timeout(120_000)
+    first.set_default_timeout(PATIENCE_MS)
     _home(first, url)
     _pick_run(first, "latent-2d")
     _open(first, "Latent map")
@@ -39,7 +39,7 @@ def test_a_link_sent_to_another_browser_opens_the_same_map_and_digit(server, bro
     first.context.close()
 
     other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # someone else, on a phone
-    other.set_default_timeout(120_000)
+    other.set_default_timeout(PATIENCE_MS)
     other.goto(f"{link}&point=9999")
     other.wait_for_selector("h1:has-text('Latent map')")
     _settle(other)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app.helpers import wait_for
-from tests.test_browser import IDLE, SCREENSHOTS, _serve, _with_tutorial
+from tests.test_browser import IDLE, PATIENCE_MS, SCREENSHOTS, _serve, _with_tutorial
 from tests.test_browser import browser  # noqa: F401 (the Chromium fixture)
 from ui import jobs
 
@@ -26,7 +26,7 @@ def _train_tab(browser, url: str, width: int, height: int):
     """A new session on the Train page, drawn and idle."""
     context = browser.new_context(viewport={"width": width, "height": height})
     tab = context.new_page()
-    tab.set_default_timeout(120_000)
+    tab.set_default_timeout(PATIENCE_MS)
     tab.goto(f"{url}/train")
     tab.wait_for_selector("h1:has-text('Train')")
     tab.wait_for_selector(IDLE)

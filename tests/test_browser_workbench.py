@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import _click_first_point, _home, _open, _pick_run, _settle, _shot, browser, page, server
+from tests.test_browser import (PATIENCE_MS, _click_first_point, _home, _open, _pick_run, _settle, _shot, browser, page,
+                                server)
 
 __all__ = ["browser", "page", "server"]  # fixtures, shared with tests/test_browser.py (one server per module)
 
@@ -105,7 +106,7 @@ def _tab(browser, url: str, view: str, width: int, height: int):
     phone = width < 640
     context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
     tab = context.new_page()
-    tab.set_default_timeout(120_000)
+    tab.set_default_timeout(PATIENCE_MS)
     tab.goto(f"{url}/{view}")
     tab.wait_for_selector("h1")
     _settle(tab)
