@@ -1,7 +1,7 @@
 """`python -m vae_core ...` run in the test's own process: the same main(), its exit code and output,
 without the 2-4 s a fresh interpreter spends importing torch.
 
-    ran = run_cli("train", "--run", "t", "--epochs", "1", "--checkpoints", str(tmp_path))
+    ran = cli("train", "--run", "t", "--epochs", "1", checkpoints=tmp_path)
     assert ran.returncode == 0, ran.stderr
 
 The tests of what only a process shows (a kill, a signal, a stop request sent to a pid, the start before
@@ -14,6 +14,7 @@ import contextlib
 import io
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,8 @@ def run_cli(*args: str) -> Ran:
             signal.signal(sig, handler)
         torch.set_num_threads(threads)
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def cli(*args: str, checkpoints: Path) -> Ran:
+    """run_cli over the checkpoints folder `checkpoints`."""
+    return run_cli(*args, "--checkpoints", str(checkpoints))

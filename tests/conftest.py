@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # Before torch loads (OpenMP reads it once): a torch thread that waits for another sleeps instead of
-# spinning. The suite runs one worker per core, so a spinning thread takes the core another worker
+# spinning. The suite runs more workers than cores, so a spinning thread takes the core another worker
 # needs: a 1-epoch CLI run on 512 digits beside a busy worker took 9-14 s spinning, 6-7 s passive.
 # The app keeps OpenMP's default: on a quiet machine, passive threads made 2 epochs 20-30 % slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

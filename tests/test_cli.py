@@ -19,15 +19,10 @@ from vae_core import timeline
 from vae_core.cli import build_parser, config_overrides
 from vae_core.config import FIELDS, Config
 from vae_core.likelihoods import LIKELIHOODS
-from tests.cli_run import Ran, run_cli
+from tests.cli_run import cli
 from ui import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args: str, checkpoints: Path) -> Ran:
-    """The CLI in this process (tests/cli_run.py); the tests of what only a process shows start one."""
-    return run_cli(*args, "--checkpoints", str(checkpoints))
 
 
 def cli_process(*args: str, checkpoints: Path) -> subprocess.CompletedProcess:

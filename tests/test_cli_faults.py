@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_run import Ran, run_cli
+from tests.cli_run import cli
 from vae_core import checkpoint as ckpt
 from vae_core import runs
 AN_HOUR_AGO = time.time() - 3600  # older than any grace period: what a kill left long ago
-
-
-def cli(*args: str, checkpoints: Path) -> Ran:
-    """The CLI in this process (tests/cli_run.py)."""
-    return run_cli(*args, "--checkpoints", str(checkpoints))
 
 
 def left_by_a_kill(folder: Path, name: str) -> Path:

@@ -150,12 +150,11 @@ def test_training_on_cuda_matches_the_cpu_closely(small_mnist):
 def test_a_resumed_cli_run_keeps_the_thread_count_it_started_with(tmp_path):
     # The thread count can change a float sum's rounding (at batch 128 the losses part after an epoch
     # on 1 and 2 threads), so a run keeps the count chosen at its start, and a resume takes it again.
-    from tests.cli_run import run_cli
+    from tests.cli_run import cli
     from vae_core import checkpoint as ckpt
 
     def train(*extra: str) -> None:
-        out = run_cli("train", "--run", "t", "--limit", "512", "--batch-size", "128", "--checkpoints", str(tmp_path),
-                      *extra)
+        out = cli("train", "--run", "t", "--limit", "512", "--batch-size", "128", *extra, checkpoints=tmp_path)
         assert out.returncode == 0, out.stderr
 
     train("--epochs", "1", "--threads", "2")
