@@ -14,7 +14,7 @@ import multiprocessing
 import statistics
 import time
 
-from vae_core import background
+from vae_core import background, forkserver
 
 
 def nothing(progress=None) -> int:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     rounds = parser.parse_args().rounds
     forked = _timed(rounds)
-    background._context = lambda: multiprocessing.get_context("spawn")  # the former way, for comparison
+    forkserver.context = lambda: multiprocessing.get_context("spawn")  # the former way, for comparison
     spawned = _timed(rounds)
     print(f"fork server: first {forked[0]:.2f} s (starts the server), then median {statistics.median(forked[1:]):.3f} s")
     print(f"spawn:       median {statistics.median(spawned):.2f} s")

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from ui import jobs
 from vae_core import checkpoint as ckpt
 from vae_core import runs
 from vae_core.config import Config
-from vae_core.start import Policy, StartRefused, check
+from vae_core.start import Policy, StartRefused, alive, check
 
 APP = Policy(app=True, shipped=("tutorial",), max_jobs=1, memory_gib=2.0)
 
@@ -76,6 +77,34 @@ def test_a_run_whose_process_is_still_starting_is_training_already(tmp_path, ali
     # Launched by the app and still importing torch: no lock yet, its status names its live process.
     runs.write_json(tmp_path / "r" / runs.STATUS_FILE, {"state": "starting", "pid": alive_elsewhere})
     assert refusal(tmp_path, "r").reason == "busy"
+
+
+# A parent that never waits for its child, as a container's init may not: the child, once ended, is a zombie.
+_NEGLECTFUL_PARENT = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_starting_status_whose_process_ended_unreaped_is_no_run_in_training(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", _NEGLECTFUL_PARENT], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        for _ in range(400):  # until the child has exited (bounded polls)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        runs.write_json(tmp_path / "r" / runs.STATUS_FILE, {"state": "starting", "pid": pid})
+        assert not alive(pid)
+        check(tmp_path, "r", Config(epochs=1))  # no refusal: nothing trains it
+    finally:
+        parent.stdin.close()
+        parent.wait()
 
 
 def test_a_starting_status_that_names_this_process_is_its_own_start(tmp_path):

@@ -6,9 +6,10 @@
     stop(root, "demo")                                  # honoured at any moment, even while starting
     job(root, "demo").state       # starting, running, stopping, finished, stopped, failed, lost, saved, none
 
-The process runs in its own session, so it outlives reruns, page switches and
-closed tabs (and is not killed with the Streamlit script); a thread of the server
-waits for it, so that it leaves no zombie when it ends. Its output goes to
+The process is forked from vae_core.forkserver, which has imported torch: it
+starts in a fraction of a second. It runs in its own session, so it outlives
+reruns, page switches, closed tabs and the server itself, and it is nobody's
+child (init reaps it), so it leaves no zombie when it ends. Its output goes to
 train.log in the run folder; status.json, history.json and preview.npz are
 written by vae_core.monitor (vae_core.runs names and reads them). One process per run, and $VAE_MAX_JOBS runs per
 server: the run's lock, or its "starting" status with a live process, decides.
@@ -18,15 +19,12 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vae_core import runs
+from vae_core import forkserver, runs
 from vae_core import start as start_rule
 from vae_core.start import StartRefused, alive, training  # noqa: F401  (the app's names for them)
 from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
@@ -74,8 +72,8 @@ class Job:
 
 
 def command(root: Path, run: str, config: Config, resume: bool, threads: int | None = None) -> list[str]:
-    """The CLI call that trains `run` with `config` (or resumes it up to config.epochs)."""
-    args = [sys.executable, "-m", "vae_core", "train", "--run", run, "--checkpoints", str(root)]
+    """The arguments of `python -m vae_core` that train `run` with `config` (or resume it up to config.epochs)."""
+    args = ["train", "--run", run, "--checkpoints", str(root)]
     if threads is not None:
         args += ["--threads", str(threads)]
     # A resumed run keeps its config but for the fields a Resume may change.
@@ -116,13 +114,13 @@ def start(root: Path, run: str, config: Config, resume: bool = False, overwrite:
     status = {"state": "starting", "pid": None, "started": time.time(), "epoch": saved[0] if saved else 0,
               "epochs": config.epochs, "config": config.to_dict(), "message": ""}
     runs.write_json(folder / runs.STATUS_FILE, status)
-    with open(folder / runs.LOG_FILE, "wb") as log:
-        proc = subprocess.Popen(args, cwd=PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    # The server is the process's parent: unless it waits for it, a finished run stays a zombie
-    # (<defunct>) until the server exits. One waiting thread per run, asleep in waitpid.
-    threading.Thread(target=proc.wait, name=f"reap-{run}-{proc.pid}", daemon=True).start()
-    runs.write_json(folder / runs.STATUS_FILE, {**status, "pid": proc.pid})
+    (folder / runs.LOG_FILE).write_bytes(b"")  # this start's log alone; an unwritable one stops it here
+    pid = forkserver.detach(args, log=folder / runs.LOG_FILE, cwd=PROJECT, env=os.environ)
+    # The process writes its own status once the data have loaded (a few tenths of a second): only a status
+    # still as written above gets the pid, so that a run quicker than this line never reads "starting" again.
+    written = runs.read_status(folder) or {}
+    if (written.get("state"), written.get("pid"), written.get("started")) == ("starting", None, status["started"]):
+        runs.write_json(folder / runs.STATUS_FILE, {**status, "pid": pid})
 
 
 def stop(root: Path, run: str) -> bool:

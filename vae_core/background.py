@@ -12,7 +12,7 @@ page waits behind it: seen here, a third session got no page for minutes. A
 child process has its own lock, so lowering its priority (NICE) only ever
 slows the child. It is forked from multiprocessing's fork server (a fork of
 the threaded server itself can deadlock; the fork server is a fresh, single
-threaded process), which has imported torch and the estimators once (PRELOAD):
+threaded process), which has imported torch and the estimators once (vae_core.forkserver):
 a child starts in milliseconds instead of the 2 to 4 s of a spawned
 interpreter's imports (`python -m bench.background`), and takes, for the app's
 computations, a few hundred MB while it runs. A cancelled child is killed: it writes
@@ -25,19 +25,16 @@ are pickled across the pipe.
 
 from __future__ import annotations
 
-import functools
-import multiprocessing
 import os
 from typing import Any, Callable
 
+from vae_core import forkserver
 from vae_core.objectives import Cancelled
 
 # The child's nice value (Linux: 0 normal, 19 lowest). At 10 a busy page thread at nice 0 gets about nine
 # times the CPU of the child when both want a core, and idle cores still go to the child.
 NICE = 10
 POLL_SECONDS = 0.1  # how often the parent checks for a stop while it waits for the child
-# What the fork server imports once, so that its children need not: torch, the estimators, T-SNE.
-PRELOAD = ("vae_core.analysis", "vae_core.objectives", "vae_core.latent")
 
 
 class ChildDied(RuntimeError):
@@ -50,7 +47,7 @@ def run(func: Callable, args: tuple = (), kwargs: dict | None = None, *,
     """func(*args, **kwargs) in a child process at NICE; its progress reports are relayed to `progress`, and
     when `should_stop()` turns true the child is killed and Cancelled raised. Its exceptions are re-raised
     here as RuntimeError with the child's message (Cancelled as Cancelled)."""
-    context = _context()
+    context = forkserver.context()
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, func, args, kwargs or {}), daemon=True,
                             name=f"vae-{getattr(func, '__name__', 'task')}")
@@ -81,14 +78,6 @@ def run(func: Callable, args: tuple = (), kwargs: dict | None = None, *,
             child.kill()
         child.join(timeout=5)
         receive.close()
-
-
-@functools.cache
-def _context() -> multiprocessing.context.BaseContext:
-    """The fork server's context, its imports named (the server itself starts at the first child)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
-    return context
 
 
 def _child(send, func: Callable, args: tuple, kwargs: dict) -> None:

@@ -93,12 +93,20 @@ def alive(pid: Any) -> bool:
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
         return waited == 0
-    except ChildProcessError:  # not our child (another server started it)
+    except ChildProcessError:  # not our child: a detached run (vae_core.forkserver), or another server's
         try:
             os.kill(pid, 0)
-            return True
         except ProcessLookupError:
             return False
+        return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True for a process that has ended but that its parent has not reaped (a container's init may never)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def busy(folder: Path) -> bool:

@@ -222,7 +222,7 @@ def test_a_finished_training_process_leaves_no_zombie_behind(root):
         assert wait_for(root, "reaped", lambda j: not j.active).state == "finished"
     finally:
         jobs.stop(root, "reaped")
-    assert _reaped(pid), Path(f"/proc/{pid}/stat").read_text()  # the test process is its parent, as the server is
+    assert _reaped(pid), Path(f"/proc/{pid}/stat").read_text()  # detached: init reaps it, not the server
 
 
 def test_stop_keeps_the_finished_epochs_and_the_resume_button_reaches_the_runs_own_target(root):
