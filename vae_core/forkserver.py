@@ -21,7 +21,6 @@ import functools
 import multiprocessing
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -81,30 +80,19 @@ def _fork_run(send, argv: list[str], log: str, cwd: str, env: dict[str, str]) ->
 
 
 def _run(argv: list[str], fd: int, cwd: str, env: dict[str, str]) -> None:
-    """The detached process's whole life: what `python -m vae_core *argv` would do, then exit with its code."""
-    code = 1
-    try:
-        os.setsid()  # its own session: no terminal's Ctrl-C or hang-up reaches it
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-        sys.argv = [sys.executable, "-m", "vae_core", *argv]
-        sys.stdout.reconfigure(line_buffering=True)  # the log reads as the run goes, as PYTHONUNBUFFERED would
-        sys.stderr.reconfigure(line_buffering=True)
-        from vae_core import cli
+    """The detached process's whole life: what `python -m vae_core *argv` would do. It ends as the middle process
+    would have (multiprocessing's exit: finalizers run, a semaphore made by tqdm is released, the streams flushed)
+    with the command's exit code; an exception's traceback goes to the log with exit code 1."""
+    os.setsid()  # its own session: no terminal's Ctrl-C or hang-up reaches it
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [sys.executable, "-m", "vae_core", *argv]
+    sys.stdout.reconfigure(line_buffering=True)  # the log reads as the run goes, as PYTHONUNBUFFERED would
+    sys.stderr.reconfigure(line_buffering=True)
+    from vae_core import cli
 
-        code = cli.main(argv)
-    except SystemExit as exc:  # argparse's exit, after it has printed why
-        code = exc.code if isinstance(exc.code, int) else (exc.code is not None)
-    except BaseException:  # as the interpreter would: the traceback to the log, exit code 1
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001  (a full disk: nothing more can be said)
-                pass
-        os._exit(code)
+    sys.exit(cli.main(argv))
