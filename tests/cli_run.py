@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +53,12 @@ def run_cli(*args: str) -> Ran:
 def cli(*args: str, checkpoints: Path) -> Ran:
     """run_cli over the checkpoints folder `checkpoints`."""
     return run_cli(*args, "--checkpoints", str(checkpoints))
+
+
+def until(done, polls: int = 2400) -> bool:
+    """Poll done() every 0.05 s until it holds (True) or `polls` polls have passed (False): an event, not a time."""
+    for _ in range(polls):
+        if done():
+            return True
+        time.sleep(0.05)
+    return False

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import until
 from vae_core import checkpoint as ckpt
 from vae_core import forkserver, runs
 from vae_core.start import alive
@@ -33,14 +34,6 @@ def _running(folder: Path, pid: int, polls: int = 2400) -> bool:
     return False
 
 
-def _until(done, polls: int = 2400) -> None:
-    """Wait until done() holds; bounded polls."""
-    for _ in range(polls):
-        if done():
-            return
-        time.sleep(0.05)
-
-
 def _train(checkpoints: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "vae_core", "train", "--run", "k", "--limit", "512", "--test-every", "3",
             "--checkpoints", str(checkpoints), *extra]
@@ -58,10 +51,10 @@ def test_ten_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path):
                                 cwd=ROOT, env=os.environ)
         assert _running(path.parent, pid), (tmp_path / "train.log").read_text()
         if not path.exists():  # the first epoch is let finish (an event, not a time: a busy machine is slow)
-            _until(lambda: path.exists() or not alive(pid))
+            until(lambda: path.exists() or not alive(pid))
         time.sleep(rng.uniform(0.0, 1.0))  # a random moment: the outcome holds at any, whatever the speed
         os.kill(pid, signal.SIGKILL)
-        _until(lambda: not alive(pid))
+        until(lambda: not alive(pid))
         if path.exists():
             state = ckpt.load_state(path)  # never half-written
             assert len(state.history.train_loss) == state.epoch

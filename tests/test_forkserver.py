@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.cli_run import until
 from ui import jobs
 from vae_core import background, forkserver, runs
 from vae_core.config import Config
@@ -28,13 +28,8 @@ print(jobs.job(Path(sys.argv[1]), "r").status["pid"])
 """
 
 
-def _ended(pid: int, polls: int = 2400) -> None:
-    """Return once process `pid` has ended (bounded polls, no wall-clock limit)."""
-    for _ in range(polls):
-        if not alive(pid):
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"process {pid} still runs")
+def _ended(pid: int) -> None:
+    assert until(lambda: not alive(pid), polls=12000), f"process {pid} still runs"
 
 
 def test_a_run_started_from_the_app_outlives_the_server_that_started_it(tmp_path):

@@ -102,9 +102,12 @@ def alive(pid: Any) -> bool:
 
 
 def _zombie(pid: int) -> bool:
-    """True for a process that has ended but that its parent has not reaped (a container's init may never)."""
+    """True for a process that has ended but that its parent has not reaped (a container's init may never).
+    Every thread must have ended: a killed process's first thread turns zombie while the others (torch's) still
+    hold its files, and the run's lock with them."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return all((task / "stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+                   for task in Path(f"/proc/{pid}/task").iterdir())
     except (OSError, IndexError):
         return False
 
