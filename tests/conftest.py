@@ -46,8 +46,47 @@ def trained(small_mnist: MNISTTensors) -> TrainState:
     return state
 
 
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The real server over copies of the shipped runs, one per test worker, shared by the browser tests that
+    only look at those runs (a test that trains has a server of its own): (its URL, its checkpoints folder)."""
+    from tests.browser import _serve, _with_tutorial
+
+    checkpoints = _with_tutorial(tmp_path_factory.mktemp("checkpoints"))
+    with _serve(checkpoints, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url, checkpoints
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import _chromium
+
+    executable = _chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab: a new Streamlit session."""
+    from tests.browser import PATIENCE_MS
+
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(PATIENCE_MS)
+    yield tab
+    context.close()
+
+
 def pytest_terminal_summary(terminalreporter):
-    from tests.test_browser import SCREENSHOTS
+    from tests.browser import SCREENSHOTS
 
     if SCREENSHOTS.is_dir() and any(SCREENSHOTS.glob("*.png")):
         terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.test_browser import PATIENCE_MS, _settle, browser, server  # noqa: F401  (fixtures)
+from tests.browser import PATIENCE_MS, _settle
 
 PHONE = {"width": 390, "height": 844}
 
 
-def _phone(browser, url: str, path: str):  # noqa: F811
+def _phone(browser, url: str, path: str):
     context = browser.new_context(viewport=PHONE, device_scale_factor=2)
     tab = context.new_page()
     tab.set_default_timeout(PATIENCE_MS)
@@ -22,7 +22,7 @@ def _overlap(a: dict, b: dict) -> bool:
         and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
 
 
-def test_a_charts_toolbar_leaves_its_title_readable_on_a_phone(server, browser):  # noqa: F811
+def test_a_charts_toolbar_leaves_its_title_readable_on_a_phone(server, browser):
     url, _ = server
     context, tab = _phone(browser, url, "traverse")
     chart = tab.locator(".js-plotly-plot").first
@@ -35,7 +35,7 @@ def test_a_charts_toolbar_leaves_its_title_readable_on_a_phone(server, browser):
     context.close()
 
 
-def test_compares_settings_table_shows_every_setting_on_a_phone(server, browser):  # noqa: F811
+def test_compares_settings_table_shows_every_setting_on_a_phone(server, browser):
     url, _ = server
     context, tab = _phone(browser, url, "compare")
     table = tab.locator("[data-testid='stDataFrame']").first

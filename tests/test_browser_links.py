@@ -3,9 +3,7 @@ the view's state (the real server in Debian's Chromium, see tests/test_browser.p
 
 from __future__ import annotations
 
-from tests.test_browser import PATIENCE_MS, _home, _open, _pick_run, _settle, browser, page, server
-
-__all__ = ["browser", "page", "server"]  # fixtures, shared with tests/test_browser.py (one server per module)
+from tests.browser import PATIENCE_MS, _home, _open, _pick_run, _settle
 
 
 def _picked(page) -> str:

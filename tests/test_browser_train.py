@@ -2,7 +2,7 @@
 
 Two tabs are two sessions of one server: one starts a run, which holds the
 server (VAE_MAX_JOBS is 1), and the other, opened before that, presses Start.
-Screenshots go to the folder tests/test_browser.py writes to (SCREENSHOTS).
+Screenshots go to the folder the other browser tests write to (tests/browser.py: SCREENSHOTS).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from tests.app.helpers import wait_for
-from tests.test_browser import IDLE, PATIENCE_MS, SCREENSHOTS, _serve, _with_tutorial
-from tests.test_browser import browser  # noqa: F401 (the Chromium fixture)
+from tests.browser import IDLE, PATIENCE_MS, SCREENSHOTS, _serve, _with_tutorial
 from ui import jobs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """A server of this module's own (not the shared one of tests/conftest.py): its tests start runs."""
     checkpoints = _with_tutorial(tmp_path_factory.mktemp("checkpoints"))
     with _serve(checkpoints, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
         yield url, checkpoints

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import (PATIENCE_MS, _click_first_point, _home, _open, _pick_run, _settle, _shot, browser, page,
-                                server)
+from tests.browser import PATIENCE_MS, _click_first_point, _home, _open, _pick_run, _settle, _shot
 
-__all__ = ["browser", "page", "server"]  # fixtures, shared with tests/test_browser.py (one server per module)
 
 
 def _strokes(page, canvas, points: list[tuple[float, float]]) -> None:

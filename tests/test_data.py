@@ -1,3 +1,5 @@
+import hashlib
+import os
 from pathlib import Path
 import shutil
 
@@ -79,6 +81,32 @@ def test_an_extracted_file_damaged_later_is_extracted_again(tmp_path):
     extracted.write_bytes(bytes(data))
     again, _ = load_split(tmp_path, train=False)
     assert torch.equal(again, images)
+
+
+def test_a_file_damaged_with_its_old_size_and_times_is_still_caught(tmp_path):
+    raw = _copy_raw(tmp_path)
+    images, _ = load_split(tmp_path, train=False)
+    extracted = raw / "t10k-images-idx3-ubyte"
+    before = extracted.stat()
+    data = bytearray(extracted.read_bytes())
+    data[5000:5100] = b"\xff" * 100
+    extracted.write_bytes(bytes(data))
+    os.utime(extracted, ns=(before.st_atime_ns, before.st_mtime_ns))  # the size and times it had: its ctime moved
+    again, _ = load_split(tmp_path, train=False)
+    assert torch.equal(again, images)
+
+
+def test_an_unchanged_file_is_hashed_once_per_process(tmp_path, monkeypatch):
+    raw = _copy_raw(tmp_path)
+    load_split(tmp_path, train=False)
+    hashed = []
+    md5 = hashlib.md5
+    monkeypatch.setattr(hashlib, "md5", lambda data: hashed.append(len(data)) or md5(data))
+    load_split(tmp_path, train=False)
+    assert hashed == []  # all four were checked by the first load and are as they were
+    (raw / "t10k-labels-idx1-ubyte").touch()
+    load_split(tmp_path, train=False)
+    assert hashed == [10008]  # the touched one only
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -161,6 +161,22 @@ def test_elbo_estimate_standard_error_shrinks_as_one_over_the_root_of_the_draws(
     assert ((few.mean - many.mean).abs() < 5 * 4 * many.se).all()
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "binarized"])
+def test_the_test_sets_elbos_are_the_mean_of_each_draws_own_encoding(likelihood, mnist):
+    from vae_core.config import Config
+    from vae_core.model import VAE
+
+    torch.manual_seed(0)
+    vae = VAE(Config(likelihood=likelihood)).eval()
+    images = mnist.test_images[:300]
+    x = images.reshape(300, -1)
+    batch = 128
+    each = torch.cat([torch.stack([objectives.one_sample_elbos(vae, x[i:i + batch], objectives.image_seed(d, i))
+                                   for d in range(3)]).mean(dim=0) for i in range(0, 300, batch)])
+    # Bit for bit: an encoding shared by the draws (grey pixels) gives what encoding at each draw gives.
+    assert np.array_equal(objectives.elbo_of_all(vae, images, draws=3, seed=0, batch_size=batch), each.numpy())
+
+
 def test_elbo_estimate_needs_two_draws_for_a_standard_error(trained, mnist):
     with pytest.raises(ValueError, match="draws must be at least 2"):
         objectives.elbo_estimate(trained.vae, mnist.test_images[:2], ids=[0, 1], seed=0, draws=1)

@@ -38,10 +38,12 @@ def app() -> AppTest:
     return at
 
 
-def view(page: str) -> AppTest:
+def view(page: str, **state) -> AppTest:
     """The app opened at `page`, as a link to it opens it: the entry script (the sidebar's run picker) runs
-    the page, Home does not."""
+    the page, Home does not; `state` is put in the session first."""
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    for key, value in state.items():
+        at.session_state[key] = value
     at.switch_page(page)
     at.run()
     return at

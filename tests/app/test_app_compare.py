@@ -11,7 +11,7 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import RUN, app, captions, figures, messages
+from tests.app.helpers import RUN, app, captions, figures, messages, view
 from ui.picker import RUN_KEY
 from ui.views import VIEWS
 from vae_core import checkpoint as ckpt
@@ -134,11 +134,8 @@ def likelihood_runs(tmp_path_factory, mnist) -> dict[str, Path]:
 def test_a_run_of_each_likelihood_opens_in_every_view(empty_root, likelihood_runs, likelihood):
     add_run(empty_root, "tutorial", likelihood_runs[likelihood])  # the default run, so every view opens it
     add_run(empty_root, "other", likelihood_runs["bernoulli"])
-    for v in VIEWS:
-        at = app()
-        at.session_state["compare_runs"] = ["tutorial", "other"]
-        at.switch_page(v.path)
-        at.run()
+    for v in VIEWS:  # each opened as a link opens it
+        at = view(v.path, compare_runs=["tutorial", "other"])
         assert not at.exception, (v.name, at.exception)
         assert not at.error, (v.name, messages(at.error))
 

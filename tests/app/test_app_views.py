@@ -243,8 +243,10 @@ def title(at: AppTest) -> str:
 
 
 @pytest.mark.slow
-def test_latent_map_computes_tsne_in_the_background_through_reruns_and_keeps_it_on_disk(root):
-    # One T-SNE of 10,000 codes (the slowest thing an AppTest does) serves the three behaviours in turn.
+def test_latent_map_computes_tsne_in_the_background_through_reruns_and_keeps_it_under_its_checkpoint(root, trained):
+    # One T-SNE of 10,000 codes (the slowest thing an AppTest does) serves the four behaviours in turn.
+    path = root / RUN / "checkpoint.pt"
+    before = runs.digest(path)
     at = view(LATENT_MAP)
     assert not at.exception
     assert title(at).startswith("PCA · ")  # at once, while T-SNE computes
@@ -260,29 +262,18 @@ def test_latent_map_computes_tsne_in_the_background_through_reruns_and_keeps_it_
     at.run()
     assert tsne_tasks() in ([task], [])  # a rerun neither restarts the computation (or it has just finished)
     assert task.progress >= reached
-    finish(task)
-    at.run()
-    assert title(at) == f"T-SNE · run {RUN} · epoch 2"
-    assert len(list((root / RUN / "cache").glob(f"{TSNE_CACHE}-*.npy"))) == 1
-    (figure,) = figures(at)  # nor loses the picked point
-    assert figure["data"][-1]["name"] == "picked" and list(plotly_values(figure["data"][-1]["customdata"])) == [42]
-    assert any(h.value.startswith("Test #42, a ") for h in at.subheader)  # the picked digit's panel
-
-
-@pytest.mark.slow
-def test_a_map_is_cached_under_the_checkpoint_it_was_computed_from(root, trained):
-    path = root / RUN / "checkpoint.pt"
-    before = runs.digest(path)
-    at = view(LATENT_MAP)
-    (task,) = tsne_tasks()
     ckpt.save_state(trained, path)  # training saves a newer checkpoint while T-SNE runs
     after = runs.digest(path)
     finish(task)
-    assert run_cache.load_cached(path, TSNE_CACHE, before) is not None
+    assert run_cache.load_cached(path, TSNE_CACHE, before) is not None  # kept on disk, under what it mapped
     assert run_cache.load_cached(path, TSNE_CACHE, after) is None
+    assert len(list((root / RUN / "cache").glob(f"{TSNE_CACHE}-*.npy"))) == 1
     at.run()
     assert title(at) == f"PCA · run {RUN} · epoch {trained.epoch}"  # the new checkpoint's own map is not made yet
     assert f"checkpoint {after[:8]}" in at.caption[0].value
+    (figure,) = figures(at)  # nor loses the picked point
+    assert figure["data"][-1]["name"] == "picked" and list(plotly_values(figure["data"][-1]["customdata"])) == [42]
+    assert any(h.value.startswith("Test #42, a ") for h in at.subheader)  # the picked digit's panel
 
 
 DIGITS = {str(d) for d in range(10)}  # the map's digit traces (A and B, and the picked point, are others)
