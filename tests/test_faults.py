@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_run import until
+from tests.cli_run import run_cli, until
 from vae_core import checkpoint as ckpt
 from vae_core import forkserver, runs
 from vae_core.start import alive
@@ -61,8 +61,7 @@ def test_ten_sigkills_at_random_moments_never_lose_a_finished_epoch(tmp_path):
             assert state.epoch >= done  # no finished epoch lost
             done = state.epoch
     assert done > 0
-    out = subprocess.run(_train(tmp_path, "--epochs", str(done + 1), "--resume"), cwd=ROOT, capture_output=True,
-                         text=True)
+    out = run_cli(*_train(tmp_path, "--epochs", str(done + 1), "--resume")[3:])
     assert out.returncode == 0, out.stderr  # and the run resumes from there
     assert ckpt.load_state(path).epoch == done + 1
 
@@ -93,7 +92,7 @@ def _make_read_only(folder: Path) -> None:
 def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint_kept(tmp_path):
     # 12 MB: the first checkpoint (8.3 MB) fits, the second cannot be written beside it.
     with _small_disk(tmp_path / "disk", 12) as disk:
-        out = subprocess.run(_train(disk, "--epochs", "3"), cwd=ROOT, capture_output=True, text=True)
+        out = run_cli(*_train(disk, "--epochs", "3")[3:])
         assert out.returncode == 1, out.stderr
         assert "error: no space left on device while saving" in out.stderr
         assert "the previous checkpoint (epoch 1) is intact" in out.stderr
@@ -103,15 +102,12 @@ def test_a_disk_that_fills_up_while_a_run_saves_is_named_and_the_last_checkpoint
         assert not list(path.parent.glob(".*.tmp"))
 
 
-def _with_map() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "VAE_NO_MAP"}
-
-
-def test_a_disk_too_full_for_the_map_after_training_leaves_the_run_finished_without_it(tmp_path):
+def test_a_disk_too_full_for_the_map_after_training_leaves_the_run_finished_without_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_NO_MAP", raising=False)  # the map the other tests' runs skip
     # 9 MB: the checkpoint (8.3 MB) and the run's small files fit; the test-set means (2 MB) do not, and numpy
     # reports the short write as "500000 requested and 258016 written", with no errno.
     with _small_disk(tmp_path / "disk", 9) as disk:
-        out = subprocess.run(_train(disk, "--epochs", "1"), cwd=ROOT, capture_output=True, text=True, env=_with_map())
+        out = run_cli(*_train(disk, "--epochs", "1")[3:])
         assert out.returncode == 0, out.stderr  # training is complete
         assert "Traceback" not in out.stderr
         status = runs.read_status(disk / "k")
@@ -126,10 +122,9 @@ def test_a_disk_too_full_for_the_map_after_training_leaves_the_run_finished_with
 def test_a_read_only_checkpoints_folder_is_named_without_a_traceback(tmp_path, start):
     with _small_disk(tmp_path / "disk", 16) as disk:
         if start == "resume":
-            assert subprocess.run(_train(disk, "--epochs", "1"), cwd=ROOT, capture_output=True).returncode == 0
+            assert run_cli(*_train(disk, "--epochs", "1")[3:]).returncode == 0
         _make_read_only(disk)
-        out = subprocess.run(_train(disk, "--epochs", "2", *(["--resume"] if start == "resume" else [])), cwd=ROOT,
-                             capture_output=True, text=True)
+        out = run_cli(*_train(disk, "--epochs", "2", *(["--resume"] if start == "resume" else []))[3:])
         assert out.returncode == 1, out.stderr
         assert out.stderr.strip().splitlines()[-1] == (
             f"python -m vae_core train: error: cannot write {disk / 'k'}: the folder is read-only or not writable")

@@ -163,13 +163,17 @@ def test_stop_pressed_right_after_start_stops_the_run(root):
         assert "drawn here from the end of epoch 1" in " ".join(messages(at.caption))
         button(at, "Stop training").click()
         at.run()
-        assert jobs.job(root, "early").state == "stopping"
+        # Stopping, or already stopped: forked from the preloaded fork server, a run starts in a fraction of
+        # a second and can honour the request before this rerun reads its state.
+        assert jobs.job(root, "early").state in ("stopping", "stopped")
         stopped = wait_for(root, "early", lambda j: not j.active)
         assert stopped.state == "stopped" and stopped.epochs_done < 3
         at.run()
         assert not at.success  # never "Finished"
-        assert [p.proto.text for p in at.get("progress")] == ["Stopped · 0 of 3 epochs done"]
-        assert "nothing was saved" in messages(at.warning)[0]
+        done = stopped.epochs_done
+        assert [p.proto.text for p in at.get("progress")] == [f"Stopped · {done} of 3 epochs done"]
+        if done == 0:
+            assert "nothing was saved" in messages(at.warning)[0]
         button(at, "Resume to epoch 3").click()  # starts it again with the settings it was given
         at.run()
         finished = wait_for(root, "early", lambda j: not j.active)
