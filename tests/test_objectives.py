@@ -175,6 +175,9 @@ def test_the_test_sets_elbos_are_the_mean_of_each_draws_own_encoding(likelihood,
                                    for d in range(3)]).mean(dim=0) for i in range(0, 300, batch)])
     # Bit for bit: an encoding shared by the draws (grey pixels) gives what encoding at each draw gives.
     assert np.array_equal(objectives.elbo_of_all(vae, images, draws=3, seed=0, batch_size=batch), each.numpy())
+    if vae.likelihood.binarizes:
+        with pytest.raises(ValueError, match="binarizes anew"):
+            objectives.one_sample_elbos(vae, x, 0, codes=vae.encoder(x))
 
 
 def test_elbo_estimate_needs_two_draws_for_a_standard_error(trained, mnist):

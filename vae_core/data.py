@@ -119,7 +119,7 @@ def _ensure_extracted(raw: Path, name: str, md5: str) -> None:
     target = raw / name
     if target.exists():
         # Checked once per process while the file stays as it was, as git's index trusts a file's stat: the four
-        # MD5s cost 0.14 s of CPU, and a server loads the data afresh for each of its caches.
+        # MD5s cost 0.14 s of CPU at each load (the AppTest tests, which clear Streamlit's caches, load at each).
         identity = _identity(target)
         if _VERIFIED.get(target) == identity:
             return
