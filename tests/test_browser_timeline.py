@@ -123,7 +123,9 @@ def test_a_user_scrubs_plays_and_pauses_the_tutorial_runs_timeline(server, page,
     assert slider.get_attribute("aria-valuetext") == paused
     expect(codes.locator(".gtitle")).to_contain_text(f"epoch {paused} ·")
     assert np.allclose(np.array(_plotted_points(page)), _sorted(xy[EPOCHS.index(paused)]), atol=1e-3)
-    page.mouse.move(1400, 980)  # no help tooltip over the screenshot
+    page.mouse.move(1400, 980)  # no help tooltip over the screenshot: not hovered, and not focused
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.wait_for_timeout(500)
     _shot(page, "timeline")
 
 
