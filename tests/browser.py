@@ -74,6 +74,14 @@ def _serve(checkpoints: Path, log_path: Path):
             proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def _serve_shipped(folder: Path):
+    """The real server over copies of the shipped runs made in `folder`; yields (its URL, its checkpoints folder)."""
+    checkpoints = _with_tutorial(folder / "checkpoints")
+    with _serve(checkpoints, folder / "streamlit.log") as url:
+        yield url, checkpoints
+
+
 def _with_tutorial(folder: Path) -> Path:
     """`folder` holding copies of the shipped runs: the server writes its caches there, not into the project."""
     for run in SHIPPED_RUNS:

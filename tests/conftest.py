@@ -50,11 +50,10 @@ def trained(small_mnist: MNISTTensors) -> TrainState:
 def server(tmp_path_factory):
     """The real server over copies of the shipped runs, one per test worker, shared by the browser tests that
     only look at those runs (a test that trains has a server of its own): (its URL, its checkpoints folder)."""
-    from tests.browser import _serve, _with_tutorial
+    from tests.browser import _serve_shipped
 
-    checkpoints = _with_tutorial(tmp_path_factory.mktemp("checkpoints"))
-    with _serve(checkpoints, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
-        yield url, checkpoints
+    with _serve_shipped(tmp_path_factory.mktemp("shipped")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (_click_first_point, _home, _open, _phone_shot, _pick_run, _plotted_points, _progress,
-                           _serve, _settle, _shot, _wait_loaded, _wait_progress, _with_tutorial)
+                           _serve_shipped, _settle, _shot, _wait_loaded, _wait_progress)
 from ui.jobs import SHIPPED_RUNS
 
 
 @pytest.fixture
 def own_server(tmp_path):
     """A server of this test's own over copies of the shipped runs."""
-    checkpoints = _with_tutorial(tmp_path / "checkpoints")
-    with _serve(checkpoints, tmp_path / "streamlit.log") as url:
-        yield url, checkpoints
+    with _serve_shipped(tmp_path) as served:
+        yield served
 
 
 def test_a_user_starts_stops_resumes_and_maps_a_run_while_it_trains(own_server, page):
@@ -162,7 +161,7 @@ def test_a_user_compares_the_shipped_runs_and_changes_the_pick(server, page, bro
 
 
 def test_a_deep_link_to_a_freshly_started_server_gets_the_full_app(tmp_path, page):
-    with _serve(_with_tutorial(tmp_path), tmp_path / "streamlit.log") as url:
+    with _serve_shipped(tmp_path) as (url, _):
         page.goto(f"{url}/samples")  # the server's very first request
         page.wait_for_selector("h1:has-text('Samples from the prior')")
         _settle(page)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import pytest
 
 from tests.app.helpers import wait_for
-from tests.browser import IDLE, PATIENCE_MS, SCREENSHOTS, _serve, _with_tutorial
+from tests.browser import IDLE, PATIENCE_MS, SCREENSHOTS, _serve_shipped
 from ui import jobs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server of this module's own (not the shared one of tests/conftest.py): its tests start runs."""
-    checkpoints = _with_tutorial(tmp_path_factory.mktemp("checkpoints"))
-    with _serve(checkpoints, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
-        yield url, checkpoints
+    with _serve_shipped(tmp_path_factory.mktemp("train")) as served:
+        yield served
 
 
 def _train_tab(browser, url: str, width: int, height: int):
