@@ -21,6 +21,21 @@ from vae_core.train import TrainState, fit, new_state
 os.environ.setdefault("VAE_NO_MAP", "1")
 
 
+def _scan_installed_components_once() -> None:
+    """Streamlit's server scans the installed packages' metadata for components once, at its start; its
+    AppTest scans again for every new AppTest, about 0.1 s each (12 % of the AppTest tests' time, measured
+    with py-spy). The packages do not change while the suite runs, so each test process scans once, as a
+    server does."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+
+
+_scan_installed_components_once()
+
+
 @pytest.fixture(scope="session")
 def mnist() -> MNISTTensors:
     return load_mnist()
