@@ -46,8 +46,8 @@ def main(root: Path) -> None:
     if watched is None:
         st.info("No run yet: fill in the form above and press Start.")
         st.stop()
-    every = 1.0 if active else None
-    fragment(train_view.live, run_every=every)(root, watched, every, any(info.name == watched for info in runs()))
+    fragment(train_view.live, run_every=train_view.every(active))(root, watched, active,
+                                                                   any(info.name == watched for info in runs()))
 
 
 open_page(__file__)

@@ -27,6 +27,7 @@ def _strokes(page, canvas, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
+@pytest.mark.slow
 def test_a_user_picks_a_and_b_on_the_map_traverses_and_draws_a_digit(server, page):
     url, _ = server
     _home(page, url)

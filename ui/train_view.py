@@ -3,7 +3,7 @@
     from ui import train_view
     train_view.find_training(root)                       # a new session watches the run that trains
     st.form_submit_button("Start", on_click=train_view.start_run, args=(root,))
-    fragment(train_view.live, run_every=1.0)(root, "demo", 1.0, listed=True)
+    fragment(train_view.live, run_every=train_view.every(True))(root, "demo", active=True, listed=True)
 
 Whether a run may start is vae_core.start's rule, asked through ui.jobs; the
 form's own values are checked by ui.train_form.
@@ -27,6 +27,9 @@ from vae_core.config import Config, ConfigError
 from vae_core.likelihoods import LIKELIHOODS
 from vae_core.runs import MAP_MISSING, PREVIEW_FILE, CheckpointError, checkpoint_path, read_preview, run_dir
 from vae_core.train import SPLIT_TRAIN_IMAGES, DeviceError, resolve_device
+
+LIVE_SECONDS = 1.0  # the live view's redraws while its run trains
+IDLE_SECONDS = 5.0  # and otherwise
 
 FOUND = "train_found_training"  # session key: this session's first Train page looked for a run that trains
 ERRORS = "train_errors"  # session key: widget key (or START) -> what is wrong with its value
@@ -276,9 +279,18 @@ def _chart(run: str, job: jobs.Job, history: dict, where) -> None:
                       "trained from now on record them at each test epoch.")
 
 
-def live(root: Path, run: str, every: float | None, listed: bool) -> None:
-    """The run's state, actions, chart and digits, redrawn every second while it trains; `listed` says
-    whether the sidebar listed the run (with a checkpoint) when the page was drawn."""
+def every(active: bool) -> float:
+    """Seconds between redraws of the live view: each second while the run trains, else every
+    IDLE_SECONDS, so that this run resumed elsewhere (the CLI, another tab) shows within seconds, and a full
+    rerun that never came (the likeliest reading of a loaded test run in which the page never showed a
+    resumed run training, though it trained) is asked for again at the next redraw instead of never."""
+    return LIVE_SECONDS if active else IDLE_SECONDS
+
+
+def live(root: Path, run: str, active: bool, listed: bool) -> None:
+    """The run's state, actions, chart and digits, redrawn every second while it trains; `active` and
+    `listed` say whether the run trained, and whether the sidebar listed it (with a checkpoint), when the
+    page was drawn: either changed, the whole page is drawn again."""
     job = jobs.job(root, run)
     st.subheader(f"Run {run}")
     progress(job)
@@ -294,5 +306,5 @@ def live(root: Path, run: str, every: float | None, listed: bool) -> None:
         st.download_button("Download history (CSV)", history_frame(history).to_csv(index=False).encode(),
                            file_name=f"history-{run}.csv", mime="text/csv", icon=":material/download:",
                            key="train_csv")
-    if bool(every) != job.active or (not listed and any(info.name == run for info in runs())):
-        st.rerun()  # a full rerun turns the timer on (a Resume here) or off, and lists a new checkpoint
+    if active != job.active or (not listed and any(info.name == run for info in runs())):
+        st.rerun()  # a full rerun sets the timer's pace (a Resume here) and lists a new checkpoint

@@ -90,6 +90,20 @@ def test_train_shows_the_picked_run_with_its_elbo_chart(root):
     assert RUN in figure["layout"]["title"]["text"]
 
 
+def test_the_live_view_redraws_every_few_seconds_while_its_run_does_not_train(root, monkeypatch):
+    # So that the run resumed elsewhere (the CLI, another tab) shows on an open Train page, and a full rerun
+    # that never came is asked for again at the next redraw: before, an idle run's view never redrew.
+    import ui.views
+    from ui import train_view
+
+    paces, real = [], ui.views.fragment
+    monkeypatch.setattr(ui.views, "fragment",
+                        lambda func, run_every=None: paces.append((func.__name__, run_every)) or real(func, run_every))
+    at = watching_the_picked_run()
+    assert not at.exception and not jobs.job(root, RUN).active
+    assert paces == [("live", train_view.IDLE_SECONDS)] and train_view.IDLE_SECONDS <= 5
+
+
 def test_train_shows_the_history_of_a_run_saved_without_the_cli(root):
     at = watching_the_picked_run()
     (figure,) = figures(at)
