@@ -95,15 +95,37 @@ def browser():
         chromium.close()
 
 
+_OUTCOME = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report, kept on the test for its fixtures' teardown (the page fixture's, below)."""
+    report = yield
+    item.stash.setdefault(_OUTCOME, {})[report.when] = report
+    return report
+
+
 @pytest.fixture
-def page(browser):
-    """A fresh tab: a new Streamlit session."""
-    from tests.browser import PATIENCE_MS
+def page(browser, request):
+    """A fresh tab: a new Streamlit session. When the test fails, what each of its tabs shows is printed
+    (the failure's report carries it, in CI's log too) and saved as a screenshot, failed-<test>-<n>.png."""
+    from tests.browser import PATIENCE_MS, SCREENSHOTS
 
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
     tab.set_default_timeout(PATIENCE_MS)
     yield tab
+    call = request.node.stash.get(_OUTCOME, {}).get("call")
+    if call is not None and call.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for n, shown in enumerate(context.pages):
+            try:
+                shown.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}-{n}.png"), full_page=True,
+                                 timeout=30_000)
+                print(f"--- tab {n} at {shown.url} when the test failed:\n{shown.inner_text('body', timeout=30_000)[:3000]}")
+            except Exception as exc:  # a tab that no longer answers: say so, and go on with the others
+                print(f"--- tab {n} at {shown.url} could not be read: {exc}")
     context.close()
 
 
