@@ -135,10 +135,21 @@ def run_picker() -> str | None:
     starting = [run for run in jobs.training(checkpoints_root()) if run not in by_name]  # no checkpoint yet
     options = list(by_name) + starting + ([] if name in by_name or name in starting else [name])
     st.session_state[PICKER_KEY] = name
-    st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=lambda: pick(st.session_state[PICKER_KEY]),
+    st.sidebar.selectbox("Checkpoint", options, key=PICKER_KEY, on_change=_picked_in_sidebar,
                          format_func=lambda n: describe(by_name[n]) if n in by_name else _unsaved(n),
                          help="Runs in checkpoints/, newest first. Every view shows the run picked here.")
     return name
+
+
+def _picked_in_sidebar() -> None:
+    """The picker's change: every view switches to the run chosen. A value that names no run is not a choice
+    but a label the browser still showed when the run's label changed under it (a training run's epoch
+    count, say, or its first checkpoint): Streamlit hands such a label back as the value. It is ignored, so
+    that the views stay on their run instead of falling back to the default one (seen in the browser test:
+    the Latent map opened the tutorial instead of the run just resumed)."""
+    chosen = st.session_state[PICKER_KEY]
+    if chosen in {r.name for r in runs()} or _new_run(chosen):
+        pick(chosen)
 
 
 def training_now(name: str) -> bool:

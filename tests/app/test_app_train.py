@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from streamlit.testing.v1 import AppTest
+
 from tests.app.helpers import (LATENT_MAP, RUN, SAMPLES, TRAIN, app, button, figures, form_error, form_widget, messages,
                                plotly_values, submit, view, wait_for, watching_the_picked_run)
 from ui import jobs
@@ -339,3 +341,32 @@ def test_the_map_of_a_run_trained_from_the_form_opens_without_a_tsne_wait(root, 
     at.switch_page(LATENT_MAP).run()
     title = figures(at)[0]["layout"]["title"]["text"]
     assert title == "T-SNE · run mapped · epoch 1"  # the cached map at once: no PCA stand-in, no wait
+
+
+def _sidebar_change(label: str) -> None:
+    """An AppTest script: the picker's change handler, called as Streamlit calls it, with `label` the value."""
+    import streamlit as st
+
+    from ui import picker
+
+    st.session_state.setdefault(picker.RUN_KEY, "other")
+    st.session_state[picker.PICKER_KEY] = label
+    picker._picked_in_sidebar()
+    st.write(st.session_state[picker.RUN_KEY])
+
+
+@pytest.mark.parametrize("value, picked", [(f"{RUN} · epoch 2/9 · test ELBO -250.00", "other"), (RUN, RUN)],
+                         ids=["a label", "a run"])
+def test_the_picked_run_stays_when_the_picker_hands_back_a_label_not_a_run(root, small_checkpoint, value, picked):
+    # A training run's label in the sidebar changes at every epoch ("· epoch 1/4 ·", then "· epoch 2/4 ·"),
+    # and a rerun the browser sends before it has the new label carries the old one, which Streamlit's
+    # select box hands back as its value. The views must stay on their run (seen in the browser test: the
+    # Latent map fell back to the default run right after a resumed run saved its first epoch).
+    import shutil
+
+    other = runs.checkpoint_path(root, "other")
+    other.parent.mkdir()
+    shutil.copy2(small_checkpoint, other)
+    at = AppTest.from_function(_sidebar_change, args=(value,), default_timeout=60).run()
+    assert not at.exception
+    assert at.markdown[0].value == picked
