@@ -112,7 +112,7 @@ def picked_name() -> str | None:
     if note:
         st.session_state[_LINK_NOTE] = note
     name = st.session_state.get(RUN_KEY)
-    if name in {r.name for r in available} or _new_run(name):
+    if _names_a_run(name, available):
         return name
     fallback = default_run(available)
     return fallback.name if fallback else None
@@ -148,8 +148,13 @@ def _picked_in_sidebar() -> None:
     that the views stay on their run instead of falling back to the default one (seen in the browser test:
     the Latent map opened the tutorial instead of the run just resumed)."""
     chosen = st.session_state[PICKER_KEY]
-    if chosen in {r.name for r in runs()} or _new_run(chosen):
+    if _names_a_run(chosen, runs()):
         pick(chosen)
+
+
+def _names_a_run(name: str | None, available: list[RunInfo]) -> bool:
+    """True for a listed run, or a run folder whose first epoch is under way."""
+    return name in {r.name for r in available} or _new_run(name)
 
 
 def training_now(name: str) -> bool:

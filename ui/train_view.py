@@ -282,8 +282,7 @@ def _chart(run: str, job: jobs.Job, history: dict, where) -> None:
 def every(active: bool) -> float:
     """Seconds between redraws of the live view: each second while the run trains, else every
     IDLE_SECONDS, so that this run resumed elsewhere (the CLI, another tab) shows within seconds, and a full
-    rerun that never came (the likeliest reading of a loaded test run in which the page never showed a
-    resumed run training, though it trained) is asked for again at the next redraw instead of never."""
+    rerun that never came is asked for again at the next redraw instead of never."""
     return LIVE_SECONDS if active else IDLE_SECONDS
 
 
