@@ -6,7 +6,8 @@
     panels.show_pick(model, c, labels)                         # the clicked digit, its neighbours, Use as A/B
 
 The map is latent.map_points's: 2-d codes as they are, else the T-SNE map when kept, else PCA while T-SNE
-runs on the server's task pool (ui.tasks), which this session follows, can cancel and retry.
+runs on the server's task pool (ui.tasks), which this session follows, can cancel and retry. While the run
+trains, the PCA follows its newest checkpoint and no T-SNE starts: the trainer maps the last one itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import streamlit as st
 from ui import tasks
 from ui.codes import UNKEPT_MAPS, decoded, map_points, neighbour_row, pair_buttons, pair_spots, pair_trace, square_map
 from ui.figures import export_config, grid, latent_figure, map_png
+from ui.picker import training_now
 from ui.runs import Model, cached_array, mnist_test, say_unkept, store_array
 from ui.views import fragment
 from vae_core import analysis, latent
@@ -27,6 +29,7 @@ SELECTED = "map_selected"  # session key: the test indices inside the last box o
 CANCELLED = "map_cancelled"  # session key: (digest, map name) pairs whose T-SNE the user cancelled
 TSNE_FAILED = "map_tsne_failed"  # session key: {(digest, map name): error} of T-SNE runs that failed
 FOLLOWED = "map_followed"  # session key: the T-SNE task this session follows, to settle how it ended
+TRAINING_POLL_SECONDS = 5.0  # while the run trains: how often the map looks for a newer checkpoint
 SHOWN = 100  # selected digits drawn at most
 NEIGHBOURS = 8
 MANIFOLD_SIDE = 15  # decoded images per side of the 2-d manifold
@@ -114,8 +117,34 @@ def draw_map(model: Model, c: latent.Codes, labels: np.ndarray, perplexity: floa
         held = st.session_state.get(UNKEPT_MAPS, {}).get((model.digest, name))
         if held is not None and held[0] is xy:  # this session's copy: the disk would not keep it
             say_unkept("this T-SNE map", held[1], "This session keeps it; another computes it again.")
+    elif training_now(model.name):
+        training_note(model)
     else:
         tsne_status(model, c, name, perplexity, seed)
+
+
+def training_note(model: Model) -> None:
+    """Under the PCA map of a run that trains: no T-SNE yet (a checkpoint is newer every few seconds, a T-SNE of
+    10,000 codes takes longer, and would take its cores from the training); the map follows new checkpoints."""
+    st.info(f"Run {model.name} is training: this is the PCA of epoch {model.epoch}'s codes, redrawn as new epochs "
+            "are saved. The T-SNE map is made when training ends: the trainer maps its last checkpoint itself, "
+            "and this view shows it then. Timeline shows how the codes moved epoch by epoch.",
+            icon=":material/hourglass_top:")
+    fragment(_redraw_when_newer, run_every=TRAINING_POLL_SECONDS)(model.name, model.path, _stamp(model.path))
+
+
+def _stamp(path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _redraw_when_newer(name: str, path, drawn: tuple) -> None:
+    """Polled while the run trains: redraw the view when a newer checkpoint is saved or training has ended."""
+    if _stamp(path) != drawn or not training_now(name):
+        st.rerun()
 
 
 def tsne_status(model: Model, c: latent.Codes, name: str, perplexity: float, seed: int) -> None:

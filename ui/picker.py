@@ -16,8 +16,8 @@ from pathlib import Path
 import streamlit as st
 
 from ui import jobs, urlstate
-from vae_core.runs import (CHECKPOINT_FILE, DEFAULT_ROOT, RUN_FILE, RunInfo, RunNameError, read_status, run_dir,
-                           scan_runs)
+from vae_core.runs import CHECKPOINT_FILE, DEFAULT_ROOT, RUN_FILE, RunInfo, RunNameError, run_dir, scan_runs
+from vae_core.start import busy
 
 DEFAULT_RUN = "tutorial"
 RUN_KEY = "run"  # session_state key of the picked run's name (plain state: it outlives every page)
@@ -158,9 +158,9 @@ def _names_a_run(name: str | None, available: list[RunInfo]) -> bool:
 
 
 def training_now(name: str) -> bool:
-    """True while the run's status says it is starting or training (a damaged status says no)."""
-    status = read_status(run_dir(checkpoints_root(), name))
-    return isinstance(status, dict) and status.get("state") in ("starting", "running")
+    """True while the run's process is starting or training (vae_core.start.busy); a status that a killed
+    process left behind says no."""
+    return busy(run_dir(checkpoints_root(), name))
 
 
 def _unsaved(name: str) -> str:

@@ -30,8 +30,10 @@ from ui.views import fragment
 from vae_core import run_cache, timeline, timeline_gif, timeline_maps
 from vae_core.runs import RunInfo
 
-EPOCH = "timeline_epoch"  # session key: the slider's epoch (epochs completed)
-PLAYING = "timeline_playing"  # session key: True while Play steps the slider
+AT = "timeline_at"  # session key: the epoch the view shows (epochs completed); only step() and the user move it
+EPOCH = "timeline_epoch"  # session key: the slider the user moves, drawn while paused
+SHOWN = "timeline_shown"  # session key: the slider drawn, disabled, while Play steps the epoch
+PLAYING = "timeline_playing"  # session key: True while Play steps the epoch
 CANCELLED = "timeline_cancelled"  # session key: the (digest, cache name) of aligned T-SNEs the user cancelled
 TICK_SECONDS = 0.7  # Play's step: one recorded epoch per tick
 POLL_SECONDS = 2.0  # while the run trains: how often the view looks for a new frame
@@ -134,15 +136,11 @@ def _cancel(task: tasks.Task) -> None:
 
 def toggle_play(playing: bool, last: int) -> None:
     """Play / Pause's callback: `playing` is what the pressed button said (Pause: False), not a flip of the
-    state now, which a timer tick may have changed since the button was drawn. Play starts over from the first
-    epoch when the slider is at the `last` one."""
+    state now, which a timer tick may have changed since the button was drawn. Pause keeps the epoch the last
+    tick drew; Play starts over from the first epoch when the view is at the `last` one."""
     st.session_state[PLAYING] = playing
-    if not playing and EPOCH in st.session_state:
-        # Set, not only kept: the slider the browser shows may be a timer step ahead of the value the click
-        # carried, which the view draws; a value set here is sent to the slider too, so both show one epoch.
-        st.session_state[EPOCH] = st.session_state[EPOCH]
-    if playing and st.session_state.get(EPOCH) == last:
-        st.session_state[EPOCH] = None  # step() puts the slider on the first epoch
+    if playing and st.session_state.get(AT) == last:
+        st.session_state[AT] = None  # step() goes to the first epoch
 
 
 def player(line: timeline.Timeline, where=st) -> float | None:
@@ -155,20 +153,34 @@ def player(line: timeline.Timeline, where=st) -> float | None:
     return TICK_SECONDS if playing else None
 
 
-def step(epochs: list[int]) -> None:
-    """Put the slider on a recorded epoch; while playing, on the next one (Play stops at the last)."""
-    current = st.session_state.get(EPOCH)
+def step(epochs: list[int]) -> int:
+    """The epoch to draw: the one shown, a recorded one; while playing, the next (Play stops at the last)."""
+    current = st.session_state.get(AT)
     if current not in epochs:
         current = epochs[0] if st.session_state.get(PLAYING) else epochs[-1]
-        st.session_state[EPOCH] = current
-        return
-    if st.session_state.get(PLAYING):
+    elif st.session_state.get(PLAYING):
         at = epochs.index(current)
-        if at + 1 < len(epochs):
-            st.session_state[EPOCH] = epochs[at + 1]
-        else:
+        if at + 1 == len(epochs):
             st.session_state[PLAYING] = False
             st.rerun()  # a full run redraws Play and turns the timer off
+        current = epochs[at + 1]
+    st.session_state[AT] = current
+    return current
+
+
+def slider(epochs: list[int], epoch: int) -> None:
+    """The epoch slider at `epoch`. While Play steps it, a disabled one under its own key: every message the
+    browser sends carries the value the slider shows there, often a tick behind the server's (a click of
+    Pause, say); from a slider the user can move, that value would read as a move and take the view back."""
+    playing = st.session_state.get(PLAYING, False)
+    key = SHOWN if playing else EPOCH
+    st.session_state[key] = epoch
+    st.select_slider("Epoch", options=epochs, key=key, disabled=playing, on_change=None if playing else _moved,
+                     help="Epochs completed when the frame was recorded. Pause to move it.")
+
+
+def _moved() -> None:
+    st.session_state[AT] = st.session_state[EPOCH]
 
 
 def nearest(line: timeline.Timeline, epoch: int) -> int:
@@ -183,15 +195,10 @@ def frame_view(folder: Path, version: tuple, name: str, line: timeline.Timeline,
     if training and timeline.stamp(folder) != version:
         st.rerun()
     epochs = [int(e) for e in line.epochs]
-    step(epochs)
+    epoch = step(epochs)
     if len(epochs) > 1:
-        # No on_change pause: a click's message carries the slider value the browser still shows, an epoch
-        # behind the timer's last step, which read as a move of the slider and paused (or, with Pause, un-paused)
-        # the player. A slider moved during Play plays on from there, as a video player's.
-        st.select_slider("Epoch", options=epochs, key=EPOCH,
-                         help="Epochs completed when the frame was recorded.")
-    t = epochs.index(st.session_state[EPOCH])
-    epoch = epochs[t]
+        slider(epochs, epoch)
+    t = epochs.index(epoch)
     elbo = tf.elbo_at(history, epoch)
     title = f"run {name} · epoch {epoch}" + (f" · ELBO {elbo:.1f}" if elbo is not None else "")
     if other is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +139,12 @@ def finish(task, polls: int = 24000):
         time.sleep(0.1)
     raise AssertionError(f"the task never ended; it is {task.state}")
 
+
+@contextmanager
+def training(folder: Path):
+    """The run in `folder` as its training process shows it: status "running" and the run's lock held."""
+    runs.write_json(folder / runs.STATUS_FILE, {
+        "state": "running", "pid": os.getpid(), "started": time.time(), "epoch": 2, "epochs": 4, "batch": 0,
+        "batches": 8, "updated": time.time()})
+    with runs.run_lock(folder):
+        yield

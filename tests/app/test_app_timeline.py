@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import ROOT, RUN, figures, messages, plotly_values
+from tests.app.helpers import ROOT, RUN, figures, messages, plotly_values, training
 from tests.timeline_frames import record
 from ui import timeline_view as tv
 from ui.picker import RUN_KEY
@@ -44,16 +41,6 @@ def recorded_root(root) -> Path:
     return root
 
 
-@contextmanager
-def training(folder: Path):
-    """The run in `folder` as its training process shows it: status "running" and the run's lock held."""
-    runs.write_json(folder / runs.STATUS_FILE, {
-        "state": "running", "pid": os.getpid(), "started": time.time(), "epoch": 2, "epochs": 4, "batch": 0,
-        "batches": 8, "updated": time.time()})
-    with runs.run_lock(folder):
-        yield
-
-
 def timeline_view(run: str = RUN, **state) -> AppTest:
     """The Timeline of `run`, Home drawn first for the small run (its thumbnails are kept); `state` set before."""
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
@@ -75,7 +62,11 @@ def codes(at: AppTest) -> np.ndarray:
 
 
 def epoch(at: AppTest) -> int:
-    return at.select_slider(key=tv.EPOCH).value
+    """The epoch the slider shows (the user's while paused, the player's while playing), checked against the
+    map's title."""
+    value, = (s.value for s in at.select_slider if s.label == "Epoch")
+    assert f"epoch {value} ·" in figures(at)[0]["layout"]["title"]["text"]
+    return value
 
 
 def test_the_timeline_draws_ten_digit_traces_a_kl_heatmap_and_its_curves(recorded_root):
@@ -110,6 +101,18 @@ def test_pause_keeps_the_epoch(recorded_root):
     at.button(key="timeline_play").click().run()  # Pause
     at.run()  # what a tick of the timer would run
     assert epoch(at) == 1
+
+
+def test_pause_keeps_the_epoch_drawn_when_the_click_carries_the_value_a_browser_still_showed(recorded_root):
+    at = timeline_view()
+    at.select_slider(key=tv.EPOCH).set_value(1).run()
+    at.button(key="timeline_play").click().run()  # Play: the timer's tick drew epoch 2
+    assert epoch(at) == 2 and at.select_slider(key=tv.SHOWN).disabled
+    # A browser a tick behind still shows epoch 1 and sends it with the click (AppTest's set_value refuses a
+    # disabled widget, which a browser's message carries all the same).
+    at.select_slider(key=tv.SHOWN)._value = 1
+    at.button(key="timeline_play").click().run()  # Pause
+    assert epoch(at) == 2 and not at.select_slider(key=tv.EPOCH).disabled
 
 
 def test_a_run_without_frames_says_how_to_record_one(root):

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import (LATENT_MAP, N_TEST, RECONSTRUCTIONS, RUN, SAMPLES, TRAIN, TSNE_CACHE, app, button,
-                               captions, figures, finish, messages, plotly_values, stored_map, view)
+                               captions, figures, finish, messages, plotly_values, stored_map, training, view)
 from ui import tasks
 from ui.picker import PICKER_KEY
 from vae_core import checkpoint as ckpt
@@ -274,6 +274,23 @@ def test_latent_map_computes_tsne_in_the_background_through_reruns_and_keeps_it_
     (figure,) = figures(at)  # nor loses the picked point
     assert figure["data"][-1]["name"] == "picked" and list(plotly_values(figure["data"][-1]["customdata"])) == [42]
     assert any(h.value.startswith("Test #42, a ") for h in at.subheader)  # the picked digit's panel
+
+
+def test_latent_map_of_a_training_run_draws_its_newest_checkpoints_pca_and_starts_no_tsne(root, trained):
+    path = root / RUN / "checkpoint.pt"
+    with training(root / RUN):
+        at = view(LATENT_MAP)
+        assert not at.exception
+        assert title(at).startswith("PCA · ")
+        assert any(f"Run {RUN} is training" in m for m in messages(at.info)), messages(at.info)
+        assert tsne_tasks() == []  # a newer checkpoint comes every few seconds: a T-SNE would chase them
+        ckpt.save_state(trained, path)  # the run saves its next epoch
+        at.run()
+        assert title(at) == f"PCA · run {RUN} · epoch {trained.epoch}"
+        assert tsne_tasks() == []
+    at.run()  # training has ended: the map starts
+    assert title(at).startswith("PCA · ") and not messages(at.info)
+    assert len(tsne_tasks()) == 1
 
 
 DIGITS = {str(d) for d in range(10)}  # the map's digit traces (A and B, and the picked point, are others)
