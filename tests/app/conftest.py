@@ -2,7 +2,7 @@
 
 Each test gets its own checkpoints folder ($VAE_CHECKPOINTS) holding a copy of
 one run, "small": the tutorial's model trained 2 epochs on 1,024 real digits,
-with what the views computed and kept once for the session (Home's thumbnails,
+with what the views computed and kept once for the test run (Home's thumbnails,
 the test digits' codes and ELBOs), so that each test reads them instead of
 computing them again; `bare_root` is the run without them, for the tests of
 their making.
@@ -14,8 +14,10 @@ there and the views fall back to the default run, the only one here.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +33,31 @@ from vae_core.config import Config
 from tests.timeline_frames import record
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """Folder `name`, made by `make` once for the whole test run: pytest-xdist's workers share it (the first to
+    ask makes it, under a lock, while the others wait), so that each does not train and compute it again.
+    The tests only read it, or copy from it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's folder, above each worker's own
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_checkpoint(tmp_path_factory, mnist) -> Path:
-    """A real 2-epoch run on the first 1,024 training digits, saved once for the session, with the timeline
+    """A real 2-epoch run on the first 1,024 training digits, saved once for the test run, with the timeline
     frame the trainer records after each epoch (beside it, in timeline/)."""
-    path = runs.checkpoint_path(tmp_path_factory.mktemp("made"), RUN)
-    record(path.parent, mnist, Config(epochs=2, limit=1024, batch_size=128, test_every=1))
-    return path
+    folder = made_once(tmp_path_factory, "made", lambda made: record(
+        made / RUN, mnist, Config(epochs=2, limit=1024, batch_size=128, test_every=1)))
+    return runs.checkpoint_path(folder, RUN)
 
 
 @pytest.fixture(scope="session")
@@ -77,14 +97,22 @@ def empty_root(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def kept_files(small_checkpoint, tmp_path_factory) -> list[Path]:
     """The files in which the app keeps what it computes once per checkpoint of the small run: Home's
-    thumbnails, the test digits' codes and their ELBOs (16 draws each: 5 s), made once by the views themselves."""
+    thumbnails, the test digits' codes and their ELBOs (16 draws each: 5 s), made once (for the test run) by
+    the views themselves."""
+    folder = made_once(tmp_path_factory, "kept", lambda kept: _keep(small_checkpoint, kept))
+    cache = folder / RUN / runs.CACHE_FOLDER
+    return sorted(f for f in cache.iterdir() if not f.name.startswith("."))
+
+
+def _keep(small_checkpoint: Path, root: Path) -> None:
+    """Open Home, Draw and Evaluate on a copy of the small run in `root`, as a user would: their caches stay."""
     from tests.app.helpers import app, view
 
-    target = runs.checkpoint_path(tmp_path_factory.mktemp("kept"), RUN)
+    target = runs.checkpoint_path(root, RUN)
     target.parent.mkdir()
     shutil.copy2(small_checkpoint, target)
     before = os.environ.get("VAE_CHECKPOINTS")
-    os.environ["VAE_CHECKPOINTS"] = str(target.parent.parent)
+    os.environ["VAE_CHECKPOINTS"] = str(root)
     try:
         assert not app().exception
         for page in ("pages/draw.py", "pages/evaluate.py"):  # the codes, and the ELBOs, of the 10,000 test digits
@@ -95,11 +123,9 @@ def kept_files(small_checkpoint, tmp_path_factory) -> list[Path]:
         st.cache_data.clear()
         st.cache_resource.clear()
     cache = target.parent / runs.CACHE_FOLDER
-    kept = sorted(cache.glob(f"{KEPT}-*"))
-    assert kept, "Home kept no thumbnails"
+    assert sorted(cache.glob(f"{KEPT}-*")), "Home kept no thumbnails"
     for name in (latent.MEANS_NAME, objectives.TEST_ELBOS_NAME):
         assert list(cache.glob(f"{name}-*")), f"the views kept no {name}"
-    return sorted(f for f in cache.iterdir() if not f.name.startswith("."))
 
 
 @pytest.fixture
