@@ -63,7 +63,7 @@ def detach(argv: Sequence[str], *, log: Path, cwd: Path, env: Mapping[str, str])
 
 
 def _fork_run(send, argv: list[str], log: str, cwd: str, env: dict[str, str]) -> None:
-    """The middle process: open the log, fork the run, say its pid, exit."""
+    """The middle process: open the log, fork the run (which says its pid), exit."""
     try:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         pid = os.fork()
@@ -72,9 +72,10 @@ def _fork_run(send, argv: list[str], log: str, cwd: str, env: dict[str, str]) ->
         return
     if pid:
         os.close(fd)
-        send.send(("pid", pid))
-        send.close()
+        send.close()  # the run says its pid itself, once it leads a session of its own
         return
+    os.setsid()  # its own session: no terminal's Ctrl-C or hang-up reaches it, from the moment its pid is known
+    send.send(("pid", os.getpid()))
     send.close()
     _run(argv, fd, cwd, env)
 
@@ -83,7 +84,6 @@ def _run(argv: list[str], fd: int, cwd: str, env: dict[str, str]) -> None:
     """The detached process's whole life: what `python -m vae_core *argv` would do. It ends as the middle process
     would have (multiprocessing's exit: finalizers run, a semaphore made by tqdm is released, the streams flushed)
     with the command's exit code; an exception's traceback goes to the log with exit code 1."""
-    os.setsid()  # its own session: no terminal's Ctrl-C or hang-up reaches it
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
