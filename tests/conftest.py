@@ -140,7 +140,9 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Spread the browser test files over the workers, heaviest first (a test marked slow weighs its
     marker's weight, 5 unless given, any other 1), each file at the head of one worker's share.
 
-    xdist's worksteal gives each worker an equal slice of this order, in order. The browser tests wait on
+    xdist's worksteal gives each worker a slice of this order, in order (the last ones one test more when the
+    count does not divide; a file that began one test early sat at the tail of the slice before, and ran last,
+    stolen, 330 s into the suite). The browser tests wait on
     a server, Chromium and the runs they start, so one worker holding all of them (as the files' names
     put them together) ran them one after another for 320 of the suite's 370 s."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -160,11 +162,12 @@ def pytest_collection_modifyitems(config, items) -> None:
         min(shares, key=weight).extend(tests)
     browser = {id(test) for tests in files.values() for test in tests}
     rest = [item for item in items if id(item) not in browser]
-    order, size = [], len(items) // workers
-    for share in shares:
+    order, left = [], len(items)
+    for n, share in enumerate(shares):
+        size = left // (workers - n)  # the slice worksteal sends this worker: the later ones take the remainder
         taken = max(0, size - len(share))
         order += share + rest[:taken]
-        rest = rest[taken:]
+        rest, left = rest[taken:], left - size
     items[:] = order + rest
 
 
