@@ -17,7 +17,7 @@ from ui import jobs
 from ui.figures import history_frame
 from ui.picker import RUN_KEY
 from vae_core import checkpoint as ckpt
-from vae_core import runs
+from vae_core import analysis, latent, run_cache, runs
 from vae_core.config import FIELDS, Config
 from vae_core.likelihoods import LIKELIHOODS
 
@@ -337,6 +337,9 @@ def test_the_map_of_a_run_trained_from_the_form_opens_without_a_tsne_wait(root, 
         assert job.state == "finished" and "latent map ready (" in job.status["message"]
     finally:
         jobs.stop(root, "mapped")
+    path = root / "mapped" / runs.CHECKPOINT_FILE  # the trainer kept the test codes and their T-SNE map
+    assert run_cache.load_cached(path, latent.MEANS_NAME, runs.digest(path)).shape == (10_000, 50)
+    assert run_cache.load_cached(path, analysis.tsne_name(30, 0), runs.digest(path)).shape == (10_000, 2)
     at.session_state[RUN_KEY] = "mapped"
     at.switch_page(LATENT_MAP).run()
     title = figures(at)[0]["layout"]["title"]["text"]
