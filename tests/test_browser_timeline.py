@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import _phone_shot, _plotted_points, _settle, _shot
+from tests.browser import PATIENCE_MS, _phone_shot, _plotted_points, _settle, _shot
 from ui import timeline_view as tv
 from vae_core import timeline, timeline_maps
 from vae_core.runs import CHECKPOINT_FILE, read_summary
@@ -65,18 +65,38 @@ def _shipped_map(checkpoints: Path, line: timeline.Timeline) -> np.ndarray | Non
     return tv.kept_tsne(info, line)
 
 
+# In the page: once Play shows Pause and the timer has stepped the slider twice (two values other than the
+# last epoch), click the button, which then says Pause; the epoch it was pressed at, or null when the play
+# ended first. It runs in the browser, so a test process starved of CPU cannot let the play pass meanwhile.
+_PAUSE_AFTER_TWO_STEPS = """patience => new Promise((resolve, reject) => {
+  let first = null;
+  const end = Date.now() + patience;  // the hang guard every browser step has (PATIENCE_MS)
+  const look = () => {
+    if (Date.now() > end) { reject(new Error('Play never stepped the slider twice')); return; }
+    const slider = document.querySelector('input[type=range][aria-label="Epoch"]');
+    const button = [...document.querySelectorAll('button')].find(b => /(Play|Pause)$/.test(b.innerText.trim()));
+    const value = slider && slider.getAttribute('aria-valuetext');
+    const playing = button && button.innerText.trim().endsWith('Pause');
+    if (playing && value && value !== '100') {
+      if (first === null) first = value;
+      else if (value !== first) { button.click(); resolve(value); return; }
+    } else if (first !== null && !playing) { resolve(null); return; }
+    setTimeout(look, 20);
+  };
+  look();
+})"""
+
+
 def _pause_midway(page, slider) -> str:
     """Press Play at the last epoch (it starts over from the first), let the timer step the slider, press Pause;
-    the epoch it paused at. On a loaded machine the whole play (20 ticks) can pass before Pause is pressed, and
-    the press starts it over: then again (an event decides, not a time)."""
+    the epoch it paused at. The wait and the Pause happen in the page (_PAUSE_AFTER_TWO_STEPS); when the play
+    ends first, or Pause lands on the last epoch, again (an event decides, not a time)."""
     button = page.get_by_role("button", name=re.compile(r"^(Play|Pause)$"))  # one button, named either
     for _ in range(10):
+        expect(button).to_contain_text("Play")
         button.click()  # Play
-        expect(button).to_contain_text("Pause")
-        expect(slider).not_to_have_attribute("aria-valuetext", "100")
-        started = slider.get_attribute("aria-valuetext")
-        expect(slider).not_to_have_attribute("aria-valuetext", started)  # the timer stepped it, nobody pressed a key
-        button.click()  # Pause, unless the play has just ended
+        if page.evaluate(_PAUSE_AFTER_TWO_STEPS, PATIENCE_MS) is None:
+            continue
         expect(button).to_contain_text("Play")
         _settle(page)
         paused = slider.get_attribute("aria-valuetext")
