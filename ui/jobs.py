@@ -212,7 +212,7 @@ def _saved(folder: Path) -> Job:
     """A run saved without the CLI's files (say, copied in): its checkpoint tells its story."""
     path = folder / runs.CHECKPOINT_FILE
     try:
-        epoch, epochs, history = _summary_of(str(path), *_identity(path))
+        epoch, epochs, history = _summary_of(str(path), *file_identity(path))
     except (runs.CheckpointError, OSError) as exc:
         return Job("failed", {}, None, str(exc))
     return Job("saved", {"epoch": epoch, "epochs": epochs}, history, f"saved at epoch {epoch}")
@@ -221,12 +221,13 @@ def _saved(folder: Path) -> Job:
 def _summary(path: Path) -> tuple[int, int, dict[str, list]] | None:
     """Epochs done, epochs asked for and history of the checkpoint at `path`, or None."""
     try:
-        return _summary_of(str(path), *_identity(path))
+        return _summary_of(str(path), *file_identity(path))
     except (runs.CheckpointError, OSError):
         return None
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
+def file_identity(path: Path) -> tuple[int, int, int]:
+    """The file's inode, modification time and size: a file replaced or rewritten has another (OSError if none)."""
     stat = path.stat()
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui import tasks
+from ui import jobs, tasks
 from ui.codes import UNKEPT_MAPS, decoded, map_points, neighbour_row, pair_buttons, pair_spots, pair_trace, square_map
 from ui.figures import export_config, grid, latent_figure, map_png
 from ui.picker import training_now
@@ -135,10 +135,9 @@ def training_note(model: Model) -> None:
 
 def _stamp(path) -> tuple:
     try:
-        stat = path.stat()
+        return jobs.file_identity(path)
     except OSError:
         return ()
-    return stat.st_mtime_ns, stat.st_size
 
 
 def _redraw_when_newer(name: str, path, drawn: tuple) -> None:
