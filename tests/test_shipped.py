@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from ui.jobs import SHIPPED_RUNS
 from vae_core import analysis, latent, objectives
 from vae_core import checkpoint as ckpt
 from vae_core import run_cache, runs
@@ -95,16 +96,10 @@ def test_shipped_tutorial_log_px_estimate_belongs_to_the_shipped_weights(shipped
     assert -98 < bound.mean() < -96  # −96.88 measured; 4.3 nats above the ELBO
 
 
-# The shipped runs whose timeline is recorded (docs/timeline.md). latent-2d and burda-binarized have none:
-# latent-2d trained again today parts from its shipped losses in the 7th digit at epoch 1 (whatever the thread
-# count), so frames recorded that way would not be its weights'; their Timeline says how to record one.
-RECORDED = ("tutorial", "warmup")
-
-
-@pytest.mark.parametrize("run", RECORDED)
+# Every shipped run carries its timeline (docs/timeline.md): recorded by training it again with the same
+# settings, which gave the shipped losses and weights bit for bit, so its frames are the shipped run's own.
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
 def test_a_shipped_runs_timeline_ends_with_the_frame_of_its_shipped_weights(run, mnist):
-    # Recorded by training each run again with the same settings and thread count (2): its losses and weights
-    # came out bit for bit those shipped, so its frames are the shipped run's own (docs/timeline.md).
     from vae_core import timeline
     from vae_core.monitor import timeline_frame
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from tests.app.helpers import ROOT, RUN, figures, messages, plotly_values, training
 from tests.timeline_frames import record
 from ui import timeline_view as tv
+from ui.jobs import SHIPPED_RUNS
 from ui.picker import RUN_KEY
 from vae_core import run_cache, runs, timeline
 from vae_core.config import Config
@@ -139,6 +140,23 @@ def test_a_kept_aligned_tsne_is_the_map_and_named_on_screen(recorded_root, small
     at = timeline_view()
     assert any("aligned T-SNE" in c.value for c in at.caption)
     np.testing.assert_allclose(codes(at)[:3], xy[-1][line.labels == 0][:3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("run", SHIPPED_RUNS)
+def test_every_shipped_runs_timeline_opens_on_its_kept_map_at_its_last_epoch(run, monkeypatch):
+    # Shipped with its frames and, for z_dim > 2, its aligned T-SNE: nothing computes when a class opens it.
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(runs.DEFAULT_ROOT))
+    line = timeline.read_timeline(runs.run_dir(runs.DEFAULT_ROOT, run))
+    assert line is not None, f"record {run}'s timeline: see docs/timeline.md"
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[RUN_KEY] = run
+    at.switch_page(TIMELINE)
+    at.run()
+    assert not at.exception, at.exception
+    method = "the codes as they are" if line.z_dim == 2 else "aligned T-SNE"
+    assert any(method in c.value for c in at.caption), [c.value for c in at.caption]
+    assert epoch(at) == line.epochs[-1]
+    assert len(codes(at)) == len(line.indices)  # every digit of the subset, on the map
 
 
 def test_the_aligned_tsne_can_be_cancelled_and_the_pca_stays(recorded_root):
