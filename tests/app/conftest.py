@@ -61,11 +61,15 @@ def small_checkpoint(tmp_path_factory, mnist) -> Path:
 
 
 @pytest.fixture(scope="session")
-def quick_tsne(small_checkpoint, mnist) -> np.ndarray:
-    """A real but short T-SNE of the small run's 10,000 test codes, to pre-store in a run's cache."""
-    vae = ckpt.load_state(small_checkpoint).vae.eval()
-    means = latent.encode(vae, mnist.test_images).loc
-    return analysis.tsne_2d(means, early_exaggeration_iter=10, n_iter=10)
+def quick_tsne(small_checkpoint, mnist, tmp_path_factory) -> np.ndarray:
+    """A real but short T-SNE of the small run's 10,000 test codes, to pre-store in a run's cache; made once
+    for the test run (its affinities alone take seconds), as the small run is."""
+    def make(folder: Path) -> None:
+        vae = ckpt.load_state(small_checkpoint).vae.eval()
+        means = latent.encode(vae, mnist.test_images).loc
+        np.save(folder / "tsne.npy", analysis.tsne_2d(means, early_exaggeration_iter=10, n_iter=10))
+
+    return np.load(made_once(tmp_path_factory, "quick-tsne", make) / "tsne.npy")
 
 
 @pytest.fixture(autouse=True)
