@@ -28,6 +28,8 @@ thread count; the last line prints the ratios.
             per-item ToTensor, num_workers=1, pyro.module + SVI + pyro.optim.Adam;
             then the same with num_workers=0, so the decoding cost shows
   torch:    the engine's VAE with the same one-sample ELBO written by hand
+Beside each, the floor: the same epoch's matrix products alone at the same thread count (bench/floor.py),
+measured in the same run, and each pipeline as a multiple of it (issue 23's goal: the CLI at <= 1.6x).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from bench.floor import TRAIN_IMAGES, floor_epoch
 from vae_core.config import Config
 from vae_core.data import DEFAULT_ROOT, batches, load_mnist
 
@@ -165,8 +168,9 @@ def published_in_fresh_process(n_batches: int | None) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cli_epoch(n_batches: int | None, app: _App | None = None) -> float:
-    """`python -m vae_core train` with its defaults: the second epoch's seconds (no test pass in it).
+def cli_epoch(n_batches: int | None, app: _App | None = None) -> tuple[float, int]:
+    """`python -m vae_core train` with its defaults: the second epoch's seconds (no test pass in it), and the
+    thread count it chose.
     With `app`, its browser watches the run on the Train page while it trains."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = app.root if app else Path(scratch)
@@ -181,7 +185,8 @@ def cli_epoch(n_batches: int | None, app: _App | None = None) -> float:
         if process.wait() != 0:
             raise SystemExit(f"the CLI failed: {process.stderr.read()[-2000:]}")
         history = json.loads((folder / "bench" / "history.json").read_text())
-        return history["epoch_seconds"][1]
+        threads = torch.load(folder / "bench" / "checkpoint.pt", weights_only=True).get("threads")
+        return history["epoch_seconds"][1], threads or torch.get_num_threads()
 
 
 class _App:
@@ -218,10 +223,21 @@ class _App:
 
 def _published_and_cli(args, app: _App | None = None) -> tuple[float, float]:
     published = published_in_fresh_process(args.batches)
-    print(f"published {published:8.2f} s   (the tutorial as published, {torch.get_num_threads()} default threads)")
-    cli = min(cli_epoch(args.batches, app) for _ in range(args.repeat))
-    print(f"cli       {cli:8.2f} s   (python -m vae_core train, its defaults; best of {args.repeat})")
+    default_threads = torch.get_num_threads()
+    print(f"published {published:8.2f} s   (the tutorial as published, {default_threads} default threads)")
+    cli, threads = min(cli_epoch(args.batches, app) for _ in range(args.repeat))
+    print(f"cli       {cli:8.2f} s   (python -m vae_core train, its defaults: {threads} threads; best of {args.repeat})")
+    floors = {n: floor_epoch(n, images=_images(args.batches)) for n in sorted({default_threads, threads})}
+    for n, seconds in floors.items():
+        print(f"floor     {seconds:8.2f} s   (the epoch's matrix products alone, {n} threads: bench/floor.py)")
+    print(f"against the floor: cli {cli / floors[threads]:.2f}x (goal <= 1.6x), "
+          f"published {published / floors[default_threads]:.2f}x")
     return published, cli
+
+
+def _images(n_batches: int | None) -> int:
+    """Training images the timed steps cover."""
+    return TRAIN_IMAGES if n_batches is None else min(TRAIN_IMAGES, n_batches * Config().batch_size)
 
 
 @contextlib.contextmanager
@@ -289,8 +305,12 @@ def main() -> None:
     print(f"tutorial  {tutorial:8.2f} s   (num_workers=1, as published: decoding runs on another core)")
     inline = tutorial_epoch(cfg, args.batches, workers=0)
     print(f"tutorial  {inline:8.2f} s   (num_workers=0: the per-item decoding in the training process)")
+    floor = floor_epoch(args.threads, images=_images(args.batches))
+    print(f"floor     {floor:8.2f} s   (the epoch's matrix products alone: bench/floor.py)")
     print(f"ratios: published/cli {published / cli:.2f}x (goal >= 3x), tutorial/engine {tutorial / engine:.1f}x, "
           f"tutorial-inline/engine {inline / engine:.1f}x, engine/torch {engine / hand:.2f}x (goal <= 1.15x)")
+    print(f"against the floor: engine {engine / floor:.2f}x, torch {hand / floor:.2f}x, tutorial {tutorial / floor:.2f}x, "
+          f"tutorial-inline {inline / floor:.2f}x")
 
 
 if __name__ == "__main__":
