@@ -39,7 +39,7 @@ from bench import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 PERPLEXITIES = (10, 20, 40, 50, 60)  # none of them the default 30, whose map might be kept
-ESTIMATE = "images=10000&k=5000"  # Evaluate's largest estimate (ui/urlstate.py names its parameters)
+ESTIMATE = "n=10000&k=5000"  # Evaluate's largest estimate
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run",
                  # every tab polls as a visible one would: a throttled tab would stop watching its task
@@ -70,7 +70,7 @@ def start_work(browser, base: str, work: str, i: int):
     if work == "maps":
         page.goto(f"{base}/latent_map?perplexity={PERPLEXITIES[i]}", wait_until="commit")
     else:
-        page.goto(f"{base}/evaluate?{ESTIMATE}&eval-seed={i + 1}", wait_until="commit")
+        page.goto(f"{base}/evaluate?{ESTIMATE}&seed={i + 1}", wait_until="commit")
         page.get_by_role("button", name="Estimate log p(x) with K = 5,000 on 10,000 images").click()
         confirm = page.get_by_role("button", name="Start anyway")
         confirm.or_(page.get_by_test_id("stProgress")).first.wait_for()

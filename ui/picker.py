@@ -96,14 +96,9 @@ def _from_link(available: list[RunInfo]) -> str | None:
     names no run (the name is only compared with the runs listed, never made into a path unchecked)."""
     raw = st.query_params.get(urlstate.RUN_PARAM)
     seen = st.session_state.setdefault(urlstate.SEEN, {})
-    back = urlstate.navigating()
-    if urlstate.RUN_PARAM in seen and not back:  # a session reads the bar once, and at Back (ui.urlstate says why)
+    if raw is None or urlstate.RUN_PARAM in seen:  # a session reads the bar once (ui.urlstate says why)
         return None
     seen[urlstate.RUN_PARAM] = raw
-    if raw is None:  # the tutorial's address (when shipped), or a link that names no run
-        if back and (fallback := default_run(available)):
-            pick(fallback.name)
-        return None
     if raw in {r.name for r in available} or _new_run(raw):
         pick(raw)
         return None
@@ -129,9 +124,8 @@ def run_picker() -> str | None:
     note = st.session_state.pop(_LINK_NOTE, None)
     if note:
         st.info(note, icon=":material/link:")
-    if name is not None:  # the address bar names the run unless it is the shipped tutorial, a bare address's
-        st.session_state.setdefault(urlstate.SEEN, {})[urlstate.RUN_PARAM] = name
-        st.session_state[urlstate.RUN] = None if name == DEFAULT_RUN else name
+    if name is not None:
+        st.session_state.setdefault(urlstate.SEEN, {})[urlstate.RUN_PARAM] = st.session_state[urlstate.RUN] = name
     for bad, why in unreadable_runs().items():
         st.sidebar.warning(f"Run {bad} cannot be read, so it is not listed: {why}", icon=":material/warning:")
     if name is None:

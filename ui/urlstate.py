@@ -1,22 +1,20 @@
-"""The session's main state in the address bar: a reload, back/forward or a link sent to someone opens the same view.
+"""Each view's main state in the address bar: a reload, back/forward or a link sent to someone opens the same view.
 
     from ui import urlstate
     urlstate.sync("latent_map")      # views.open_page does it: the URL's values in, the session's out
 
-    /latent_map?run=latent-2d&perplexity=40&point=9999&seed=5
+    ?run=tutorial&perplexity=40&seed=1&point=9999     (Latent map: run, T-SNE settings, the clicked digit)
 
-Each parameter names one settings key of ui.settings (the widget's session key), under a name of its own
-across the views (Samples' seed is `seed`, the map's `map-seed`). The bar holds the session's link state
-whatever view is open: the picked run, unless it is the default one, and every setting that differs from
-its default. So a page switch (Streamlit pushes the new view's address, carrying the bar's parameters)
-leaves the bar as the new view would write it, and each view or changed setting adds one entry to the
-browser's history, not two: Back leaves a freshly opened address at once, and returns to the view before.
-The bar is read into the session the first time the session meets it (a link, a reload: each opens a new
-session) and at a Back or Forward (Streamlit's history navigation), where a parameter the bar lacks means
-its default; at any other rerun it is not read: the browser carries the bar's parameters into the next
-view's address, and a click made before the last write arrived carried a stale run (seen in the browser
-test, a run picked on Train replaced by the one before it). Nothing from the address bar is trusted: each
-value is parsed against the same bounds as its widget, and a bad one is ignored with a note that names it.
+Each parameter names one settings key of ui.settings (the widget's session key).
+A parameter is read into the session the first time the session meets it (a
+link, a reload: each opens a new session), and from then on the session's
+values are written back, so the bar says what the page shows. Later values in
+the bar are not read: the browser carries the bar's parameters into the next
+view's address, and a click made before the last write arrived carried a
+stale run (seen in the browser test, a run picked on Train replaced by the one
+before it). Back and forward reopen the earlier view with the session's state.
+Nothing from the address bar is trusted: each value is parsed against the
+same bounds as its widget, and a bad one is ignored with a note that names it.
 The run (`run=`) is the sidebar picker's, read and written by ui.picker.
 """
 
@@ -26,12 +24,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ui.settings import DEFAULTS, DRAWN, TEST
+from ui.settings import DRAWN, TEST
 
 RUN_PARAM = "run"  # the picked run, on every view
-RUN = "_url_run"  # session key: the picked run's name, set by ui.picker (None for the default run)
+RUN = "_url_run"  # session key: the picked run's name, set by ui.picker, written with the view's parameters
 SEEN = "_url_seen"  # session key: {parameter: the value last read from or written to the address bar}
 _NOTES = "_url_notes"  # session key: notes on values the address bar held that were refused
 SEED_MAX = 2**31 - 1
@@ -87,59 +84,43 @@ def _from_test(end: str) -> Callable[[], bool]:
     return lambda: st.session_state.get(f"pair_{end}_from") == TEST
 
 
-def _rec(how: str) -> Callable[[], bool]:
-    return lambda: st.session_state.get("rec_how") == how
-
-
-# One name per setting, whatever view shows it: the bar holds them all (the module's docstring says why).
-PARAMS: dict[str, Param] = {
-    # Samples
-    "n": Param("samples_n", whole(16, 400)),
-    "seed": Param("samples_seed", whole(0, SEED_MAX)),
-    # Reconstructions
-    "how": Param("rec_how", choice(("Random", "By digit", "By index"))),
-    "indices": Param("rec_indices", indices, when=_rec("By index")),
-    "digit": Param("rec_digit", whole(0, 9), when=_rec("By digit")),
-    "rec-seed": Param("rec_seed", whole(0, SEED_MAX)),
-    # Latent map
-    "perplexity": Param("map_perplexity", whole(5, 100)),
-    "map-seed": Param("map_seed", whole(0, SEED_MAX)),
-    "point": Param("map_picked", whole(0, TEST_LAST), when=lambda: "map_picked" in st.session_state),
-    # Interpolate
-    "a": Param("pair_a", whole(0, TEST_LAST), when=_from_test("a"), also={"pair_a_from": TEST}),
-    "b": Param("pair_b", whole(0, TEST_LAST), when=_from_test("b"), also={"pair_b_from": TEST}),
-    "steps": Param("pair_steps", whole(8, 32)),
-    # Traverse
-    "index": Param("trav_index", whole(0, TEST_LAST)),
-    # Evaluate
-    "images": Param("eval_images", whole(100, 10_000)),
-    "k": Param("eval_k", whole(1, 5_000)),
-    "eval-seed": Param("eval_seed", whole(0, SEED_MAX)),
+PARAMS: dict[str, dict[str, Param]] = {
+    "samples": {"n": Param("samples_n", whole(16, 400)), "seed": Param("samples_seed", whole(0, SEED_MAX))},
+    "reconstructions": {
+        "how": Param("rec_how", choice(("Random", "By digit", "By index"))),
+        "indices": Param("rec_indices", indices, when=lambda: st.session_state.get("rec_how") == "By index"),
+        "digit": Param("rec_digit", whole(0, 9), when=lambda: st.session_state.get("rec_how") == "By digit"),
+        "seed": Param("rec_seed", whole(0, SEED_MAX)),
+    },
+    "latent_map": {
+        "perplexity": Param("map_perplexity", whole(5, 100)),
+        "seed": Param("map_seed", whole(0, SEED_MAX)),
+        "point": Param("map_picked", whole(0, TEST_LAST), when=lambda: "map_picked" in st.session_state),
+    },
+    "interpolate": {
+        "a": Param("pair_a", whole(0, TEST_LAST), when=_from_test("a"), also={"pair_a_from": TEST}),
+        "b": Param("pair_b", whole(0, TEST_LAST), when=_from_test("b"), also={"pair_b_from": TEST}),
+        "steps": Param("pair_steps", whole(8, 32)),
+    },
+    "traverse": {"index": Param("trav_index", whole(0, TEST_LAST))},
+    "evaluate": {
+        "n": Param("eval_images", whole(100, 10_000)),
+        "k": Param("eval_k", whole(1, 5_000)),
+        "seed": Param("eval_seed", whole(0, SEED_MAX)),
+    },
 }
 assert DRAWN != TEST  # an end drawn by hand has no address: it is left out of the URL
 
 
-def navigating() -> bool:
-    """True in the rerun a Back or Forward of the browser started (Streamlit's history navigation)."""
-    ctx = get_script_run_ctx()
-    return bool(ctx and ctx.is_history_navigation)
-
-
-def read() -> list[str]:
-    """Set the session from the address bar: every parameter the session has not met yet, or, at a Back or
-    Forward, every parameter (one the bar lacks goes back to its default); notes on refused values."""
+def read(view: str) -> list[str]:
+    """Set the session from the address bar's values for `view` the session has not met yet; notes on refused ones."""
     seen = st.session_state.setdefault(SEEN, {})
-    back = navigating()
     notes = []
-    for name, param in PARAMS.items():
+    for name, param in PARAMS.get(view, {}).items():
         raw = st.query_params.get(name)
-        if name in seen and not back:  # met before: later, the bar may lag the session
+        if raw is None or name in seen:  # only a session's first look: later, the bar may lag the session
             continue
         seen[name] = raw
-        if raw is None:
-            if back and param.when():  # the entry was written without it: its default, or nothing picked
-                _unset(param)
-            continue
         try:
             value = param.parse(raw)
         except ValueError as exc:
@@ -151,35 +132,21 @@ def read() -> list[str]:
     return notes
 
 
-def _unset(param: Param) -> None:
-    if param.key in DEFAULTS:
-        st.session_state[param.key] = DEFAULTS[param.key]
-        for key in param.also or {}:
-            st.session_state[key] = DEFAULTS[key]
-    else:
-        st.session_state.pop(param.key, None)
-
-
-def _shown(param: Param) -> str | None:
-    """The value the bar shows for `param`: None when it does not apply or is the default."""
-    if param.key not in st.session_state or not param.when():
-        return None
-    value = spell(st.session_state[param.key])
-    return None if param.key in DEFAULTS and value == spell(DEFAULTS[param.key]) else value
-
-
-def write() -> None:
-    """Put the session's link state in the address bar: the picked run unless it is the default, and each
-    setting that differs from its default (the others are dropped).
+def write(view: str) -> None:
+    """Put the session's values of `view`'s parameters in the address bar (and drop those that do not apply).
 
     Only a change is sent, all at once: each message the browser gets adds an entry to its history, and
     Back should step over views and changed settings, not over reruns."""
     seen = st.session_state.setdefault(SEEN, {})
-    wanted = {RUN_PARAM: st.session_state[RUN]} if st.session_state.get(RUN) else {}
-    for name, param in PARAMS.items():
-        if (value := _shown(param)) is not None:
-            wanted[name] = seen[name] = value
-    update(wanted, [name for name in (RUN_PARAM, *PARAMS) if name not in wanted])
+    wanted, stale = {}, []
+    if st.session_state.get(RUN):
+        wanted[RUN_PARAM] = st.session_state[RUN]
+    for name, param in PARAMS.get(view, {}).items():
+        if param.key in st.session_state and param.when():
+            wanted[name] = seen[name] = spell(st.session_state[param.key])
+        elif name in st.query_params:
+            stale.append(name)
+    update(wanted, stale)
 
 
 def update(values: dict[str, str], drop: list[str] = ()) -> None:
@@ -190,8 +157,8 @@ def update(values: dict[str, str], drop: list[str] = ()) -> None:
         st.query_params.from_dict(after)
 
 
-def sync() -> None:
+def sync(view: str) -> None:
     """The address bar's new values in, then the session's values out; a refused value gets a note on the page."""
-    for note in read():
+    for note in read(view):
         st.info(note, icon=":material/link:")
-    write()
+    write(view)

@@ -96,13 +96,14 @@ def open_page(file: str) -> None:
         st.switch_page("streamlit_app.py", query_params=wanted[1])
     settings.keep()
     st.session_state[_SHOWN] = Path(file).stem
-    urlstate.sync()
+    urlstate.sync(Path(file).stem)
 
 
 def publish() -> None:
     """After a view has run: its state in the address bar, including what its own buttons changed."""
-    if st.session_state.get(_SHOWN):
-        urlstate.write()
+    view = st.session_state.get(_SHOWN)
+    if view:
+        urlstate.write(view)
 
 
 def guarded(run: Callable[[], object]) -> None:

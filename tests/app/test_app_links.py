@@ -7,20 +7,21 @@ import shutil
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import LATENT_MAP, ROOT, RUN, SAMPLES, TSNE_CACHE, messages
-from ui.picker import DEFAULT_RUN, PICKER_KEY, RUN_KEY
+from ui.picker import PICKER_KEY, RUN_KEY
 from vae_core import run_cache, runs
 
 INTERPOLATE = "pages/interpolate.py"
 
 
 def opened(path: str | None = None, **params: str) -> AppTest:
-    """A new session opened from a link: the entry script runs `path` (Home by default) with `params` in the
-    address bar, as a followed link does."""
+    """A new session opened from a link: the entry script with `params` in the address bar, then `path`."""
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    if path:
-        at.switch_page(path)
     at.query_params.update(params)
     at.run()
+    if path:
+        at.switch_page(path)
+        at.query_params.update(params)  # AppTest's switch_page runs the page alone, as a followed link does
+        at.run()
     return at
 
 
@@ -36,12 +37,9 @@ def test_a_link_naming_a_run_opens_that_run(root):
     assert at.selectbox(key=PICKER_KEY).value == second
 
 
-def test_the_picked_run_is_in_the_address_bar_unless_it_is_the_tutorial(root):
-    assert opened().query_params["run"] == RUN
-    shutil.copytree(root / RUN, root / DEFAULT_RUN)  # a bare address opens the tutorial where it is shipped
+def test_the_picked_run_is_in_the_address_bar(root):
     at = opened()
-    assert at.selectbox(key=PICKER_KEY).value == DEFAULT_RUN and "run" not in at.query_params
-    assert opened(run=RUN).query_params["run"] == RUN
+    assert at.query_params["run"] == RUN
 
 
 def test_a_link_naming_an_unknown_run_falls_back_with_a_note(root):
@@ -71,29 +69,10 @@ def test_a_link_opens_the_map_at_its_perplexity_with_its_point_picked(root, quic
     assert any("#9999" in s.value for s in at.subheader)
 
 
-def test_a_changed_setting_goes_to_the_address_bar_and_a_default_one_leaves_it(root):
+def test_a_changed_setting_goes_to_the_address_bar(root):
     at = opened(SAMPLES)
-    assert dict(at.query_params) == {"run": RUN}  # every setting at its default: no history entry
     at.number_input(key="samples_seed").set_value(12).run()
     assert at.query_params["seed"] == "12"
-    at.number_input(key="samples_seed").set_value(0).run()
-    assert "seed" not in at.query_params
-
-
-def test_the_bar_holds_every_views_settings_under_names_of_their_own(root, quick_tsne):
-    # A page switch carries the bar into the next view's address: that view then finds it as it would write
-    # it, so the switch is one entry of the browser's history, and Samples' seed is not the map's.
-    path = runs.checkpoint_path(root, RUN)
-    run_cache.store_cached(path, TSNE_CACHE.replace("-s0-", "-s3-"), runs.digest(path), quick_tsne)
-    at = opened(SAMPLES)
-    at.number_input(key="samples_seed").set_value(12).run()
-    at.switch_page(LATENT_MAP)
-    at.run()
-    assert dict(at.query_params) == {"run": RUN, "seed": "12"}
-    assert at.session_state["map_seed"] == 0
-    at.session_state["map_seed"] = 3
-    at.run()
-    assert dict(at.query_params) == {"run": RUN, "seed": "12", "map-seed": "3"}
 
 
 def test_a_link_sets_both_ends_of_the_interpolation(root):
