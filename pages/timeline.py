@@ -35,8 +35,9 @@ def _reload_when_recorded(folder) -> None:
         st.rerun()
 
 
-def second_run(name: str) -> tuple[str, timeline.Timeline, tv.Map] | None:
-    """The run picked to show beside `name`, among the others with a timeline, with its frames and map."""
+def second_run(name: str) -> tuple[str, timeline.Timeline, tv.Map, dict] | None:
+    """The run picked to show beside `name`, among the others with a timeline, with its frames, map and
+    history (its ELBO goes in its map's title)."""
     root = checkpoints_root()
     others = {info.name: info for info in runs()
               if info.name != name and timeline.frame_epochs(run_dir(root, info.name))}
@@ -51,7 +52,9 @@ def second_run(name: str) -> tuple[str, timeline.Timeline, tv.Map] | None:
     if chosen == NONE:
         return None
     line, version = tv.timeline_of(run_dir(root, chosen))
-    return (chosen, line, tv.map_of(others[chosen], line, version)) if line is not None else None
+    if line is None:
+        return None
+    return chosen, line, tv.map_of(others[chosen], line, version), jobs.job(root, chosen).history or {}
 
 
 def main() -> None:

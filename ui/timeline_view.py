@@ -188,8 +188,14 @@ def nearest(line: timeline.Timeline, epoch: int) -> int:
     return int(np.abs(line.epochs - epoch).argmin())
 
 
+def map_title(name: str, epoch: int, history: dict) -> str:
+    """A map's title: the run, the epoch and, when the history has it, the ELBO at that epoch."""
+    elbo = tf.elbo_at(history, epoch)
+    return f"run {name} · epoch {epoch}" + (f" · ELBO {elbo:.1f}" if elbo is not None else "")
+
+
 def frame_view(folder: Path, version: tuple, name: str, line: timeline.Timeline, m: Map, history: dict,
-               training: bool, other: tuple[str, timeline.Timeline, Map] | None) -> None:
+               training: bool, other: tuple[str, timeline.Timeline, Map, dict] | None) -> None:
     """The slider and everything drawn at its epoch; while the run trains, a new frame (the files' `version`
     changed) redraws the whole view, so the timeline grows."""
     if training and timeline.stamp(folder) != version:
@@ -199,16 +205,15 @@ def frame_view(folder: Path, version: tuple, name: str, line: timeline.Timeline,
     if len(epochs) > 1:
         slider(epochs, epoch)
     t = epochs.index(epoch)
-    elbo = tf.elbo_at(history, epoch)
-    title = f"run {name} · epoch {epoch}" + (f" · ELBO {elbo:.1f}" if elbo is not None else "")
+    title = map_title(name, epoch, history)
     if other is None:
         left, right = st.columns([3, 2])
     else:
         left, middle = st.columns(2)
-        o_name, o_line, o_map = other
+        o_name, o_line, o_map, o_history = other
         u = nearest(o_line, epoch)
         with middle:
-            square_map(tf.codes_figure(o_map.xy[u], o_line, u, f"run {o_name} · epoch {o_line.epochs[u]}",
+            square_map(tf.codes_figure(o_map.xy[u], o_line, u, map_title(o_name, int(o_line.epochs[u]), o_history),
                                        o_map.ranges), "timeline_other_codes")
         middle.caption(f"Run {o_name}'s map: {o_map.words}.")
         right = st.container()

@@ -15,6 +15,7 @@ from tests.timeline_frames import record
 from ui import timeline_view as tv
 from ui.jobs import SHIPPED_RUNS
 from ui.picker import RUN_KEY
+from vae_core import checkpoint as ckpt
 from vae_core import run_cache, runs, timeline
 from vae_core.config import Config
 
@@ -171,7 +172,9 @@ def test_a_second_run_is_drawn_beside_at_the_nearest_recorded_epoch(recorded_roo
     shutil.copytree(flat_run, recorded_root / "flat")
     at = timeline_view(timeline_other="flat")
     titles = [f["layout"]["title"]["text"] for f in figures(at)[:2]]
-    assert titles[0].startswith(f"run {RUN} · epoch 2") and titles[1] == "run flat · epoch 2"
+    assert titles[0].startswith(f"run {RUN} · epoch 2 · ELBO -")
+    flat = ckpt.load_state(recorded_root / "flat" / runs.CHECKPOINT_FILE).history  # no history.json: a copy
+    assert titles[1] == f"run flat · epoch 2 · ELBO {-flat.test_loss[-1]:.1f}"  # its own ELBO, as the first's
 
 
 def test_the_npz_export_holds_the_recorded_arrays(recorded_root, small_frames):
