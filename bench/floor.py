@@ -19,12 +19,12 @@ import time
 import torch
 
 TRAIN_IMAGES = 60_000
+SIDE = 784  # pixels of an image
 
 
-def epoch_flops(batch: int = 256, sizes: tuple[int, ...] = (784, 400, 50, 400, 784),
-                images: int = TRAIN_IMAGES) -> float:
+def epoch_flops(hidden: int = 400, z_dim: int = 50, images: int = TRAIN_IMAGES) -> float:
     """Floating-point operations of the 14 products of one epoch (a multiply and an add each)."""
-    x, h, z, _, _ = sizes
+    x, h, z = SIDE, hidden, z_dim
     forward = x * h + 2 * h * z + z * h + h * x  # per image: 5 products' multiply-adds
     backward = 2 * forward - x * h  # every product twice (weight and input gradients), but the image's input
     return 2.0 * images * (forward + backward)
@@ -43,7 +43,7 @@ def floor_epoch(threads: int, batch: int = 256, hidden: int = 400, z_dim: int = 
 
 def _one_epoch(batch: int, hidden: int, z_dim: int, images: int) -> float:
     g = torch.Generator().manual_seed(0)
-    side = 784
+    side = SIDE
 
     def w(rows: int, cols: int) -> torch.Tensor:
         return torch.randn(rows, cols, generator=g) * 0.05

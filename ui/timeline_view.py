@@ -190,8 +190,7 @@ def nearest(line: timeline.Timeline, epoch: int) -> int:
 
 def map_title(name: str, epoch: int, history: dict) -> str:
     """A map's title: the run, the epoch and, when the history has it, the ELBO at that epoch."""
-    elbo = tf.elbo_at(history, epoch)
-    return f"run {name} · epoch {epoch}" + (f" · ELBO {elbo:.1f}" if elbo is not None else "")
+    return timeline_gif.frame_title(name, epoch, tf.elbo_at(history, epoch))
 
 
 def frame_view(folder: Path, version: tuple, name: str, line: timeline.Timeline, m: Map, history: dict,

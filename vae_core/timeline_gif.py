@@ -28,7 +28,7 @@ def animation(xy: np.ndarray, labels: np.ndarray, epochs: np.ndarray, elbos: lis
     frame titled with the run, its epoch and ELBO (`elbos`, (T,), None where unknown) and `method`; the bytes."""
     if len(xy) == 0:
         raise ValueError("there are no frames to animate")
-    frames = [_frame(points, labels, _title(run, int(epoch), elbo, method), colours, _scale(xy, size), size)
+    frames = [_frame(points, labels, frame_title(run, int(epoch), elbo, method), colours, _scale(xy, size), size)
               for points, epoch, elbo in zip(xy, epochs, elbos)]
     out = io.BytesIO()
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_MS]
@@ -39,8 +39,8 @@ def animation(xy: np.ndarray, labels: np.ndarray, epochs: np.ndarray, elbos: lis
     return out.getvalue()
 
 
-def _title(run: str, epoch: int, elbo: float | None, method: str) -> str:
-    """The text over one frame."""
+def frame_title(run: str, epoch: int, elbo: float | None, method: str = "") -> str:
+    """The text over one frame (the Timeline's maps are titled alike)."""
     figure = f" · ELBO {elbo:.1f}" if elbo is not None else ""
     return f"run {run} · epoch {epoch}{figure}" + (f"\n{method}" if method else "")
 
