@@ -65,3 +65,17 @@ def test_a_run_saved_before_warm_up_and_free_bits_existed_loads_with_both_off():
     assert "warmup" not in saved and "free_bits" not in saved
     config = Config.from_dict(saved)
     assert (config.warmup, config.free_bits) == (0, 0.0)
+
+
+def test_a_run_saved_before_the_step_choice_resumes_with_the_step_it_trained_with():
+    saved = json.loads((runs.DEFAULT_ROOT / "tutorial" / runs.RUN_FILE).read_text())["config"]
+    assert "step" not in saved
+    assert Config.from_dict(saved).step == "trace"  # Trace_ELBO: a resume must not change its arithmetic
+    assert Config().step == "fused" and Config.from_dict(Config().to_dict()).step == "fused"
+
+
+def test_jit_is_refused_beside_the_fused_step_and_says_which_step_it_needs():
+    with pytest.raises(ConfigError, match="jit needs the training step trace: it compiles Pyro's Trace_ELBO") as refused:
+        Config(jit=True)
+    assert refused.value.field == "jit"
+    assert Config(step="trace", jit=True).jit

@@ -56,7 +56,7 @@ def test_training_one_run_leaves_another_model_and_the_global_param_store_untouc
     inspected = VAE(Config())
     before = {k: v.clone() for k, v in inspected.state_dict().items()}
     pyro.clear_param_store()
-    for jit in (False, True):
-        fit(new_state(tiny_config(epochs=1, jit=jit)), small_mnist)
+    for step, jit in (("fused", False), ("trace", False), ("trace", True)):
+        fit(new_state(tiny_config(epochs=1, step=step, jit=jit)), small_mnist)
     assert all(torch.equal(before[k], v) for k, v in inspected.state_dict().items())
     assert list(pyro.get_param_store().keys()) == []

@@ -6,9 +6,13 @@ import torch
 from pyro import poutine
 
 from vae_core import checkpoint as ckpt
-
+from vae_core.config import Config
+from vae_core.likelihoods import LIKELIHOODS
+from vae_core.model import VAE
 from vae_core import runs
 from vae_core import latent, objectives
+
+from tests.conftest import tiny_config
 
 PATH = runs.checkpoint_path(runs.DEFAULT_ROOT, "tutorial")
 
@@ -96,11 +100,12 @@ def test_the_bound_reports_progress_can_be_cancelled_and_refuses_k_below_1(vae, 
         objectives.iwae_bound(vae, x, k=0, seed=0)
 
 
-def test_the_training_step_loss_and_the_test_loss_agree_on_the_same_batch(vae, x):
+@pytest.mark.parametrize("step", ["fused", "trace"])
+def test_the_training_step_loss_and_the_test_loss_agree_on_the_same_batch(vae, x, step):
     """training_loss sums the batch's -ELBO as SVI.step does; test_loss is the same estimator per image."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
-        summed = float(objectives.training_loss(vae, jit=False, beta=1.0)(x).detach())
+        summed = float(objectives.training_loss(vae, 1.0, step=step)(x).detach())
     assert summed / x.shape[0] == pytest.approx(objectives.test_loss(vae, x, x.shape[0], seed=3), rel=1e-6)
 
 
@@ -203,3 +208,47 @@ def test_kl_per_dimension_matches_torch_and_the_shipped_run_has_few_active_units
     kl = objectives.kl_per_dimension(codes.loc, codes.scale)
     assert active.dtype == bool and 5 <= active.sum() < 50  # Burda et al.: far fewer than 50 are used
     assert kl[active].min() > kl[~active].max()  # the unused dimensions cost nothing
+
+
+def _loss_and_gradients(vae, x, beta: float, step: str, seed: int) -> tuple[float, list[torch.Tensor]]:
+    vae.zero_grad(set_to_none=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        loss = objectives.training_loss(vae, beta, step=step)(x)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in vae.parameters()]
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.25])
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_the_fused_loss_is_trace_elbos_value_and_gradient_up_to_float_rounding(likelihood, beta, mnist):
+    torch.manual_seed(0)
+    vae = VAE(Config(likelihood=likelihood))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        x = vae.likelihood.prepare(mnist.train_images[:256].reshape(256, -1))
+    fused, fused_grads = _loss_and_gradients(vae, x, beta, "fused", seed=2)
+    trace, trace_grads = _loss_and_gradients(vae, x, beta, "trace", seed=2)
+    assert fused == pytest.approx(trace, rel=1e-6)
+    for (name, _), a, b in zip(vae.named_parameters(), fused_grads, trace_grads, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max(), name
+    _, other_draw = _loss_and_gradients(vae, x, beta, "fused", seed=3)
+    assert (other_draw[0] - fused_grads[0]).abs().max() > 1e-3 * fused_grads[0].abs().max()  # the seed matters
+
+
+def test_training_with_the_fused_loss_follows_trace_elbo_step_by_step(small_mnist):
+    """The same weights, Adam and draws: the two losses train the same run, apart only by float rounding."""
+    torch.manual_seed(0)
+    runs_ = {step: VAE(tiny_config()) for step in ("fused", "trace")}
+    runs_["trace"].load_state_dict(runs_["fused"].state_dict())
+    optimizers = {step: torch.optim.Adam(vae.parameters(), lr=1e-3) for step, vae in runs_.items()}
+    images = small_mnist.train_images.reshape(-1, 784)
+    for i in range(20):
+        x = images[64 * i % 1024:][:64]
+        losses = {}
+        for step, vae in runs_.items():
+            losses[step], _ = _loss_and_gradients(vae, x, 1.0, step, seed=100 + i)
+            optimizers[step].step()
+        assert losses["fused"] == pytest.approx(losses["trace"], rel=1e-5), f"step {i + 1}"
+    weights = {step: torch.cat([p.detach().flatten() for p in vae.parameters()]) for step, vae in runs_.items()}
+    assert (weights["fused"] - weights["trace"]).abs().max() < 1e-4  # Adam's steps are 1e-3 each: 20 of them moved

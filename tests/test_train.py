@@ -130,7 +130,7 @@ def test_free_bits_above_every_dimensions_kl_leave_the_codes_unpushed_and_the_te
 
 
 def test_jit_option_trains_too(small_mnist):
-    h = fit(new_state(tiny_config(jit=True)), small_mnist)
+    h = fit(new_state(tiny_config(step="trace", jit=True)), small_mnist)
     assert h.train_loss[1] < h.train_loss[0]
 
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from vae_core.config import FIELDS, Config, ConfigError, format_value, parse_value
+from vae_core.config import FIELDS, Config, ConfigError, check_field, format_value, parse_value
 
 # The form's rows of three, in the order a phone stacks them: what a quick try changes first,
-# then the optimiser, the KL term's weighting, then the model; device and JIT go on the last row,
-# beside Overwrite.
+# then the optimiser, the KL term's weighting, then the model and where it trains; the step and JIT (how a
+# step computes) go on the last row, beside Overwrite.
 FORM_ROWS = [
     ["run", "epochs", "limit"],
     ["lr", "batch_size", "test_every"],
     ["beta", "warmup", "free_bits"],
     ["likelihood", "hidden", "activation"],
-    ["z_dim", "seed"],
-    ["device", "jit"],
+    ["z_dim", "seed", "device"],
+    ["step", "jit"],
 ]
 RUN_HELP = "Letters, digits, '-', '_' or '.'; the run's folder under checkpoints/."
 # Steps of the number inputs' +/- buttons; whole numbers are typed into float inputs, so that
@@ -76,12 +76,18 @@ def form_config(values) -> tuple[Config | None, dict[str, str]]:
                 value = _number(field, value)
             elif spec.kind is tuple:
                 value = parse_value(field, value)
-            Config(**{field: value})  # each value checked on its own, so every wrong one is named
+            check_field(field, value)  # each value checked on its own, so every wrong one is named
             fields[field] = value
         except ConfigError as exc:
             problems[field] = exc.problem
+    config = None
+    if not problems:
+        try:
+            config = Config(**fields)
+        except ConfigError as exc:  # two fields that do not go together: said under the one it names
+            problems[exc.field] = exc.problem
     errors = {key(field): f"{FIELDS[field].label} {problem}." for field, problem in problems.items()}
-    return (None if errors else Config(**fields)), errors
+    return config, errors
 
 
 def _number(field: str, value: float) -> int | float | None:

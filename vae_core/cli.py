@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,embed}")
 
     train = sub.add_parser("train", help="train a run, saving checkpoints/<run>/checkpoint.pt after every epoch",
-                           description="Train a run with SVI (Trace_ELBO, Adam). Prints the tutorial's "
-                                       "per-epoch lines and saves a checkpoint after every epoch.")
+                           description="Train a run on the ELBO (the fused step, or Pyro's Trace_ELBO) with Adam. "
+                                       "Prints the tutorial's per-epoch lines and saves a checkpoint after every "
+                                       "epoch.")
     train.add_argument("--run", required=True, help="run name: letters, digits, '-', '_', '.' (folder under --checkpoints)")
     train.add_argument("--resume", action="store_true", help="continue the run's checkpoint instead of starting anew")
     train.add_argument("--overwrite", action="store_true", help="start anew even if the run exists, replacing it")

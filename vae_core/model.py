@@ -48,8 +48,13 @@ class Encoder(nn.Module):
         self.log_scale = nn.Linear(hidden[-1], z_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z_loc, log_scale = self.loc_and_log_scale(x)
+        return z_loc, torch.exp(log_scale)  # (B, z), (B, z)
+
+    def loc_and_log_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z_loc and log z_scale, (B, z) each: the fused training step's log q(z | x) needs the log."""
         h = self.hidden(x)  # (B, hidden[-1])
-        return self.loc(h), torch.exp(self.log_scale(h))  # (B, z), (B, z)
+        return self.loc(h), self.log_scale(h)
 
 
 class Decoder(nn.Module):
@@ -61,7 +66,11 @@ class Decoder(nn.Module):
         self.img = nn.Linear(hidden[0], x_dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.img(self.hidden(z)))  # (B, x_dim), in (0, 1)
+        return torch.sigmoid(self.logits(z))  # (B, x_dim), in (0, 1)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The output before its sigmoid, (B, x_dim): the fused training step scores pixels from it."""
+        return self.img(self.hidden(z))
 
 
 class VAE(nn.Module):

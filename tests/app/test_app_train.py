@@ -32,6 +32,7 @@ from vae_core.likelihoods import LIKELIHOODS
     ({"train_limit": -5}, "Subset must be 0 (all 60,000 images) or a number of images from 1 to 60000, got -5."),
     ({"train_hidden": ""}, "Hidden layers must be whole numbers of units separated by commas, such as 400 or "
                            "200,200, got ''."),
+    ({"train_jit": True}, "JitTrace_ELBO needs the training step trace"),  # two fields: under the one it names
 ])
 def test_train_form_names_the_wrong_field_in_the_users_words(root, values, expected):
     message = form_error(root, train_run="new", **values)
@@ -377,3 +378,12 @@ def test_the_picked_run_stays_when_the_picker_hands_back_a_label_not_a_run(root,
     at = AppTest.from_function(_sidebar_change, args=(value,), default_timeout=60).run()
     assert not at.exception
     assert at.markdown[0].value == picked
+
+
+def test_the_form_trains_with_jit_once_the_step_is_trace(root):
+    at = view(TRAIN)
+    submit(at, train_run="jitted", train_epochs=1, train_limit=256, train_step="trace", train_jit=True)
+    assert not at.error and not at.exception
+    wait_for(root, "jitted", lambda j: not j.active)
+    config = ckpt.load_state(root / "jitted" / runs.CHECKPOINT_FILE).config
+    assert (config.step, config.jit) == ("trace", True)
