@@ -81,6 +81,15 @@ def test_the_importance_weighted_bound_rises_with_k_above_the_elbo(vae, x):
     assert bounds[200] - elbo < 15  # the gap of a trained VAE is a few nats, not hundreds
 
 
+def test_the_bound_with_one_sample_is_the_one_sample_elbo_of_the_same_draws_up_to_rounding(vae, x):
+    # The bound scores its samples the fused step's way, from the logits (clamped as the Bernoulli's
+    # probabilities are); with one sample it draws what one_sample_elbos, Pyro's ELBO bit for bit, draws.
+    first = x[:objectives.IWAE_BATCH]
+    bound = objectives.iwae_bound(vae, first, k=1, seed=4)
+    pyros = objectives.one_sample_elbos(vae, first, seed=objectives.image_seed(4, 0)).double().numpy()
+    np.testing.assert_allclose(bound, pyros, rtol=1e-5)  # float32 sums of 784 pixels' terms
+
+
 def test_the_bound_is_repeatable_by_seed_and_stable_for_large_k(vae, x):
     a = objectives.iwae_bound(vae, x[:20], k=250, seed=1)  # three chunks of samples
     assert np.array_equal(a, objectives.iwae_bound(vae, x[:20], k=250, seed=1))
@@ -234,6 +243,23 @@ def test_the_fused_loss_is_trace_elbos_value_and_gradient_up_to_float_rounding(l
         assert (a - b).abs().max() <= 1e-5 * b.abs().max(), name
     _, other_draw = _loss_and_gradients(vae, x, beta, "fused", seed=3)
     assert (other_draw[0] - fused_grads[0]).abs().max() > 1e-3 * fused_grads[0].abs().max()  # the seed matters
+
+
+@pytest.mark.parametrize("run", ["tutorial", "burda-binarized"])
+def test_the_fused_loss_is_trace_elbos_on_a_trained_run_whose_sigmoids_saturate(run, mnist):
+    # Trained, the decoder's sigmoid rounds to 0 or 1 for many pixels (45 % of the tutorial run's logits are beyond
+    # 15.94): there torch's Bernoulli clamps the probability, and so must the fused loss, in value and gradient.
+    vae = ckpt.load_state(runs.checkpoint_path(runs.DEFAULT_ROOT, run)).vae
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        x = vae.likelihood.prepare(mnist.train_images[:256].reshape(256, -1))
+    with torch.no_grad():
+        assert (vae.decoder.logits(vae.encoder(x)[0]).abs() > 16).float().mean() > 0.1
+    fused, fused_grads = _loss_and_gradients(vae, x, 1.0, "fused", seed=2)
+    trace, trace_grads = _loss_and_gradients(vae, x, 1.0, "trace", seed=2)
+    assert fused == pytest.approx(trace, rel=1e-6)
+    for (name, _), a, b in zip(vae.named_parameters(), fused_grads, trace_grads, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max(), name
 
 
 def test_training_with_the_fused_loss_follows_trace_elbo_step_by_step(small_mnist):

@@ -99,12 +99,14 @@ class Likelihood:
         """The image to show: E[x | z], (n, x_dim) in [0, 1]."""
         return loc_img
 
-    def total_log_prob(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over the batch, from the decoder's output before its sigmoid (n, x_dim): the fused
-        training step's. This default scores distribution(sigmoid(logits)); a class may do it in fewer kernels."""
+    def log_prob_logits(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) of each image from the decoder's output before its sigmoid, logits (..., n, x_dim) and x
+        (n, x_dim) -> (..., n): what the fused training step and the importance-weighted bound score. The same
+        numbers as distribution(sigmoid(logits)).log_prob(x), which this default computes; a class may do it in
+        fewer kernels, up to float rounding."""
         import torch
 
-        return self.distribution(torch.sigmoid(logits)).log_prob(x).sum()
+        return self.distribution(torch.sigmoid(logits)).log_prob(x)
 
 
 class Bernoulli(Likelihood):
@@ -125,12 +127,13 @@ class Bernoulli(Likelihood):
 
         return dist.Bernoulli(loc_img, validate_args=False).to_event(1)
 
-    def total_log_prob(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """sum x log p + (1 - x) log(1 - p) in one kernel from the logits, where the distribution goes through
-        p = sigmoid(logits) and back (clamped 1.2e-7 from 0 and 1); 0.64 s against 0.17 s per epoch here."""
+    def log_prob_logits(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """sum x log p + (1 - x) log(1 - p) = sum x logits - softplus(logits), where the distribution goes through
+        p = sigmoid(logits) and back: 0.64 s against 0.17 s per epoch here."""
         from torch.nn import functional as F
 
-        return -F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        logits = clamp_logits_(logits)
+        return -F.softplus(logits).addcmul_(x, logits, value=-1.0).sum(-1)  # in place: softplus keeps its input
 
 
 class Binarized(Bernoulli):
@@ -142,6 +145,21 @@ class Binarized(Bernoulli):
     binarizes = True
     reference, reference_source = BURDA_2015, BURDA_SETTINGS
     intro = ""  # the general sentence, not the tutorial's
+
+
+def clamp_logits_(logits: torch.Tensor) -> torch.Tensor:
+    """The logits clamped, in place (a decoder's fresh output: its product's gradient does not need it), where
+    torch's Bernoulli clamps its probabilities, finfo.eps from 0 and 1 (|logit| at most 15.94 in float32): scored
+    from the logits, a saturated sigmoid then gives the numbers, and no gradient, it gives through the
+    probabilities. Unclamped, a trained tutorial run's batch scored 0.01 nats per image apart and its gradients
+    up to 8 % apart: 45 % of its pixels' logits lie beyond the clamp."""
+    import math
+
+    import torch
+
+    eps = torch.finfo(logits.dtype).eps
+    bound = math.log1p(-eps) - math.log(eps)
+    return logits.clamp_(-bound, bound)
 
 
 def cb_log_norm(logits: torch.Tensor) -> torch.Tensor:
@@ -186,11 +204,12 @@ class ContinuousBernoulli(Likelihood):
     def distribution(self, loc_img: torch.Tensor) -> dist.TorchDistribution:
         return _fast_continuous_bernoulli()(probs=loc_img, validate_args=False).to_event(1)
 
-    def total_log_prob(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """x log p + (1 - x) log(1 - p) + log C, summed, with log(1 - p) = -softplus(logits): no sigmoid and back."""
+    def log_prob_logits(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """x log p + (1 - x) log(1 - p) + log C with log(1 - p) = -softplus(logits): no sigmoid and back."""
         from torch.nn import functional as F
 
-        return (x * logits - F.softplus(logits) + cb_log_norm(logits)).sum()
+        logits = clamp_logits_(logits)
+        return (cb_log_norm(logits) - F.softplus(logits).addcmul_(x, logits, value=-1.0)).sum(-1)
 
     def mean(self, loc_img: torch.Tensor) -> torch.Tensor:
         import pyro.distributions as dist
