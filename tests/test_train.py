@@ -86,6 +86,41 @@ def test_callbacks_see_every_batch_test_and_epoch(small_mnist):
     assert seen["test"] == [0, 1] and seen["epoch"] == [1, 2]
 
 
+def _record_batches(seen: list) -> Callbacks:
+    class Record(Callbacks):
+        def on_batch(self, epoch, batch, n_batches, images, loss):
+            seen.append((epoch, batch, n_batches, images, loss))
+
+    return Record()
+
+
+def test_losses_read_back_every_few_steps_train_the_same_run_and_reach_every_callback(small_mnist):
+    # What a GPU run does (train.CUDA_READBACK_STEPS): the losses wait on the device and are read in one go.
+    config = tiny_config(epochs=2, batch_size=100)  # 11 steps an epoch: reads after steps 4, 8 and the last
+    runs_, seen = {}, {}
+    for every in (1, 4):
+        seen[every] = []
+        runs_[every] = new_state(config)
+        fit(runs_[every], small_mnist, _record_batches(seen[every]), readback_every=every)
+    histories = [{k: v for k, v in state.history.to_dict().items() if k != "epoch_seconds"} for state in runs_.values()]
+    assert histories[0] == histories[1] and len(seen[4]) == 22
+    assert seen[4] == seen[1]  # every step, in order, with its images and loss
+    weights = [torch.cat([p.flatten() for p in state.vae.parameters()]) for state in runs_.values()]
+    assert torch.equal(*weights)
+
+
+def test_a_diverging_step_is_named_whenever_its_loss_is_read_back(small_mnist):
+    steps = []
+    for every in (1, 5):
+        state, seen = new_state(tiny_config(epochs=1, batch_size=64, lr=0.5)), []
+        with pytest.raises(DivergedError, match=r"the loss became (nan|inf) at epoch 1, step \d+;") as diverged:
+            fit(state, small_mnist, _record_batches(seen), readback_every=every)
+        steps.append(diverged.value.step)
+        assert [batch for _, batch, *_ in seen] == list(range(diverged.value.step - 1))  # the steps before it
+        assert state.epoch == 0 and state.history.train_loss == []
+    assert steps[0] == steps[1] > 1  # read late, the same step is named
+
+
 def test_a_step_that_leaves_codes_of_scale_0_is_a_divergence_even_when_the_test_pass_finds_it(small_mnist):
     # One step per epoch at lr 1: the weights stay finite, but exp() of their log-scales gives z_scale 0
     # or inf, which Pyro's check of Normal(z_loc, z_scale) refuses in the test pass before any loss is NaN.

@@ -34,6 +34,8 @@ from vae_core import objectives
 from vae_core.model import VAE
 
 
+# Steps between reads of the losses from a GPU: each read waits for the device to finish its queued work.
+CUDA_READBACK_STEPS = 25
 # Training images the ELBO's parts are measured on at a test epoch: a fixed subset keeps the cost
 # near that of the test pass (the whole training set would add about 2.5 s to every test epoch).
 SPLIT_TRAIN_IMAGES = 10_000
@@ -102,8 +104,15 @@ def kl_weight(config: Config, epoch: int) -> float:
 
 
 def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = None,
-        should_stop: Callable[[], bool] = lambda: False) -> History:
-    """Train from `state.epoch` to `config.epochs`; a stop abandons the current epoch."""
+        should_stop: Callable[[], bool] = lambda: False, readback_every: int | None = None) -> History:
+    """Train from `state.epoch` to `config.epochs`; a stop abandons the current epoch.
+
+    The losses are read back from the device every `readback_every` steps (default: every step on the CPU,
+    where it costs nothing, and every CUDA_READBACK_STEPS on a GPU, where each read waits for the GPU to catch
+    up); callbacks.on_batch then hears of those steps, and a non-finite loss among them is a DivergedError
+    naming its step. Read back every step, a diverging step is caught before it changes the weights; read
+    back later, the steps after it have been taken too, but neither they nor the epoch are ever saved.
+    """
     cfg = state.config
     callbacks = callbacks or Callbacks()
     device = resolve_device(cfg.device)
@@ -114,6 +123,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
     prepare = state.vae.likelihood.prepare  # binarized: fresh 0/1 pixels from the run's RNG at every use
     n_train = data.train_images.shape[0]
     n_batches = -(-n_train // cfg.batch_size)
+    readback = readback_every or (CUDA_READBACK_STEPS if device.type == "cuda" else 1)
     shuffle = torch.Generator()
     _restore_rng(state.rng, shuffle, device)
 
@@ -123,6 +133,7 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
             weight = kl_weight(cfg, epoch)
             loss_fn = objectives.training_loss(state.vae, weight, step=cfg.step, jit=cfg.jit, free_bits=cfg.free_bits)
         total, seen = 0.0, 0
+        pending: list[tuple[int, int, torch.Tensor]] = []  # (step, images, loss) not yet read back
         for b, x in enumerate(batches(data.train_images, cfg.batch_size, shuffle)):
             if should_stop():
                 return state.history
@@ -130,14 +141,20 @@ def fit(state: TrainState, data: MNISTTensors, callbacks: Callbacks | None = Non
             x = prepare(x)
             with _diverged_if_degenerate(state.vae, x, epoch + 1, b + 1):
                 loss = loss_fn(x)  # summed over the batch, like SVI.step
-            value = loss.item()
-            if not math.isfinite(value):  # stop before this step spoils the weights further
+            if readback == 1 and not math.isfinite(value := loss.item()):  # before it spoils the weights further
                 raise DivergedError(epoch + 1, b + 1, value)
             loss.backward()
             state.optimizer.step()
-            total += value
-            seen += x.shape[0]
-            callbacks.on_batch(epoch, b, n_batches, seen, value / x.shape[0])
+            pending.append((b, x.shape[0], loss.detach()))
+            if len(pending) == readback or b == n_batches - 1:
+                values = torch.stack([loss for _, _, loss in pending]).tolist()  # one wait for the device
+                for (step, images, _), value in zip(pending, values):
+                    if not math.isfinite(value):
+                        raise DivergedError(epoch + 1, step + 1, value)
+                    total += value
+                    seen += images
+                    callbacks.on_batch(epoch, step, n_batches, seen, value / images)
+                pending.clear()
         if not _all_finite(state.vae):  # the epoch's last step spoilt the weights: never test or save them
             raise DivergedError(epoch + 1, n_batches, float("nan"))
         with _diverged_if_degenerate(state.vae, data.test_images, epoch + 1, n_batches):
