@@ -13,6 +13,7 @@ def main() -> None:
     compare_view.likelihood_notes(sorted({m.vae.config.likelihood for m in models.values()}))
     compare_view.curves(models)
     compare_view.tables(models)
+    compare_view.sweep_figures(models)
     compare_view.digits(models)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import jobs, train_view
+from ui import jobs, sweep_view, train_view
 from ui.picker import checkpoints_root, picked_name, runs
 from ui.train_form import FORM_ROWS, RUN_HELP, key, widget
 from ui.views import fragment, open_page
@@ -33,7 +33,7 @@ def start_form(root: Path, expanded: bool) -> None:
 
 
 def main(root: Path) -> None:
-    """Title, the form, then the watched run, live while it trains."""
+    """Title, the forms (a run, a sweep) and the sweeps' progress, then the watched run, live while it trains."""
     st.title("Train")
     train_view.find_training(root)
     watched = picked_name()
@@ -43,6 +43,8 @@ def main(root: Path) -> None:
     # Folded while the watched run trains; kept open after a refused Start (say, a run started in another
     # tab now holds the server), so that the reason and the values typed stay in sight.
     start_form(root, expanded=not active or bool(st.session_state.get(train_view.ERRORS)))
+    sweep_view.form(root)
+    sweep_view.progress_panel(root)
     if watched is None:
         st.info("No run yet: fill in the form above and press Start.")
         st.stop()

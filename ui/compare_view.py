@@ -15,15 +15,18 @@ import torch
 
 from ui import jobs
 from ui.codes import codes
-from ui.figures import chart_config, grid, runs_figure, runs_part_figure
-from ui.picker import picked_name, runs, unreadable_runs
+from ui.figures import chart_config, grid, runs_figure, runs_part_figure, sweep_figure
+from ui.picker import checkpoints_root, picked_name, runs, unreadable_runs
+from ui.views import BY_NAME
 from ui.runs import Model, estimates, mnist_test, open_run
-from vae_core import analysis, objectives
+from vae_core import analysis, objectives, sweep
 from vae_core.config import FIELDS, MNIST_SIDE, format_value
+from vae_core.errors import UsageError
 from vae_core.likelihoods import LIKELIHOODS
 from vae_core.runs import CheckpointError
 
 PICKED = "compare_runs"  # session key: the runs to compare, in the order picked
+SWEEP = "compare_sweep"  # session key: the sweep whose runs Compare opened with ("Compare this sweep")
 FOLLOWS = "compare_follows"  # session key: the sidebar's run when PICKED last took it in
 N_SAMPLES, N_DIGITS = 16, 8
 DIFFERS = "background-color: rgba(255, 127, 14, 0.18)"  # a row whose values differ between the runs
@@ -53,6 +56,46 @@ def choose() -> list[str]:
                 "Comparing needs two runs or more: train another on the Train page.", icon=":material/info:")
         st.stop()
     return picked
+
+
+def open_sweep(name: str, run_names: list[str]) -> None:
+    """Go to Compare with the sweep's runs picked, and its figures against the swept values below the tables."""
+    st.session_state[PICKED] = list(run_names)
+    st.session_state[SWEEP] = name
+    st.session_state[FOLLOWS] = picked_name()  # the sidebar's run is not added: the sweep's runs are the pick
+    st.switch_page(BY_NAME["compare"].path)
+
+
+def sweep_figures(models: dict[str, Model]) -> None:
+    """The sweep's final figures against the swept values, small multiples, when the picked runs are of one sweep
+    (opened with Compare this sweep): test ELBO, active units, KL and the best log p(x) estimate kept."""
+    name = st.session_state.get(SWEEP)
+    if not name:
+        return
+    try:
+        study = sweep.read_file(checkpoints_root(), name)
+    except UsageError:
+        return
+    points = {p.run: p for p in study["points"] if p.run in models}
+    if len(points) < 2:
+        return
+    swept = [FIELDS[f].label for f in study["grid"]]
+    rows = []
+    for run, point in points.items():
+        model, loc = models[run], codes(models[run]).loc
+        best = next(iter(estimates(model)), None)
+        rows.append({"run": run, **{FIELDS[f].label: _shown(f, v) for f, v in point.values.items()},
+                     "test ELBO": -model.test_loss if model.test_loss is not None else None,
+                     "active units": int(objectives.active_units(loc).sum()),
+                     "KL (nats)": float(objectives.kl_per_dimension(loc, codes(model).scale).sum()),
+                     "log p(x) ≥": best.log_px if best is not None else None})
+    frame = pd.DataFrame(rows).set_index("run")
+    st.subheader(f"Sweep {name}: its figures against the values swept")
+    st.plotly_chart(sweep_figure(frame, swept, ["test ELBO", "active units", "KL (nats)", "log p(x) ≥"]),
+                    key="compare_sweep_figure", config=chart_config())
+    st.caption(f"{len(points)} of the sweep's {len(study['points'])} runs, at their last epoch: the test ELBO and "
+               "the mean KL(q(z | x) ‖ p(z)) over the 10,000 test digits, active units as above, and the best "
+               "log p(x) estimate kept for the run (Evaluate), where there is one.")
 
 
 def load(picked: list[str]) -> dict[str, Model]:

@@ -263,3 +263,27 @@ def chart_config(**extra) -> dict:
     """st.plotly_chart's config for every chart: a modebar of KEPT_BUTTONS alone, clear of the title; `extra`
     adds or overrides options (an export_config(...), staticPlot)."""
     return {"displaylogo": False, "modeBarButtonsToRemove": list(DROPPED_BUTTONS), **extra}
+
+
+def sweep_figure(frame: pd.DataFrame, swept: list[str], figures: list[str]) -> go.Figure:
+    """Small multiples of a sweep's final figures (a row each) against each swept setting (a column each): one
+    point per run, its other settings in its hover. `frame` has a row per run, a column per setting and figure."""
+    from plotly.subplots import make_subplots
+
+    shown = [f for f in figures if frame[f].notna().any()]
+    fig = make_subplots(rows=len(shown), cols=len(swept), shared_xaxes="columns", shared_yaxes="rows",
+                        horizontal_spacing=0.06, vertical_spacing=0.08)
+    for row, figure in enumerate(shown, start=1):
+        for col, setting in enumerate(swept, start=1):
+            others = [s for s in swept if s != setting]
+            hover = [f"{run}<br>" + "<br>".join(f"{s} {frame.at[run, s]}" for s in others) for run in frame.index]
+            fig.add_trace(go.Scatter(x=frame[setting].astype(str), y=frame[figure], mode="markers", showlegend=False,
+                                     marker={"size": 9, "color": "#1F77B4"}, hovertext=hover,
+                                     hovertemplate="%{hovertext}<br>" + f"{figure} " + "%{y:.2f}<extra></extra>"),
+                          row=row, col=col)
+            if row == len(shown):
+                fig.update_xaxes(title_text=setting, type="category", row=row, col=col)
+            if col == 1:
+                fig.update_yaxes(title_text=figure, row=row, col=col)
+    fig.update_layout(height=230 * len(shown) + 60, margin={"t": 30, "b": 10, "l": 10, "r": 10})
+    return fig

@@ -27,7 +27,7 @@ from typing import Any
 from vae_core import forkserver, runs
 from vae_core import start as start_rule
 from vae_core.start import StartRefused, alive, training  # noqa: F401  (the app's names for them)
-from vae_core.config import FIELDS, RESUMABLE_OVERRIDES, Config, flag, format_value
+from vae_core.config import RESUMABLE_OVERRIDES, Config, train_flags
 
 # Runs shipped with the repository: the app never replaces them or trains them further.
 SHIPPED_RUNS = ("tutorial", "latent-2d", "burda-binarized", "warmup")
@@ -77,13 +77,7 @@ def command(root: Path, run: str, config: Config, resume: bool, threads: int | N
     if threads is not None:
         args += ["--threads", str(threads)]
     # A resumed run keeps its config but for the fields a Resume may change.
-    names = RESUMABLE_OVERRIDES if resume else [name for name, spec in FIELDS.items() if spec.cli]
-    for name in names:
-        value = getattr(config, name)
-        if FIELDS[name].kind is bool:
-            args += [flag(name)] if value else []
-        else:
-            args += [flag(name), format_value(name, value)]
+    args += train_flags(config, RESUMABLE_OVERRIDES if resume else None)
     return args + (["--resume"] if resume else [])
 
 

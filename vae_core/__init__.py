@@ -9,4 +9,4 @@ Modules: config, data, model, train, checkpoint, analysis, cli.
 # with ui's own in ui/__init__.py; tests/test_torch_free.py imports each in a fresh process.
 TORCH_FREE = ("vae_core.cli", "vae_core.config", "vae_core.cpu", "vae_core.errors", "vae_core.files", "vae_core.forkserver", "vae_core.history", "vae_core.likelihoods",
               "vae_core.memory", "vae_core.monitor", "vae_core.npz", "vae_core.run_cache", "vae_core.runs", "vae_core.sizes",
-              "vae_core.start", "vae_core.timeline", "vae_core.timeline_gif")
+              "vae_core.start", "vae_core.sweep", "vae_core.timeline", "vae_core.timeline_gif")

@@ -196,6 +196,18 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def train_flags(config: Config, names: Collection[str] | None = None) -> list[str]:
+    """The `train` flags that set `config`'s fields `names` (default: every field the CLI takes)."""
+    args: list[str] = []
+    for name in names if names is not None else [n for n, spec in FIELDS.items() if spec.cli]:
+        value = getattr(config, name)
+        if FIELDS[name].kind is bool:
+            args += [flag(name)] if value else []
+        else:
+            args += [flag(name), format_value(name, value)]
+    return args
+
+
 def parse_value(name: str, text: str) -> Any:
     """A field's value from text (a flag, a form): ConfigError names the field and what is allowed."""
     spec, text = FIELDS[name], str(text).strip()
