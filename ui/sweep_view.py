@@ -26,6 +26,8 @@ from vae_core.errors import UsageError
 NAME_KEY = "sweep_name"  # session keys: the sweep's name, the fields it varies, the picked sweep
 FIELDS_KEY = "sweep_fields"
 PICKED = "sweep_picked"
+STARTING = "sweep_starting"  # the sweep this session started, until its driver has written its file; its pid
+DRIVER = "sweep_driver"
 CONFIRM = "sweep_confirm"
 ERRORS = "sweep_errors"  # widget key -> what is wrong with it, from the last Start
 SWEPT = [name for name, spec in FIELDS.items() if spec.cli and name not in sweep.NOT_SWEPT]
@@ -140,8 +142,12 @@ def start(root: Path) -> None:
                                                           ("--grid", f"{f}=" + _joined(f, vs))]]
     for field, value in shared.items():
         args += [flag(field), format_value(field, value)]
-    forkserver.detach(args, log=Path(root) / f"{name}.sweep.log", cwd=jobs.PROJECT, env=os.environ)
-    s[PICKED], s[CONFIRM] = name, None
+    s[DRIVER] = forkserver.detach(args, log=_log(root, name), cwd=jobs.PROJECT, env=os.environ)
+    s[STARTING], s[CONFIRM] = name, None
+
+
+def _log(root: Path, name: str) -> Path:
+    return Path(root) / f"{name}.sweep.log"
 
 
 def _joined(field: str, values: list) -> str:
@@ -149,14 +155,36 @@ def _joined(field: str, values: list) -> str:
 
 
 def progress_panel(root: Path) -> None:
-    """The picked sweep's runs (state, epoch, test ELBO), Stop all and Compare this sweep, redrawn every second."""
+    """The picked sweep's runs (state, epoch, test ELBO), Stop all and Compare this sweep, redrawn every second;
+    a sweep this session started shows at once, while Ray starts."""
+    s = st.session_state
     names = sweep.list_sweeps(root)
+    starting = s.get(STARTING)
+    if starting and starting not in names:
+        fragment(_starting, run_every=1.0)(root, starting, s.get(DRIVER))
+    elif starting:  # its driver has written its file: show it
+        s[PICKED], s[STARTING] = starting, None
     if not names:
         return
-    picked = st.session_state.get(PICKED)
+    if s.get(PICKED) not in names:
+        s[PICKED] = names[0]
     st.subheader("Sweeps")
-    st.selectbox("Sweep", names, index=names.index(picked) if picked in names else 0, key=PICKED)
-    fragment(_live, run_every=1.0)(root, st.session_state[PICKED])
+    st.selectbox("Sweep", names, key=PICKED)
+    fragment(_live, run_every=1.0)(root, s[PICKED])
+
+
+def _starting(root: Path, name: str, pid: int | None) -> None:
+    """The sweep just started, while its driver starts Ray; the whole page again once its file is written."""
+    if sweep.file_path(root, name).exists():
+        st.rerun(scope="app")
+    if not jobs.alive(pid):
+        st.session_state[STARTING] = None
+        log = _log(root, name)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-6:]) if log.exists() else ""
+        st.error(f"Sweep {name} did not start:\n\n{tail or 'its process ended without a word'}", icon=":material/error:")
+        return
+    st.info(f"Sweep {name} is starting: Ray starts in a few seconds, then its runs train here.",
+            icon=":material/hourglass_top:")
 
 
 def _live(root: Path, name: str) -> None:
