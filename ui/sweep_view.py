@@ -68,14 +68,14 @@ def form(root: Path) -> None:
         shared = st.columns(len(SHARED))
         for column, field in zip(shared, SHARED):
             spec = FIELDS[field]
-            column.number_input(spec.label, key=f"sweep_{field}", value=10 if field == "epochs" else 0,
+            column.number_input(f"{spec.label} of each run", key=f"sweep_{field}", value=10 if field == "epochs" else 0,
                                 step=1, help=spec.help)
             _error(column, errors.get(f"sweep_{field}"))
-        st.button("Start the sweep", type="primary", icon=":material/play_arrow:", on_click=start, args=(root,))
+        st.button("Train the sweep", type="primary", icon=":material/play_arrow:", on_click=start, args=(root,))
         _error(st, errors.get("start"))
         if st.session_state.get(CONFIRM):
-            st.warning(f"This grid makes {st.session_state[CONFIRM]} runs: press Start the sweep again to train "
-                       f"them all.", icon=":material/warning:")
+            st.warning(f"This grid makes {st.session_state[CONFIRM]} runs: press Train the sweep again to "
+                       f"train them all.", icon=":material/warning:")
 
 
 def _error(where, message: str | None) -> None:
@@ -111,7 +111,7 @@ def read_form(values) -> tuple[str, dict, dict, dict[str, str]]:
             Config(**{field: value})
             shared[field] = value
         except ConfigError as exc:
-            errors[f"sweep_{field}"] = f"{FIELDS[field].label} {exc.problem}."
+            errors[f"sweep_{field}"] = f"{FIELDS[field].label} of each run {exc.problem}."
     return name, grid, shared, errors
 
 
@@ -132,7 +132,7 @@ def start(root: Path) -> None:
             errors[NAME_KEY] = str(exc)
         except UsageError as exc:
             if len(points) > sweep.CONFIRM_ABOVE and s.get(CONFIRM) != len(points) and "pass --yes" in str(exc):
-                s[CONFIRM], s[ERRORS] = len(points), {}  # said under Start; a second press confirms
+                s[CONFIRM], s[ERRORS] = len(points), {}  # said under the button; a second press confirms
                 return
             errors["start"] = str(exc)
     s[ERRORS] = errors

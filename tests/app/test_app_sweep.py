@@ -20,7 +20,7 @@ def _sweep_form(at, **values):
     for key, value in values.items():
         at.session_state[key] = value
     at.run()
-    button(at, "Start the sweep").click()
+    button(at, "Train the sweep").click()
     return at.run()
 
 
@@ -32,7 +32,7 @@ def test_a_sweep_value_out_of_range_is_named_under_its_field_in_the_forms_words(
     assert sweep.list_sweeps(root) == []
 
 
-def test_a_sweep_whose_runs_exist_is_refused_under_start(root):
+def test_a_sweep_whose_runs_exist_is_refused_under_its_button(root):
     (root / "study-beta2").mkdir()
     at = _sweep_form(view(TRAIN), **{sweep_view.FIELDS_KEY: ["beta"], sweep_view.values_key("beta"): "0.5, 2"})
     assert messages(at.error) == ["1 of this sweep's run names exist already (study-beta2): choose another sweep "
