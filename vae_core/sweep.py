@@ -193,7 +193,7 @@ def progress(root: str | Path, sweep: Mapping[str, Any]) -> list[RunProgress]:
     return rows
 
 
-def table(rows: Sequence[RunProgress], values: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+def table(rows: Sequence[RunProgress]) -> str:
     """The progress rows as a text table: run, state, epochs, test ELBO."""
     width = max([len(r.run) for r in rows] + [3])
     lines = [f"{'run':{width}}  {'state':9}  {'epoch':>9}  {'test ELBO':>9}"]

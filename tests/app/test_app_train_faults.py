@@ -129,8 +129,9 @@ def test_a_start_refused_because_another_tab_started_a_run_stays_in_sight_under_
     (folder / "status.json").write_text('{"state": "running", "pid": 999999, "epoch": 0, "epochs": 3}')
     with runs.run_lock(folder):
         submit(at, train_run="mine", train_epochs=3, train_limit=256)
-    (form,) = at.expander
+    form, sweeps = at.expander  # the run's form, then the sweep's
     assert form.label == "Start a new run" and form.proto.expanded  # not folded away with the reason in it
+    assert sweeps.label.startswith("Start a sweep")
     elements = list(at.main)
     start = next(i for i, e in enumerate(elements) if e is button(at, "Start"))
     assert elements[start + 1] is at.error[0]  # the reason right under the button pressed
