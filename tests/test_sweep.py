@@ -114,6 +114,8 @@ def test_stop_all_stops_the_training_runs_and_the_waiting_ones_never_start(tmp_p
     assert all(f"halt-seed{s}: stopped" in out for s in (1, 2, 3))
     assert runs.read_status(first)["state"] == "stopped"
     assert not (tmp_path / "halt-seed2").exists() and not (tmp_path / "halt-seed3").exists()
+    states = [r.state for r in sweep.progress(tmp_path, sweep.read_file(tmp_path, "halt"))]
+    assert states == ["stopped", "not started", "not started"]
 
 
 @pytest.mark.slow

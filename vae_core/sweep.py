@@ -170,7 +170,7 @@ def config_of(sweep: Mapping[str, Any], point: Point) -> Config:
 @dataclass(frozen=True)
 class RunProgress:
     run: str
-    state: str  # waiting (not started yet), starting, running, stopping, finished, stopped, failed
+    state: str  # waiting (its turn to come), not started (Stop all came first), starting, running, ..., failed
     epoch: int  # epochs done
     epochs: int  # the target
     test_elbo: float | None  # the last test ELBO, nats per image
@@ -179,11 +179,12 @@ class RunProgress:
 def progress(root: str | Path, sweep: Mapping[str, Any]) -> list[RunProgress]:
     """Each run's state, epochs done and last test ELBO, from its status and history files (no torch)."""
     rows = []
+    halted = stopped(root, sweep["name"])
     for point in sweep["points"]:
         folder = runs.run_dir(root, point.run)
         status = runs.read_status(folder) or {}
         history = runs.read_history(folder) or {}
-        state = status.get("state", "waiting")
+        state = status.get("state", "not started" if halted else "waiting")
         if state in ("starting", "running") and runs.stop_requested(folder, status.get("pid")):
             state = "stopping"
         tests = history.get("test_loss") or []
@@ -196,10 +197,10 @@ def progress(root: str | Path, sweep: Mapping[str, Any]) -> list[RunProgress]:
 def table(rows: Sequence[RunProgress]) -> str:
     """The progress rows as a text table: run, state, epochs, test ELBO."""
     width = max([len(r.run) for r in rows] + [3])
-    lines = [f"{'run':{width}}  {'state':9}  {'epoch':>9}  {'test ELBO':>9}"]
+    lines = [f"{'run':{width}}  {'state':11}  {'epoch':>9}  {'test ELBO':>9}"]
     for r in rows:
         elbo = f"{r.test_elbo:9.2f}" if r.test_elbo is not None else f"{'':9}"
-        lines.append(f"{r.run:{width}}  {r.state:9}  {f'{r.epoch}/{r.epochs}':>9}  {elbo}")
+        lines.append(f"{r.run:{width}}  {r.state:11}  {f'{r.epoch}/{r.epochs}':>9}  {elbo}")
     return "\n".join(lines)
 
 
