@@ -82,12 +82,12 @@ def sweep_figures(models: dict[str, Model]) -> None:
     swept = [FIELDS[f].label for f in study["grid"]]
     rows = []
     for run, point in points.items():
-        model, loc = models[run], codes(models[run]).loc
+        model, kept = models[run], codes(models[run])
         best = next(iter(estimates(model)), None)
         rows.append({"run": run, **{FIELDS[f].label: _shown(f, v) for f, v in point.values.items()},
                      "test ELBO": -model.test_loss if model.test_loss is not None else None,
-                     "active units": int(objectives.active_units(loc).sum()),
-                     "KL (nats)": float(objectives.kl_per_dimension(loc, codes(model).scale).sum()),
+                     "active units": int(objectives.active_units(kept.loc).sum()),
+                     "KL (nats)": float(objectives.kl_per_dimension(kept.loc, kept.scale).sum()),
                      "log p(x) ≥": best.log_px if best is not None else None})
     frame = pd.DataFrame(rows).set_index("run")
     st.subheader(f"Sweep {name}: its figures against the values swept")

@@ -61,7 +61,7 @@ def form(root: Path) -> None:
         left.text_input("Sweep name", key=NAME_KEY, value="study", help="The prefix of its runs' names.")
         right.multiselect("Settings to vary", SWEPT, key=FIELDS_KEY, format_func=lambda f: FIELDS[f].label,
                           default=["beta"])
-        _error(st, errors.get(NAME_KEY))
+        _error(st, errors.get(NAME_KEY) or errors.get(FIELDS_KEY))
         for field in st.session_state.get(FIELDS_KEY) or []:
             _values_widget(st, field)
             _error(st, errors.get(values_key(field)))
